@@ -1,0 +1,21 @@
+//! The command line: one file per subcommand. `main.rs` only parses and dispatches here.
+
+use clap::{Parser, Subcommand};
+
+/// Keeps each DoubleZero user's BGP session status on chain, from the switch it runs on.
+#[derive(Debug, Parser)]
+#[command(name = "doublezero-bgpstatus", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+impl Cli {
+    /// Runs the chosen subcommand to completion; the error is printed by `main`.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {}
+    }
+}
