@@ -6,3 +6,5 @@
 //! `SetUserBGPStatus` transactions.
 
 pub mod cli;
+pub mod keypair;
+pub mod serviceability;
