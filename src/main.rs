@@ -3,8 +3,7 @@ use doublezero_bgpstatus::cli::Cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match cli.run().await {
+    match Cli::parse().run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

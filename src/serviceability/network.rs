@@ -39,7 +39,7 @@ impl TryFrom<NetworkV4> for TunnelNet {
         if net.prefix != 31 {
             return Err(TunnelNetError::NotSlash31(net));
         }
-        if net.addr.octets()[3] % 2 != 0 {
+        if !net.addr.octets()[3].is_multiple_of(2) {
             return Err(TunnelNetError::OddBase(net));
         }
         Ok(Self { device: net.addr })
