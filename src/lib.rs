@@ -7,4 +7,5 @@
 
 pub mod cli;
 pub mod keypair;
+pub mod metrics;
 pub mod serviceability;

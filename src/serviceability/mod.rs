@@ -6,12 +6,14 @@
 //! while an account cut inside a field, or a length prefix that overruns the account, is corrupt
 //! and is reported as such rather than decoded into shifted fields.
 
+mod cache;
 mod device;
 mod instruction;
 mod network;
 mod reader;
 mod user;
 
+pub use cache::{CacheError, CachePolicy, CachedFetcher, Served, ViewSource};
 pub use device::{Device, DeviceStatus, Interface};
 pub use instruction::{
     set_user_bgp_status, signed_transaction, wire_bytes, ComputeBudget, SET_USER_BGP_STATUS,
@@ -19,6 +21,8 @@ pub use instruction::{
 };
 pub use network::{NetworkV4, TunnelNet, TunnelNetError};
 pub use user::{BgpStatus, User, UserStatus, UserType};
+
+use solana_pubkey::Pubkey;
 
 /// Byte 0 of every program account (onchain.md §3), for the values the agent reads.
 pub mod account_type {
@@ -29,6 +33,15 @@ pub mod account_type {
 /// Offset of `User::device_pk`: everything before it is fixed-size, so a `memcmp` filter on it
 /// selects one device's users without downloading the program (onchain.md §4.5).
 pub const USER_DEVICE_PK_OFFSET: usize = 83;
+
+/// One device as the agent needs it: its account, its users, and the slot the RPC read them at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    pub slot: u64,
+    pub device_pk: Pubkey,
+    pub device: Device,
+    pub users: Vec<(Pubkey, User)>,
+}
 
 /// Why an account's bytes are not a usable `User` or `Device`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
