@@ -6,3 +6,4 @@
 //! `SetUserBGPStatus` transactions.
 
 pub mod cli;
+pub mod rpc;
