@@ -321,6 +321,48 @@ async fn rebroadcast_options_skip_preflight_and_leave_max_retries_unset() {
 }
 
 #[tokio::test]
+async fn signature_other_than_the_transactions_own_is_malformed() {
+    let mut wire = vec![1u8];
+    wire.extend([5u8; 64]);
+    wire.extend([0u8; 40]);
+    let server = FakeRpc::start(vec![
+        Reply::result(json!(b58(&[5; 64]))),
+        Reply::result(json!(b58(&[6; 64]))),
+    ])
+    .await;
+    let rpc = client(&server);
+
+    let own = rpc
+        .send_transaction(&wire, SendOptions::default())
+        .await
+        .unwrap();
+    let err = rpc
+        .send_transaction(&wire, SendOptions::default())
+        .await
+        .unwrap_err();
+
+    assert_eq!(own, Signature::from([5; 64]));
+    assert!(matches!(err, RpcError::Malformed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = FakeRpc::start(vec![Reply::status(
+        307,
+        vec![("Location", "http://192.0.2.7:8899/".into())],
+    )])
+    .await;
+
+    let err = client(&server)
+        .get_slot(Commitment::Confirmed)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, RpcError::Http { status: 307, .. }), "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
 async fn oversized_transaction_is_refused_before_sending() {
     let server = FakeRpc::start(vec![]).await;
 

@@ -89,6 +89,9 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
+            // A redirect could lead to plain HTTP off-host, past the check above; RPC
+            // endpoints do not redirect, so a 3xx is reported as an HTTP error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("doublezero-bgpstatus/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.ca_file {
             builder = builder.tls_certs_merge(read_ca_file(path)?);
@@ -269,7 +272,18 @@ impl Client {
         }
         let encoded = base64::engine::general_purpose::STANDARD.encode(wire);
         let reply: String = self.call(METHOD, &json!([encoded, config])).await?;
-        decode_signature(&reply).map_err(|reason| malformed(METHOD, reason))
+        let signature = decode_signature(&reply).map_err(|reason| malformed(METHOD, reason))?;
+        // The node answers with the transaction's first signature, which we already hold;
+        // anything else means the reply is not about these bytes.
+        if let Some(own) = first_signature(wire) {
+            if own != signature.as_ref() {
+                return Err(malformed(
+                    METHOD,
+                    format!("node returned signature {reply}, not the transaction's own"),
+                ));
+            }
+        }
+        Ok(signature)
     }
 
     /// Where each signature stands, in order (`None`: not seen, dropped or too old). More than
@@ -507,6 +521,15 @@ fn chunks_of<T>(items: &[T], size: usize) -> Vec<&[T]> {
     }
 }
 
+/// The first signature of serialized transaction bytes: a compact-u16 count (one byte below
+/// 128), then 64-byte signatures. `None` when the bytes are too short to hold one.
+fn first_signature(wire: &[u8]) -> Option<&[u8]> {
+    match wire.first() {
+        Some(1..=0x7f) => wire.get(1..65),
+        _ => None,
+    }
+}
+
 fn b58(bytes: &[u8]) -> String {
     bs58::encode(bytes).into_string()
 }
@@ -599,6 +622,16 @@ mod tests {
         let err = parse_reply::<u64>("getSlot", br#"{"jsonrpc":"2.0","id":1}"#).unwrap_err();
         assert!(matches!(err, RpcError::Malformed { .. }));
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn first_signature_follows_the_signature_count() {
+        let mut wire = vec![1u8];
+        wire.extend([9u8; 64]);
+        wire.extend([0u8; 10]);
+        assert_eq!(first_signature(&wire), Some(&[9u8; 64][..]));
+        assert_eq!(first_signature(&[0]), None);
+        assert_eq!(first_signature(&[1, 2, 3]), None);
     }
 
     #[test]

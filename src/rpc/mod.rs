@@ -7,8 +7,10 @@
 //! with the Go agent's policy (`retry`), and `sendTransaction` is never retried here: the
 //! outbox resends the same signed bytes itself.
 //!
-//! TLS uses rustls with the ring provider and the system's root certificates (through reqwest's
-//! platform verifier), plus an optional PEM file of extra roots for endpoints with a private CA.
+//! TLS uses rustls with the ring provider and the system's root certificates (reqwest's
+//! platform verifier, which on Linux reads the OS bundle through `rustls-native-certs` and
+//! honours `SSL_CERT_FILE` / `SSL_CERT_DIR`), plus an optional PEM file of extra roots
+//! (`ClientConfig::ca_file`) for endpoints with a private CA or a switch without a bundle.
 
 mod client;
 mod error;
