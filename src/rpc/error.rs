@@ -141,30 +141,27 @@ impl RpcError {
         message: String,
         data: Option<Value>,
     ) -> RpcError {
-        if code == SEND_TRANSACTION_PREFLIGHT_FAILURE {
-            if let Some(err) = data
-                .as_ref()
-                .and_then(|d| d.get("err"))
-                .filter(|e| !e.is_null())
-            {
-                let data = data.as_ref().expect("err came from data");
-                let logs = data
-                    .get("logs")
-                    .and_then(Value::as_array)
-                    .map(|lines| {
-                        lines
-                            .iter()
-                            .filter_map(|l| l.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return RpcError::PreflightFailure {
-                    method,
-                    err: TransactionError::from_json(err),
-                    logs,
-                    units_consumed: data.get("unitsConsumed").and_then(Value::as_u64),
-                };
-            }
+        let preflight_err = (code == SEND_TRANSACTION_PREFLIGHT_FAILURE)
+            .then_some(data.as_ref())
+            .flatten()
+            .and_then(|d| Some((d, d.get("err").filter(|e| !e.is_null())?)));
+        if let Some((data, err)) = preflight_err {
+            let logs = data
+                .get("logs")
+                .and_then(Value::as_array)
+                .map(|lines| {
+                    lines
+                        .iter()
+                        .filter_map(|l| l.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return RpcError::PreflightFailure {
+                method,
+                err: TransactionError::from_json(err),
+                logs,
+                units_consumed: data.get("unitsConsumed").and_then(Value::as_u64),
+            };
         }
         RpcError::JsonRpc {
             method,
