@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod keypair;
 pub mod metrics;
+pub mod rpc;
 pub mod serviceability;

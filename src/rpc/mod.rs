@@ -1,0 +1,31 @@
+//! The small Solana JSON-RPC client the agent reads the chain and sends transactions with.
+//!
+//! It speaks the handful of methods the agent needs (`getProgramAccounts`,
+//! `getMultipleAccounts`, `getLatestBlockhash`, `sendTransaction`, `getSignatureStatuses`, …)
+//! over reqwest + serde, without `solana-client`. Replies are bounded in size and time, errors
+//! are classified as retryable or fatal where they are made (`error`), read calls are retried
+//! with the Go agent's policy (`retry`), and `sendTransaction` is never retried here: the
+//! outbox resends the same signed bytes itself.
+//!
+//! TLS uses rustls with the ring provider and the system's root certificates (reqwest's
+//! platform verifier, which on Linux reads the OS bundle through `rustls-native-certs` and
+//! honours `SSL_CERT_FILE` / `SSL_CERT_DIR`), plus an optional PEM file of extra roots
+//! (`ClientConfig::ca_file`) for endpoints with a private CA or a switch without a bundle.
+
+mod client;
+mod error;
+mod retry;
+mod types;
+
+pub use client::{
+    Client, ClientConfig, MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES, MAX_TRANSACTION_BYTES,
+};
+pub use error::{
+    ConfigError, InstructionErrorKind, RpcError, TransactionError, TransportKind,
+    SEND_TRANSACTION_PREFLIGHT_FAILURE,
+};
+pub use retry::RetryPolicy;
+pub use types::{
+    Account, Commitment, Filter, KeyedAccount, LatestBlockhash, SendOptions, TransactionStatus,
+    WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
+};

@@ -1,0 +1,289 @@
+//! The request options and reply values of the JSON-RPC methods the agent uses.
+//!
+//! Replies are first read into private `Ui*` shapes that mirror the wire (base58 strings, base64
+//! data tuples) and then converted into the typed values here, so a malformed field becomes one
+//! [`RpcError::Malformed`](super::RpcError::Malformed) naming the field, never a panic.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use solana_hash::Hash;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+
+use super::error::TransactionError;
+
+/// How settled the bank state behind an answer must be. Omitted, the server uses `finalized`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Commitment {
+    Processed,
+    Confirmed,
+    Finalized,
+}
+
+/// A `getProgramAccounts` filter; all filters of a call must hold (AND).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// The account data holds `bytes` at `offset` (at most 128 bytes, sent base58).
+    Memcmp { offset: usize, bytes: Vec<u8> },
+    /// The account data is exactly this long.
+    DataSize(u64),
+}
+
+/// The most filters agave accepts in one call (`MAX_GET_PROGRAM_ACCOUNT_FILTERS`).
+pub const MAX_FILTERS: usize = 4;
+/// The longest memcmp pattern agave accepts.
+pub const MAX_MEMCMP_BYTES: usize = 128;
+
+impl Filter {
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            Filter::Memcmp { offset, bytes } => json!({
+                "memcmp": {
+                    "offset": offset,
+                    "bytes": bs58::encode(bytes).into_string(),
+                    "encoding": "base58",
+                }
+            }),
+            Filter::DataSize(size) => json!({ "dataSize": size }),
+        }
+    }
+}
+
+/// A value read from a bank, with the slot of that bank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithContext<T> {
+    pub slot: u64,
+    pub value: T,
+}
+
+/// An account as stored on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub lamports: u64,
+    pub owner: Pubkey,
+    pub data: Vec<u8>,
+    pub executable: bool,
+    /// Often `u64::MAX` for rent-exempt accounts.
+    pub rent_epoch: u64,
+}
+
+/// An account and its address, as `getProgramAccounts` returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedAccount {
+    pub pubkey: Pubkey,
+    pub account: Account,
+}
+
+/// A recent blockhash and the last block height at which a transaction using it can land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestBlockhash {
+    pub blockhash: Hash,
+    /// A block height (compare with `getBlockHeight`), not a slot.
+    pub last_valid_block_height: u64,
+}
+
+/// Options of `sendTransaction`. The default is the first send of §2.2: preflight on, at
+/// `confirmed`, node rebroadcast off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendOptions {
+    pub skip_preflight: bool,
+    /// Use the commitment the blockhash was fetched with, or a fresh hash can fail preflight.
+    pub preflight_commitment: Commitment,
+    /// `None` lets the node rebroadcast until the blockhash expires; `Some(0)` sends once.
+    pub max_retries: Option<usize>,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            skip_preflight: false,
+            preflight_commitment: Commitment::Confirmed,
+            max_retries: Some(0),
+        }
+    }
+}
+
+/// Where a transaction stands, from `getSignatureStatuses`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionStatus {
+    pub slot: u64,
+    /// `None` once the transaction is rooted.
+    pub confirmations: Option<u64>,
+    /// `Some` means it landed, failed and paid its fee.
+    pub err: Option<TransactionError>,
+    pub confirmation_status: Option<Commitment>,
+}
+
+// ---- wire shapes ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub(crate) struct UiContext {
+    pub slot: u64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UiWithContext<T> {
+    pub context: UiContext,
+    pub value: T,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UiAccount {
+    lamports: u64,
+    owner: String,
+    data: (String, String),
+    executable: bool,
+    rent_epoch: u64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UiKeyedAccount {
+    pubkey: String,
+    account: UiAccount,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UiLatestBlockhash {
+    blockhash: String,
+    last_valid_block_height: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UiTransactionStatus {
+    slot: u64,
+    confirmations: Option<u64>,
+    err: Option<Value>,
+    #[serde(default)]
+    confirmation_status: Option<Commitment>,
+}
+
+/// A field that did not decode; the caller adds the method name.
+pub(crate) type Decode<T> = Result<T, String>;
+
+fn decode_base58<const N: usize>(field: &str, s: &str) -> Decode<[u8; N]> {
+    let bytes = bs58::decode(s)
+        .into_vec()
+        .map_err(|e| format!("{field} {s:?} is not base58: {e}"))?;
+    <[u8; N]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{field} {s:?} decodes to {} bytes, want {N}", bytes.len()))
+}
+
+pub(crate) fn decode_pubkey(field: &str, s: &str) -> Decode<Pubkey> {
+    decode_base58::<32>(field, s).map(Pubkey::new_from_array)
+}
+
+pub(crate) fn decode_signature(s: &str) -> Decode<Signature> {
+    decode_base58::<64>("signature", s).map(Signature::from)
+}
+
+impl UiAccount {
+    pub(crate) fn decode(self) -> Decode<Account> {
+        use base64::Engine as _;
+        let (data, encoding) = self.data;
+        if encoding != "base64" {
+            return Err(format!(
+                "account data encoding is {encoding:?}, want base64"
+            ));
+        }
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(data.as_bytes())
+            .map_err(|e| format!("account data is not base64: {e}"))?;
+        Ok(Account {
+            lamports: self.lamports,
+            owner: decode_pubkey("owner", &self.owner)?,
+            data,
+            executable: self.executable,
+            rent_epoch: self.rent_epoch,
+        })
+    }
+}
+
+impl UiKeyedAccount {
+    pub(crate) fn decode(self) -> Decode<KeyedAccount> {
+        Ok(KeyedAccount {
+            pubkey: decode_pubkey("pubkey", &self.pubkey)?,
+            account: self.account.decode()?,
+        })
+    }
+}
+
+impl UiLatestBlockhash {
+    pub(crate) fn decode(self) -> Decode<LatestBlockhash> {
+        Ok(LatestBlockhash {
+            blockhash: Hash::new_from_array(decode_base58::<32>("blockhash", &self.blockhash)?),
+            last_valid_block_height: self.last_valid_block_height,
+        })
+    }
+}
+
+impl UiTransactionStatus {
+    pub(crate) fn decode(self) -> TransactionStatus {
+        TransactionStatus {
+            slot: self.slot,
+            confirmations: self.confirmations,
+            err: self
+                .err
+                .filter(|e| !e.is_null())
+                .map(|e| TransactionError::from_json(&e)),
+            confirmation_status: self.confirmation_status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memcmp_filter_sends_base58_bytes() {
+        let f = Filter::Memcmp {
+            offset: 5,
+            bytes: vec![0, 1, 2],
+        };
+        assert_eq!(
+            f.to_json(),
+            json!({"memcmp":{"offset":5,"bytes":"15T","encoding":"base58"}})
+        );
+        assert_eq!(Filter::DataSize(206).to_json(), json!({"dataSize":206}));
+    }
+
+    #[test]
+    fn commitment_serializes_lowercase() {
+        assert_eq!(json!(Commitment::Confirmed), json!("confirmed"));
+        assert_eq!(json!(Commitment::Finalized), json!("finalized"));
+    }
+
+    #[test]
+    fn account_with_max_rent_epoch_decodes() {
+        let ui: UiAccount = serde_json::from_value(json!({
+            "lamports": 1, "owner": "11111111111111111111111111111111",
+            "data": ["AQID", "base64"], "executable": false,
+            "rentEpoch": 18446744073709551615u64, "space": 3
+        }))
+        .unwrap();
+        let a = ui.decode().unwrap();
+        assert_eq!(a.rent_epoch, u64::MAX);
+        assert_eq!(a.data, vec![1, 2, 3]);
+        assert_eq!(a.owner, Pubkey::default());
+    }
+
+    #[test]
+    fn account_in_another_encoding_is_rejected() {
+        let ui: UiAccount = serde_json::from_value(json!({
+            "lamports": 1, "owner": "11111111111111111111111111111111",
+            "data": ["abc", "base58"], "executable": false, "rentEpoch": 0
+        }))
+        .unwrap();
+        assert!(ui.decode().unwrap_err().contains("base58"));
+    }
+
+    #[test]
+    fn short_pubkey_is_a_decode_error_naming_the_field() {
+        let err = decode_pubkey("owner", "1111").unwrap_err();
+        assert!(err.contains("owner"), "{err}");
+    }
+}
