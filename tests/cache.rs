@@ -1,5 +1,7 @@
 //! The cached serviceability client against a scripted source, on a paused clock.
 
+mod vectors;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,8 +14,6 @@ use doublezero_bgpstatus::serviceability::{
 use prometheus::Registry;
 use solana_pubkey::Pubkey;
 use tokio::time::{advance, sleep, Instant};
-
-const DEVICE_B: &str = "0510101010101010101010101010101010101010101010101010101010101010102a000000000000000000000000000000fd20202020202020202020202020202020202020202020202020202020202020203030303030303030303030303030303030303030303030303030303030303030022d0102030106000000647a2d6e7937010000002d0102001d8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c4040404040404040404040404040404040404040404040404040404040404040040000006d676d74";
 
 #[derive(Debug, thiserror::Error)]
 #[error("scripted RPC failure")]
@@ -38,10 +38,7 @@ struct FakeRpc {
 }
 
 fn view(slot: u64) -> DeviceView {
-    let bytes: Vec<u8> = (0..DEVICE_B.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&DEVICE_B[i..i + 2], 16).unwrap())
-        .collect();
+    let bytes = vectors::hex(vectors::B);
     DeviceView {
         slot,
         device_pk: Pubkey::new_from_array([3; 32]),

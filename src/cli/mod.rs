@@ -1,5 +1,7 @@
 //! The command line: one file per subcommand. `main.rs` only parses and dispatches here.
 
+pub mod users;
+
 use clap::{Parser, Subcommand};
 
 /// Keeps each DoubleZero user's BGP session status on chain, from the switch it runs on.
@@ -11,11 +13,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// List the User accounts of one device (or all devices), with their onchain BGP status.
+    Users(users::Args),
+}
 
 impl Cli {
     /// Runs the chosen subcommand to completion; the error is printed by `main`.
     pub async fn run(self) -> anyhow::Result<()> {
-        match self.command {}
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+        match self.command {
+            Command::Users(args) => users::run(args, &mut out, &mut err).await,
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod cache;
 mod device;
+mod fetch;
 mod instruction;
 mod network;
 mod reader;
@@ -15,6 +16,7 @@ mod user;
 
 pub use cache::{CacheError, CachePolicy, CachedFetcher, Served, ViewSource};
 pub use device::{Device, DeviceStatus, Interface};
+pub use fetch::{discover_device, user_filters, DecodedUsers, FetchError, RpcSource};
 pub use instruction::{
     set_user_bgp_status, signed_transaction, wire_bytes, ComputeBudget, SET_USER_BGP_STATUS,
     SYSTEM_PROGRAM_ID,

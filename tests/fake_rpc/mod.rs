@@ -3,6 +3,7 @@
 //! Each connection carries one request and gets the next scripted [`Reply`], then closes, so
 //! the client under test opens a fresh connection per call. Every request body is recorded as
 //! JSON for shape assertions. Hand-written on tokio to keep test dependencies at zero.
+#![allow(dead_code)] // each test crate uses its own subset
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
