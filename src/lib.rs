@@ -9,5 +9,6 @@ pub mod cli;
 pub mod env;
 pub mod keypair;
 pub mod metrics;
+pub mod monitor;
 pub mod rpc;
 pub mod serviceability;

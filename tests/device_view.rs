@@ -142,10 +142,7 @@ async fn discovery_with_no_or_several_matching_devices_names_the_signer_and_cand
         with_context(7, json!([])),
         with_context(
             7,
-            json!([
-                keyed(DEVICE, &hex(B)),
-                keyed(&twin.to_string(), &hex(B)),
-            ]),
+            json!([keyed(DEVICE, &hex(B)), keyed(&twin.to_string(), &hex(B)),]),
         ),
     ])
     .await;

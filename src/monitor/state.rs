@@ -1,0 +1,210 @@
+//! The per-user state table: for each considered user, what the chain says, what the switch
+//! shows, what was written, and why the user is or is not being written now.
+
+use std::collections::HashMap;
+
+use solana_pubkey::Pubkey;
+use tokio::time::Instant;
+
+use super::{Flaps, Policy, UpdateReason};
+use crate::serviceability::{BgpStatus, TunnelNet, TunnelNetError, User};
+
+/// The BGP session to a user's peer address, as last observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Session {
+    Established,
+    /// Present in another state (EOS's name for it).
+    NotEstablished(String),
+    Absent,
+}
+
+/// Why a user is or is not being written, as of the last decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why {
+    /// The chain matches; the next refresh is due then (`None`: never written, due now).
+    InSync {
+        refresh_at: Option<Instant>,
+    },
+    /// An update was emitted by the last decision.
+    Writing(UpdateReason),
+    InFlight {
+        since: Instant,
+    },
+    /// Flapping: writes pause until the penalty decays.
+    Dampened {
+        until: Option<Instant>,
+    },
+    /// Written too recently; the next write may go then.
+    MinInterval {
+        until: Instant,
+    },
+    /// The last write failed; it is retried then.
+    Backoff {
+        until: Instant,
+        error: String,
+    },
+    /// The switch could not be read this tick: no evidence either way.
+    NoObservation,
+    /// No session to the user and the chain does not say Up: nothing to report yet.
+    NoSession,
+    /// `tunnel_net` is not a usable /31, so the user's peer is unknown.
+    BadTunnel(TunnelNetError),
+}
+
+/// The last failed write of a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: String,
+    /// The program refused it (e.g. NotAllowed); retrying without a change will not help.
+    pub permanent: bool,
+    pub attempts: u32,
+    pub retry_at: Instant,
+}
+
+/// Everything the agent knows about one user.
+#[derive(Debug, Clone)]
+pub struct UserState {
+    pub tunnel: Result<TunnelNet, TunnelNetError>,
+    /// The chain's status as last confirmed or read from a newer view.
+    pub chain_status: BgpStatus,
+    /// `last_bgp_reported_at` of that status (slot).
+    pub chain_slot: u64,
+    /// When the chain's status was last written (estimated from slots after a restart).
+    pub last_write: Option<Instant>,
+    pub last_seen_up: Option<Instant>,
+    pub session: Option<Session>,
+    /// The status the decision wants on chain (after the grace period).
+    pub wanted: Option<BgpStatus>,
+    /// Whether the wanted Up is held only by the grace period.
+    pub held_by_grace: bool,
+    pub in_flight: Option<(Instant, BgpStatus)>,
+    pub flaps: Flaps,
+    pub failure: Option<Failure>,
+    pub why: Why,
+}
+
+impl UserState {
+    /// A new entry, seeded from the chain: after a restart the agent starts from what the chain
+    /// says, never from Unknown, and estimates when it was last written from the slots.
+    pub fn seed(user: &User, view_slot: u64, now: Instant, policy: &Policy) -> Self {
+        Self {
+            tunnel: user.tunnel(),
+            chain_status: user.bgp_status,
+            chain_slot: user.last_bgp_reported_at,
+            last_write: write_time(user.last_bgp_reported_at, view_slot, now, policy),
+            last_seen_up: None,
+            session: None,
+            wanted: None,
+            held_by_grace: false,
+            in_flight: None,
+            flaps: Flaps::new(now),
+            failure: None,
+            why: Why::NoObservation,
+        }
+    }
+
+    /// Takes in a write the chain shows and this table has not seen (another writer, or a
+    /// confirmation lost across a restart). Views older than a confirmation change nothing.
+    pub(super) fn sync_chain(
+        &mut self,
+        user: &User,
+        view_slot: u64,
+        now: Instant,
+        policy: &Policy,
+    ) {
+        self.tunnel = user.tunnel();
+        if user.last_bgp_reported_at > self.chain_slot {
+            self.chain_status = user.bgp_status;
+            self.chain_slot = user.last_bgp_reported_at;
+            self.last_write = write_time(user.last_bgp_reported_at, view_slot, now, policy);
+        }
+    }
+}
+
+/// When slot `reported` happened, seen from `view_slot` read `now`; `None` when never written or
+/// longer ago than this process can express (which makes the refresh due).
+fn write_time(reported: u64, view_slot: u64, now: Instant, policy: &Policy) -> Option<Instant> {
+    if reported == 0 {
+        return None;
+    }
+    let slots = u32::try_from(view_slot.saturating_sub(reported)).ok()?;
+    now.checked_sub(policy.slot_duration.checked_mul(slots)?)
+}
+
+/// The per-user state of every considered user, keyed by the User account's pubkey.
+#[derive(Debug, Default)]
+pub struct StateTable {
+    pub(super) users: HashMap<Pubkey, UserState>,
+}
+
+impl StateTable {
+    pub fn get(&self, user: &Pubkey) -> Option<&UserState> {
+        self.users.get(user)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Pubkey, &UserState)> {
+        self.users.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The write of `status` landed at `slot`.
+    pub fn confirmed(&mut self, user: &Pubkey, status: BgpStatus, slot: u64, now: Instant) {
+        // A user pruned while its write was in flight stays pruned.
+        let Some(entry) = self.users.get_mut(user) else {
+            return;
+        };
+        entry.in_flight = None;
+        entry.failure = None;
+        if slot >= entry.chain_slot {
+            entry.chain_status = status;
+            entry.chain_slot = slot;
+            entry.last_write = Some(now);
+        }
+    }
+
+    /// The write failed; the user is retried after a backoff that doubles per failure. A
+    /// refusal by the program waits the longest backoff, since only a change can fix it.
+    pub fn failed(
+        &mut self,
+        user: &Pubkey,
+        error: String,
+        permanent: bool,
+        now: Instant,
+        policy: &Policy,
+    ) {
+        let Some(entry) = self.users.get_mut(user) else {
+            return;
+        };
+        entry.in_flight = None;
+        let attempts = entry.failure.as_ref().map_or(0, |f| f.attempts) + 1;
+        let wait = if permanent {
+            policy.failure_backoff_max
+        } else {
+            policy
+                .failure_backoff
+                .saturating_mul(1 << (attempts - 1).min(16))
+                .min(policy.failure_backoff_max)
+        };
+        entry.failure = Some(Failure {
+            error,
+            permanent,
+            attempts,
+            retry_at: now + wait,
+        });
+    }
+
+    /// The update was not sent (e.g. a refresh held back by the fee guard): the user is free
+    /// to be decided again next tick.
+    pub fn released(&mut self, user: &Pubkey) {
+        if let Some(entry) = self.users.get_mut(user) {
+            entry.in_flight = None;
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The decision, rule by rule, with plain values and a paused clock: no sockets.
+
+mod vectors;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use doublezero_bgpstatus::monitor::{
+    decide, DampeningPolicy, Observation, Policy, Session, SessionLookup, StateTable, Update,
+    UpdateReason, Why,
+};
+use doublezero_bgpstatus::serviceability::{
+    BgpStatus, Device, DeviceView, NetworkV4, User, UserStatus,
+};
+use solana_pubkey::Pubkey;
+use tokio::time::{advance, Instant};
+
+const SLOT: u64 = 1_000_000;
+
+#[derive(Default)]
+struct Switch(HashMap<Ipv4Addr, Session>);
+
+impl SessionLookup for Switch {
+    fn session(&self, peer: Ipv4Addr) -> Session {
+        self.0.get(&peer).cloned().unwrap_or(Session::Absent)
+    }
+}
+
+impl Switch {
+    fn with(peer: u8, session: Session) -> Self {
+        let mut switch = Switch::default();
+        switch.set(peer, session);
+        switch
+    }
+
+    fn set(&mut self, peer: u8, session: Session) {
+        self.0.insert(Ipv4Addr::new(169, 254, 0, peer), session);
+    }
+}
+
+fn device_pk() -> Pubkey {
+    vectors::DEVICE.parse().unwrap()
+}
+
+fn user_pk(n: u8) -> Pubkey {
+    Pubkey::new_from_array([n; 32])
+}
+
+/// A user on this device with tunnel 169.254.0.(2n)/31, so its peer is .(2n+1); the chain says
+/// `status`, last reported `ago` slots before the view.
+fn user(n: u8, status: BgpStatus, ago: u64) -> (Pubkey, User) {
+    let mut user = User::decode(&vectors::hex(vectors::A2)).unwrap();
+    user.tunnel_net = NetworkV4 {
+        addr: Ipv4Addr::new(169, 254, 0, 2 * n),
+        prefix: 31,
+    };
+    user.bgp_status = status;
+    user.last_bgp_reported_at = if status == BgpStatus::Unknown {
+        0
+    } else {
+        SLOT - ago
+    };
+    (user_pk(n), user)
+}
+
+fn view(users: Vec<(Pubkey, User)>) -> DeviceView {
+    DeviceView {
+        slot: SLOT,
+        device_pk: device_pk(),
+        device: Device::decode(&vectors::hex(vectors::B)).unwrap(),
+        users,
+    }
+}
+
+fn peer(n: u8) -> u8 {
+    2 * n + 1
+}
+
+fn run(view: &DeviceView, switch: &Switch, table: &mut StateTable, policy: &Policy) -> Vec<Update> {
+    decide(
+        Instant::now(),
+        view,
+        Observation::Sessions(switch),
+        table,
+        policy,
+    )
+}
+
+fn statuses(updates: &[Update]) -> Vec<(Pubkey, BgpStatus, UpdateReason)> {
+    updates
+        .iter()
+        .map(|u| (u.user, u.status, u.reason))
+        .collect()
+}
+
+/// 100 slots (40 s) ago: no refresh is due and the minimum interval has passed.
+const RECENT: u64 = 100;
+
+#[tokio::test(start_paused = true)]
+async fn restart_with_the_chain_already_right_writes_nothing() {
+    let v = view(vec![
+        user(1, BgpStatus::Up, RECENT),
+        user(2, BgpStatus::Down, RECENT),
+    ]);
+    let mut switch = Switch::with(peer(1), Session::Established);
+    switch.set(peer(2), Session::NotEstablished("Active".into()));
+    let mut table = StateTable::default();
+    assert!(run(&v, &switch, &mut table, &Policy::default()).is_empty());
+    assert!(matches!(
+        table.get(&user_pk(1)).unwrap().why,
+        Why::InSync {
+            refresh_at: Some(_)
+        }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_with_the_chain_up_and_the_peer_gone_writes_down() {
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let updates = run(&v, &Switch::default(), &mut table, &Policy::default());
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+    assert!(!updates[0].wants_rtt);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_observation_writes_nothing_even_when_the_chain_says_up() {
+    let v = view(vec![
+        user(1, BgpStatus::Up, RECENT),
+        user(2, BgpStatus::Unknown, 0),
+    ]);
+    let mut table = StateTable::default();
+    let updates = decide(
+        Instant::now(),
+        &v,
+        Observation::Failed,
+        &mut table,
+        &Policy::default(),
+    );
+    assert!(updates.is_empty());
+    assert_eq!(table.get(&user_pk(1)).unwrap().why, Why::NoObservation);
+    assert_eq!(table.get(&user_pk(1)).unwrap().chain_status, BgpStatus::Up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_established_session_writes_up_with_its_rtt_to_the_users_peer() {
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let mut table = StateTable::default();
+    let updates = run(
+        &v,
+        &Switch::with(peer(1), Session::Established),
+        &mut table,
+        &Policy::default(),
+    );
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Up, UpdateReason::Change)]
+    );
+    assert_eq!(updates[0].peer, Ipv4Addr::new(169, 254, 0, 3));
+    assert!(updates[0].wants_rtt);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_present_session_not_established_writes_down() {
+    let v = view(vec![user(1, BgpStatus::Unknown, 0)]);
+    let mut table = StateTable::default();
+    let switch = Switch::with(peer(1), Session::NotEstablished("Idle".into()));
+    let updates = run(&v, &switch, &mut table, &Policy::default());
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absent_session_with_the_chain_unknown_writes_nothing() {
+    let v = view(vec![user(1, BgpStatus::Unknown, 0)]);
+    let mut table = StateTable::default();
+    assert!(run(&v, &Switch::default(), &mut table, &Policy::default()).is_empty());
+    assert_eq!(table.get(&user_pk(1)).unwrap().why, Why::NoSession);
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_activated_users_of_this_device_are_considered_and_leavers_are_pruned() {
+    let (pk_other_device, mut other_device) = user(3, BgpStatus::Up, RECENT);
+    other_device.device_pk = Pubkey::new_unique();
+    let mut v = view(vec![
+        user(1, BgpStatus::Unknown, 0),
+        user(2, BgpStatus::Unknown, 0),
+        (pk_other_device, other_device),
+    ]);
+    let mut switch = Switch::with(peer(1), Session::Established);
+    switch.set(peer(2), Session::Established);
+    let mut table = StateTable::default();
+    let first = run(&v, &switch, &mut table, &Policy::default());
+    assert_eq!(first.len(), 2, "the other device's user is not ours");
+    assert!(table.get(&pk_other_device).is_none());
+    assert!(table.get(&user_pk(1)).unwrap().in_flight.is_some());
+
+    // User 1 is deactivated while its write is in flight: it leaves with its in-flight mark,
+    // and a late confirmation does not bring it back.
+    v.users[0].1.status = UserStatus::Deleting;
+    run(&v, &switch, &mut table, &Policy::default());
+    assert!(table.get(&user_pk(1)).is_none());
+    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 5, Instant::now());
+    assert!(table.get(&user_pk(1)).is_none());
+    assert_eq!(table.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_grace_period_holds_up_without_rtt_then_reports_down() {
+    let policy = Policy {
+        down_grace: Duration::from_secs(60),
+        min_write_interval: Duration::ZERO,
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let mut switch = Switch::with(peer(1), Session::Established);
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+
+    switch.set(peer(1), Session::NotEstablished("Active".into()));
+    advance(Duration::from_secs(30)).await;
+    assert!(
+        run(&v, &switch, &mut table, &policy).is_empty(),
+        "held Up by the grace"
+    );
+    assert!(table.get(&user_pk(1)).unwrap().held_by_grace);
+
+    advance(Duration::from_secs(31)).await;
+    let updates = run(&v, &switch, &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_up_write_during_the_grace_carries_no_rtt() {
+    let policy = Policy {
+        down_grace: Duration::from_secs(60),
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let mut table = StateTable::default();
+    let mut switch = Switch::with(peer(1), Session::Established);
+    let first = run(&v, &switch, &mut table, &policy);
+    assert!(first[0].wants_rtt);
+    // The write fails transiently; by the retry the session is gone but within the grace.
+    table.failed(
+        &user_pk(1),
+        "timeout".into(),
+        false,
+        Instant::now(),
+        &policy,
+    );
+    switch.set(peer(1), Session::Absent);
+    advance(policy.failure_backoff).await;
+    let retry = run(&v, &switch, &mut table, &policy);
+    assert_eq!(retry[0].status, BgpStatus::Up);
+    assert!(!retry[0].wants_rtt);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peerless_down_user_is_refreshed_when_due() {
+    let policy = Policy::default();
+    let slots_in_refresh = policy.refresh.as_millis() as u64 / 400;
+    let v = view(vec![
+        user(1, BgpStatus::Down, slots_in_refresh + 1),
+        user(2, BgpStatus::Down, RECENT),
+    ]);
+    let mut table = StateTable::default();
+    let updates = run(&v, &Switch::default(), &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Refresh)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_in_sync_user_is_refreshed_after_the_interval_and_not_before() {
+    let policy = Policy {
+        refresh: Duration::from_secs(3600),
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Up, 0)]);
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    advance(Duration::from_secs(3599)).await;
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    advance(Duration::from_secs(1)).await;
+    let updates = run(&v, &switch, &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Up, UpdateReason::Refresh)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_second_update_while_the_first_is_in_flight_then_in_sync_after_confirmation() {
+    let policy = Policy::default();
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    assert_eq!(run(&v, &switch, &mut table, &policy).len(), 1);
+    advance(Duration::from_secs(10)).await;
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    assert!(matches!(
+        table.get(&user_pk(1)).unwrap().why,
+        Why::InFlight { .. }
+    ));
+
+    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 30, Instant::now());
+    advance(Duration::from_secs(10)).await;
+    // The cached view is older than the confirmation: it must not undo it.
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    assert_eq!(table.get(&user_pk(1)).unwrap().chain_status, BgpStatus::Up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_by_someone_else_in_a_newer_view_is_taken_in() {
+    let policy = Policy::default();
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    assert!(run(
+        &view(vec![user(1, BgpStatus::Up, RECENT)]),
+        &switch,
+        &mut table,
+        &policy
+    )
+    .is_empty());
+    // Another writer set Down at a newer slot: the agent sees the chain is wrong and fixes it.
+    let (pk, mut changed) = user(1, BgpStatus::Down, 0);
+    changed.last_bgp_reported_at = SLOT + 1;
+    let newer = DeviceView {
+        slot: SLOT + 100,
+        ..view(vec![(pk, changed)])
+    };
+    let updates = run(&newer, &switch, &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(pk, BgpStatus::Up, UpdateReason::Change)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn flapping_is_dampened_and_the_current_status_written_on_release() {
+    let policy = Policy {
+        min_write_interval: Duration::ZERO,
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let mut switch = Switch::with(peer(1), Session::Established);
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+
+    let mut written = Vec::new();
+    for i in 0..3 {
+        let session = if i % 2 == 0 {
+            Session::NotEstablished("Idle".into())
+        } else {
+            Session::Established
+        };
+        switch.set(peer(1), session);
+        advance(Duration::from_secs(15)).await;
+        for update in run(&v, &switch, &mut table, &policy) {
+            table.confirmed(&update.user, update.status, SLOT + 100 + i, Instant::now());
+            written.push(update.status);
+        }
+    }
+    // Transitions 1 and 2 go out at once; the third (to Down) crosses the suppress threshold.
+    assert_eq!(written, vec![BgpStatus::Down, BgpStatus::Up]);
+    let Why::Dampened { until: Some(until) } = table.get(&user_pk(1)).unwrap().why.clone() else {
+        panic!(
+            "expected dampened, got {:?}",
+            table.get(&user_pk(1)).unwrap().why
+        );
+    };
+    assert_eq!(table.get(&user_pk(1)).unwrap().flaps.transitions, 3);
+
+    // Quiet in Down while the chain says Up: nothing until the penalty decays below reuse,
+    // then the current status is written.
+    advance(until - Instant::now() - Duration::from_secs(30)).await;
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    advance(Duration::from_secs(60)).await;
+    let updates = run(&v, &switch, &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn disabled_dampening_writes_every_transition() {
+    let policy = Policy {
+        min_write_interval: Duration::ZERO,
+        dampening: DampeningPolicy {
+            enabled: false,
+            ..DampeningPolicy::default()
+        },
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let mut switch = Switch::with(peer(1), Session::Established);
+    run(&v, &switch, &mut table, &policy);
+    let mut writes = 0;
+    for i in 0..6u64 {
+        let up = i % 2 == 1;
+        switch.set(
+            peer(1),
+            if up {
+                Session::Established
+            } else {
+                Session::Absent
+            },
+        );
+        advance(Duration::from_secs(1)).await;
+        for u in run(&v, &switch, &mut table, &policy) {
+            table.confirmed(&u.user, u.status, SLOT + 10 + i, Instant::now());
+            writes += 1;
+        }
+    }
+    assert_eq!(writes, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_writes_of_one_user_are_spaced_by_the_minimum_interval() {
+    let policy = Policy {
+        min_write_interval: Duration::from_secs(5),
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let mut table = StateTable::default();
+    let mut switch = Switch::with(peer(1), Session::Established);
+    let first = run(&v, &switch, &mut table, &policy);
+    table.confirmed(&first[0].user, BgpStatus::Up, SLOT + 1, Instant::now());
+    switch.set(peer(1), Session::NotEstablished("Idle".into()));
+    advance(Duration::from_secs(2)).await;
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    assert!(matches!(
+        table.get(&user_pk(1)).unwrap().why,
+        Why::MinInterval { .. }
+    ));
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(
+        run(&v, &switch, &mut table, &policy)[0].status,
+        BgpStatus::Down
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_is_retried_after_a_backoff_that_grows() {
+    let policy = Policy::default();
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    run(&v, &switch, &mut table, &policy);
+    table.failed(
+        &user_pk(1),
+        "node unhealthy".into(),
+        false,
+        Instant::now(),
+        &policy,
+    );
+    assert!(run(&v, &switch, &mut table, &policy).is_empty());
+    assert!(matches!(
+        table.get(&user_pk(1)).unwrap().why,
+        Why::Backoff { .. }
+    ));
+    advance(policy.failure_backoff).await;
+    assert_eq!(run(&v, &switch, &mut table, &policy).len(), 1);
+    table.failed(
+        &user_pk(1),
+        "node unhealthy".into(),
+        false,
+        Instant::now(),
+        &policy,
+    );
+    advance(policy.failure_backoff).await;
+    assert!(
+        run(&v, &switch, &mut table, &policy).is_empty(),
+        "second wait is doubled"
+    );
+    advance(policy.failure_backoff).await;
+    assert_eq!(run(&v, &switch, &mut table, &policy).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_by_the_program_waits_the_longest_backoff() {
+    let policy = Policy::default();
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    run(&v, &switch, &mut table, &policy);
+    table.failed(
+        &user_pk(1),
+        "custom program error 8 (NotAllowed)".into(),
+        true,
+        Instant::now(),
+        &policy,
+    );
+    run(&v, &switch, &mut table, &policy);
+    let Why::Backoff { until, error } = table.get(&user_pk(1)).unwrap().why.clone() else {
+        panic!("expected backoff");
+    };
+    assert_eq!(until - Instant::now(), policy.failure_backoff_max);
+    assert!(error.contains("NotAllowed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_whose_tunnel_net_is_not_a_slash_31_is_reported_and_skipped() {
+    let (pk, mut bad) = user(1, BgpStatus::Up, RECENT);
+    bad.tunnel_net.prefix = 30;
+    let mut table = StateTable::default();
+    assert!(run(
+        &view(vec![(pk, bad)]),
+        &Switch::default(),
+        &mut table,
+        &Policy::default()
+    )
+    .is_empty());
+    assert!(matches!(table.get(&pk).unwrap().why, Why::BadTunnel(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_released_update_lets_the_user_be_decided_again() {
+    let policy = Policy::default();
+    let slots_in_refresh = policy.refresh.as_millis() as u64 / 400;
+    let v = view(vec![user(1, BgpStatus::Down, slots_in_refresh + 1)]);
+    let mut table = StateTable::default();
+    assert_eq!(run(&v, &Switch::default(), &mut table, &policy).len(), 1);
+    table.released(&user_pk(1));
+    assert_eq!(run(&v, &Switch::default(), &mut table, &policy).len(), 1);
+}
