@@ -6,6 +6,7 @@
 //! `SetUserBGPStatus` transactions.
 
 pub mod cli;
+pub mod config;
 pub mod env;
 pub mod keypair;
 pub mod metrics;

@@ -1,0 +1,104 @@
+//! Every setting of the daemon, in one table: its flag and `option` name, environment variable,
+//! default, and whether a change applies live or needs a restart.
+//!
+//! Flags, environment variables and EOS `option KEY value VALUE` lines all name settings by the
+//! same key, so one table drives the command line, the option reader, validation messages and
+//! the operator guide's table.
+
+/// Whether a changed value can be applied to the running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    Live,
+    Restart,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    /// A flag without a value (`--verbose`); as an option its value is true or false.
+    pub switch: bool,
+    pub apply: Apply,
+    pub help: &'static str,
+}
+
+impl Key {
+    /// `DZ_BGPSTATUS_` + the name in upper snake case.
+    pub fn env(&self) -> String {
+        format!(
+            "DZ_BGPSTATUS_{}",
+            self.name.replace('-', "_").to_ascii_uppercase()
+        )
+    }
+}
+
+const fn key(
+    name: &'static str,
+    default: Option<&'static str>,
+    apply: Apply,
+    help: &'static str,
+) -> Key {
+    Key {
+        name,
+        default,
+        switch: false,
+        apply,
+        help,
+    }
+}
+
+const fn switch(name: &'static str, apply: Apply, help: &'static str) -> Key {
+    Key {
+        name,
+        default: None,
+        switch: true,
+        apply,
+        help,
+    }
+}
+
+use Apply::{Live, Restart};
+
+pub const KEYS: &[Key] = &[
+    key("env", None, Restart, "DoubleZero environment: mainnet-beta, testnet, devnet or localnet; sets the program ID (and the RPC URL for localnet)"),
+    key("ledger-rpc-url", None, Restart, "Solana JSON-RPC URL of the DoubleZero ledger"),
+    key("serviceability-program-id", None, Restart, "Serviceability program ID (overrides --env's)"),
+    key("keypair", None, Restart, "solana-keygen JSON keypair of the device's metrics publisher (mode 0600)"),
+    switch("allow-insecure-keypair-permissions", Restart, "Accept a keypair file readable by group or others"),
+    key("local-device-pubkey", None, Restart, "This switch's Device account; found from the keypair when absent"),
+    key("management-namespace", None, Restart, "Network namespace to run in (e.g. ns-management), so RPC and metrics use the management VRF"),
+    switch("metrics-enable", Restart, "Serve /metrics and /status on --metrics-addr"),
+    key("metrics-addr", Some("127.0.0.1:8080"), Restart, "Listen address of /metrics and /status"),
+    key("eapi-socket", Some("/var/run/command-api.sock"), Restart, "EOS eAPI unix socket"),
+    key("daemon-name", Some("doublezero-bgpstatus"), Restart, "Name of this daemon's EOS `daemon` block, whose `option` lines are read"),
+    key("options-interval", Some("30s"), Live, "How often the `daemon` block's options are re-read"),
+    key("bgp-status-interval", Some("10s"), Live, "How often BGP sessions are read and the decision runs"),
+    key("bgp-status-refresh-interval", Some("6h"), Live, "Rewrite an unchanged status this often"),
+    key("bgp-status-down-grace-period", Some("0s"), Live, "Keep reporting Up this long after a session drops"),
+    key("min-write-interval", Some("5s"), Live, "Never write one user twice within this time"),
+    switch("no-dampening", Live, "Disable flap dampening"),
+    key("dampening-half-life", Some("15m"), Live, "Half-life of a user's flap penalty"),
+    key("dampening-penalty", Some("1000"), Live, "Penalty added per Up/Down transition"),
+    key("dampening-suppress", Some("2500"), Live, "Penalty above which a user's writes pause"),
+    key("dampening-reuse", Some("750"), Live, "Penalty below which a paused user is written again"),
+    key("dampening-max-suppress", Some("1h"), Live, "Longest time a user's writes can stay paused"),
+    key("slot-duration", Some("400ms"), Live, "Ledger slot time, to estimate the age of a slot"),
+    key("cache-ttl", Some("5s"), Live, "How long a fetched device view is reused without I/O"),
+    key("caching-fetcher-rpc-timeout", Some("30s"), Live, "Timeout of one device-view fetch"),
+    key("cache-max-staleness", Some("10m"), Live, "Oldest device view served when the RPC fails"),
+    key("commitment", Some("confirmed"), Live, "Commitment for reads and confirmations: processed, confirmed or finalized"),
+    key("batch-size", Some("0"), Live, "Most users per transaction (0: as many as fit)"),
+    key("max-inflight", Some("4"), Live, "Most transactions awaiting confirmation at once"),
+    key("compute-unit-price", Some("0"), Live, "Priority fee in micro-lamports per compute unit (0: none)"),
+    key("fee-floor-lamports", Some("10000000"), Live, "Below this payer balance, refreshes stop; changes still go out"),
+    key("rpc-ca-file", None, Restart, "Extra PEM root certificates for the RPC endpoint"),
+    switch("allow-insecure-http", Restart, "Allow plain http:// to an RPC host other than loopback"),
+    switch("verbose", Live, "Debug logging"),
+    key("log", Some("auto"), Restart, "Log destination: auto (journald when present, else stderr), journald or stderr"),
+    switch("bgp-status-enable", Live, "Accepted for compatibility with the upstream agent's exec line; always on"),
+];
+
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.name == name)
+}

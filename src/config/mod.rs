@@ -1,0 +1,483 @@
+//! The daemon's configuration: flags, environment variables and EOS `daemon` options, validated
+//! once into one typed [`Config`].
+//!
+//! Precedence, highest first: an `option KEY value VALUE` line of the daemon's EOS block, the
+//! flag, its environment variable, the default. Options are re-read while running; a change to a
+//! live setting is applied, a change to a restart setting is logged as needing one.
+
+mod duration;
+mod keys;
+mod options;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches};
+use solana_pubkey::Pubkey;
+
+pub use duration::{format as format_duration, parse as parse_duration};
+pub use keys::{find as find_key, Apply, Key, KEYS};
+pub use options::daemon_options;
+
+use crate::env::Env;
+use crate::keypair;
+use crate::monitor::{DampeningPolicy, Policy};
+use crate::rpc::Commitment;
+use crate::serviceability::CachePolicy;
+
+/// The settings given on the command line or in the environment (defaults not applied yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunArgs {
+    given: BTreeMap<&'static str, String>,
+}
+
+impl RunArgs {
+    /// Sets a value as if given as a flag (for tests and the embedded demo).
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+        let key = find_key(name).unwrap_or_else(|| panic!("unknown setting {name}"));
+        self.given.insert(key.name, value.into());
+        self
+    }
+}
+
+fn leak(text: String) -> &'static str {
+    // Built once per process when the command line is defined.
+    Box::leak(text.into_boxed_str())
+}
+
+impl clap::Args for RunArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        KEYS.iter().fold(cmd, |cmd, key| {
+            let help = match key.default {
+                Some(default) => leak(format!("{} [default: {default}]", key.help)),
+                None => key.help,
+            };
+            let arg = Arg::new(key.name)
+                .long(key.name)
+                .env(leak(key.env()))
+                .help(help);
+            let arg = if key.switch {
+                arg.action(ArgAction::SetTrue)
+            } else {
+                arg.action(ArgAction::Set).value_name("VALUE")
+            };
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for RunArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = BTreeMap::new();
+        for key in KEYS {
+            if key.switch {
+                if matches.get_flag(key.name) {
+                    given.insert(key.name, "true".to_string());
+                }
+            } else if let Some(value) = matches.get_one::<String>(key.name) {
+                given.insert(key.name, value.clone());
+            }
+        }
+        Ok(Self { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+/// Where a value came from, to name it in an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Option,
+    Flag,
+    Default,
+}
+
+/// One problem with one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub setting: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.message)
+    }
+}
+
+/// Every problem found in the configuration, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<Problem>);
+
+/// The outbox's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitSettings {
+    /// Most users per transaction; `None`: as many as fit.
+    pub batch_size: Option<usize>,
+    pub max_inflight: usize,
+    pub compute_unit_price: Option<u64>,
+    pub fee_floor_lamports: u64,
+}
+
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Auto,
+    Journald,
+    Stderr,
+}
+
+/// The validated configuration of `run` and `check`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub program_id: Pubkey,
+    pub rpc_url: String,
+    pub rpc_ca_file: Option<PathBuf>,
+    pub allow_insecure_http: bool,
+    pub keypair: PathBuf,
+    pub keypair_permissions: keypair::Permissions,
+    pub device: Option<Pubkey>,
+    pub management_namespace: Option<String>,
+    /// `None` unless `--metrics-enable`.
+    pub metrics_addr: Option<SocketAddr>,
+    pub eapi_socket: PathBuf,
+    pub daemon_name: String,
+    pub options_interval: Duration,
+    pub bgp_interval: Duration,
+    pub commitment: Commitment,
+    pub policy: Policy,
+    pub cache: CachePolicy,
+    pub submit: SubmitSettings,
+    pub verbose: bool,
+    pub log: LogTarget,
+    /// The resolved text of every setting, to tell what changed between two reads.
+    raw: BTreeMap<&'static str, String>,
+}
+
+impl Config {
+    /// Resolves flags and options into a validated configuration. Unknown option names are
+    /// returned beside it, to be reported, rather than failing the daemon.
+    pub fn resolve(
+        args: &RunArgs,
+        options: &BTreeMap<String, String>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let unknown = options
+            .keys()
+            .filter(|name| find_key(name).is_none())
+            .cloned()
+            .collect();
+        let mut r = Resolver {
+            args,
+            options,
+            problems: Vec::new(),
+            raw: BTreeMap::new(),
+        };
+        let config = r.build();
+        if r.problems.is_empty() {
+            Ok((config, unknown))
+        } else {
+            Err(ConfigError(r.problems))
+        }
+    }
+
+    /// The settings whose value differs between `self` and `newer`, with how each applies.
+    pub fn changes(&self, newer: &Config) -> Vec<(&'static str, Apply)> {
+        KEYS.iter()
+            .filter(|key| self.raw.get(key.name) != newer.raw.get(key.name))
+            .map(|key| (key.name, key.apply))
+            .collect()
+    }
+}
+
+struct Resolver<'a> {
+    args: &'a RunArgs,
+    options: &'a BTreeMap<String, String>,
+    problems: Vec<Problem>,
+    raw: BTreeMap<&'static str, String>,
+}
+
+impl Resolver<'_> {
+    fn lookup(&mut self, name: &'static str) -> Option<(String, Source)> {
+        let key = find_key(name).expect("every looked-up setting is in KEYS");
+        let found = if let Some(value) = self.options.get(name) {
+            Some((value.clone(), Source::Option))
+        } else if let Some(value) = self.args.given.get(name) {
+            Some((value.clone(), Source::Flag))
+        } else {
+            key.default.map(|d| (d.to_string(), Source::Default))
+        };
+        if let Some((value, _)) = &found {
+            self.raw.insert(key.name, value.clone());
+        }
+        found
+    }
+
+    fn problem(&mut self, name: &str, source: Source, message: impl Into<String>) {
+        let key = find_key(name).expect("known setting");
+        let setting = match source {
+            Source::Option => format!("option {name}"),
+            Source::Flag => format!("--{name} (or {})", key.env()),
+            Source::Default => format!("default of --{name}"),
+        };
+        self.problems.push(Problem {
+            setting,
+            message: message.into(),
+        });
+    }
+
+    fn parse<T: FromStr>(&mut self, name: &'static str, what: &str) -> Option<T> {
+        let (text, source) = self.lookup(name)?;
+        match text.trim().parse() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.problem(name, source, format!("{text:?} is not {what}"));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, name: &'static str) -> Duration {
+        let Some((text, source)) = self.lookup(name) else {
+            return Duration::ZERO;
+        };
+        parse_duration(&text).unwrap_or_else(|message| {
+            self.problem(name, source, message);
+            Duration::ZERO
+        })
+    }
+
+    fn positive_duration(&mut self, name: &'static str) -> Duration {
+        let value = self.duration(name);
+        if value.is_zero() {
+            let source = self.source_of(name);
+            if !self.problems.iter().any(|p| p.setting.contains(name)) {
+                self.problem(name, source, "must be more than 0");
+            }
+        }
+        value
+    }
+
+    fn source_of(&self, name: &str) -> Source {
+        if self.options.contains_key(name) {
+            Source::Option
+        } else if self.args.given.contains_key(name) {
+            Source::Flag
+        } else {
+            Source::Default
+        }
+    }
+
+    fn switch(&mut self, name: &'static str) -> bool {
+        self.parse::<bool>(name, "true or false").unwrap_or(false)
+    }
+
+    fn build(&mut self) -> Config {
+        let env = self.parse::<Env>(
+            "env",
+            "an environment (mainnet-beta, testnet, devnet or localnet)",
+        );
+        let program_id = self
+            .parse::<Pubkey>("serviceability-program-id", "a base58 public key")
+            .or(env.map(Env::program_id));
+        if program_id.is_none() && !self.problems.iter().any(|p| p.setting.contains("env")) {
+            self.problem(
+                "serviceability-program-id",
+                Source::Flag,
+                "required: give --serviceability-program-id or --env",
+            );
+        }
+        let rpc_url = self
+            .lookup("ledger-rpc-url")
+            .map(|(url, _)| url)
+            .or_else(|| env.and_then(Env::default_rpc_url).map(String::from));
+        match &rpc_url {
+            None => self.problem(
+                "ledger-rpc-url",
+                Source::Flag,
+                "required (only --env localnet has a default)",
+            ),
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                let source = self.source_of("ledger-rpc-url");
+                self.problem(
+                    "ledger-rpc-url",
+                    source,
+                    format!("{url:?} is not an http(s) URL"),
+                );
+            }
+            Some(_) => {}
+        }
+        let keypair = self.lookup("keypair").map(|(path, _)| PathBuf::from(path));
+        if keypair.is_none() {
+            self.problem(
+                "keypair",
+                Source::Flag,
+                "required: the metrics publisher's solana-keygen JSON file",
+            );
+        }
+        let keypair_permissions = if self.switch("allow-insecure-keypair-permissions") {
+            keypair::Permissions::AllowInsecure
+        } else {
+            keypair::Permissions::Strict
+        };
+        let device = self.parse::<Pubkey>("local-device-pubkey", "a base58 public key");
+        let management_namespace = self.lookup("management-namespace").map(|(ns, _)| ns);
+        if let Some(ns) = &management_namespace {
+            if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
+                let source = self.source_of("management-namespace");
+                self.problem(
+                    "management-namespace",
+                    source,
+                    format!("{ns:?} is not a namespace name under /var/run/netns"),
+                );
+            }
+        }
+        let metrics_enable = self.switch("metrics-enable");
+        let metrics_addr =
+            self.parse::<SocketAddr>("metrics-addr", "an address like 127.0.0.1:8080");
+        let eapi_socket = PathBuf::from(
+            self.lookup("eapi-socket")
+                .map(|(p, _)| p)
+                .unwrap_or_default(),
+        );
+        let daemon_name = self
+            .lookup("daemon-name")
+            .map(|(n, _)| n)
+            .unwrap_or_default();
+        let options_interval = self.positive_duration("options-interval");
+        let bgp_interval = self.positive_duration("bgp-status-interval");
+        let refresh = self.positive_duration("bgp-status-refresh-interval");
+        if refresh <= bgp_interval && !refresh.is_zero() {
+            let source = self.source_of("bgp-status-refresh-interval");
+            self.problem(
+                "bgp-status-refresh-interval",
+                source,
+                "must be longer than --bgp-status-interval",
+            );
+        }
+        let down_grace = self.duration("bgp-status-down-grace-period");
+        let min_write_interval = self.duration("min-write-interval");
+        let dampening = DampeningPolicy {
+            enabled: !self.switch("no-dampening"),
+            half_life: self.positive_duration("dampening-half-life"),
+            penalty: self.parse("dampening-penalty", "a number").unwrap_or(0.0),
+            suppress: self.parse("dampening-suppress", "a number").unwrap_or(0.0),
+            reuse: self.parse("dampening-reuse", "a number").unwrap_or(0.0),
+            max_suppress: self.positive_duration("dampening-max-suppress"),
+        };
+        if !(dampening.penalty > 0.0
+            && dampening.reuse > 0.0
+            && dampening.reuse < dampening.suppress)
+        {
+            let source = self.source_of("dampening-reuse");
+            self.problem(
+                "dampening-reuse",
+                source,
+                format!(
+                    "need 0 < reuse ({}) < suppress ({}) and a positive penalty ({})",
+                    dampening.reuse, dampening.suppress, dampening.penalty
+                ),
+            );
+        }
+        let slot_duration = self.positive_duration("slot-duration");
+        let cache = CachePolicy {
+            ttl: self.duration("cache-ttl"),
+            fetch_timeout: self.positive_duration("caching-fetcher-rpc-timeout"),
+            max_staleness: self.duration("cache-max-staleness"),
+        };
+        let commitment = match self.lookup("commitment") {
+            Some((text, source)) => match text.as_str() {
+                "processed" => Commitment::Processed,
+                "confirmed" => Commitment::Confirmed,
+                "finalized" => Commitment::Finalized,
+                _ => {
+                    self.problem(
+                        "commitment",
+                        source,
+                        format!("{text:?} is not processed, confirmed or finalized"),
+                    );
+                    Commitment::Confirmed
+                }
+            },
+            None => Commitment::Confirmed,
+        };
+        let batch_size = self.parse::<usize>("batch-size", "a count").unwrap_or(0);
+        let max_inflight = self.parse::<usize>("max-inflight", "a count").unwrap_or(1);
+        if max_inflight == 0 {
+            let source = self.source_of("max-inflight");
+            self.problem("max-inflight", source, "must be at least 1");
+        }
+        let price = self
+            .parse::<u64>("compute-unit-price", "a number of micro-lamports")
+            .unwrap_or(0);
+        let fee_floor_lamports = self
+            .parse::<u64>("fee-floor-lamports", "a number of lamports")
+            .unwrap_or(0);
+        let rpc_ca_file = self.lookup("rpc-ca-file").map(|(p, _)| PathBuf::from(p));
+        let allow_insecure_http = self.switch("allow-insecure-http");
+        let verbose = self.switch("verbose");
+        self.switch("bgp-status-enable");
+        let log = match self.lookup("log") {
+            Some((text, source)) => match text.as_str() {
+                "auto" => LogTarget::Auto,
+                "journald" => LogTarget::Journald,
+                "stderr" => LogTarget::Stderr,
+                _ => {
+                    self.problem(
+                        "log",
+                        source,
+                        format!("{text:?} is not auto, journald or stderr"),
+                    );
+                    LogTarget::Auto
+                }
+            },
+            None => LogTarget::Auto,
+        };
+
+        Config {
+            program_id: program_id.unwrap_or_default(),
+            rpc_url: rpc_url.unwrap_or_default(),
+            rpc_ca_file,
+            allow_insecure_http,
+            keypair: keypair.unwrap_or_default(),
+            keypair_permissions,
+            device,
+            management_namespace,
+            metrics_addr: metrics_addr.filter(|_| metrics_enable),
+            eapi_socket,
+            daemon_name,
+            options_interval,
+            bgp_interval,
+            commitment,
+            policy: Policy {
+                slot_duration,
+                down_grace,
+                refresh,
+                min_write_interval,
+                dampening,
+                ..Policy::default()
+            },
+            cache,
+            submit: SubmitSettings {
+                batch_size: (batch_size > 0).then_some(batch_size),
+                max_inflight,
+                compute_unit_price: (price > 0).then_some(price),
+                fee_floor_lamports,
+            },
+            verbose,
+            log,
+            raw: std::mem::take(&mut self.raw),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Configuration: precedence (option > flag/env > default), validation naming the setting, and
+//! live vs restart changes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Parser;
+use doublezero_bgpstatus::config::{Apply, Config, RunArgs, KEYS};
+use doublezero_bgpstatus::env::Env;
+
+#[derive(Parser)]
+struct Cmd {
+    #[command(flatten)]
+    args: RunArgs,
+}
+
+fn flags(argv: &[&str]) -> RunArgs {
+    Cmd::try_parse_from(std::iter::once("run").chain(argv.iter().copied()))
+        .unwrap()
+        .args
+}
+
+fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const MINIMAL: &[&str] = &["--env", "localnet", "--keypair", "/etc/dz/id.json"];
+
+#[test]
+fn defaults_follow_the_upstream_agent() {
+    let (config, unknown) = Config::resolve(&flags(MINIMAL), &BTreeMap::new()).unwrap();
+    assert!(unknown.is_empty());
+    assert_eq!(config.program_id, Env::Localnet.program_id());
+    assert_eq!(config.rpc_url, "http://localhost:8899");
+    assert_eq!(config.bgp_interval, Duration::from_secs(10));
+    assert_eq!(config.policy.refresh, Duration::from_secs(6 * 3600));
+    assert_eq!(config.policy.down_grace, Duration::ZERO);
+    assert_eq!(config.cache.fetch_timeout, Duration::from_secs(30));
+    assert_eq!(config.cache.ttl, Duration::from_secs(5));
+    assert_eq!(config.metrics_addr, None, "metrics are off unless enabled");
+    assert_eq!(
+        config.eapi_socket.to_str(),
+        Some("/var/run/command-api.sock")
+    );
+}
+
+#[test]
+fn an_option_overrides_the_flag_which_overrides_the_default() {
+    let args = flags(&[MINIMAL, &["--bgp-status-interval", "20s", "--verbose"]].concat());
+    let (config, _) = Config::resolve(&args, &BTreeMap::new()).unwrap();
+    assert_eq!(config.bgp_interval, Duration::from_secs(20));
+    assert!(config.verbose);
+    let (config, _) = Config::resolve(
+        &args,
+        &options(&[("bgp-status-interval", "5s"), ("verbose", "false")]),
+    )
+    .unwrap();
+    assert_eq!(config.bgp_interval, Duration::from_secs(5));
+    assert!(!config.verbose);
+}
+
+#[test]
+fn every_setting_reads_its_environment_variable() {
+    for key in KEYS {
+        assert!(key.env().starts_with("DZ_BGPSTATUS_"), "{}", key.name);
+    }
+    assert_eq!(
+        KEYS.iter()
+            .find(|k| k.name == "ledger-rpc-url")
+            .unwrap()
+            .env(),
+        "DZ_BGPSTATUS_LEDGER_RPC_URL"
+    );
+}
+
+#[test]
+fn every_error_names_its_setting_and_all_are_reported_at_once() {
+    let args = flags(&["--bgp-status-interval", "10", "--commitment", "final"]);
+    let err = Config::resolve(&args, &options(&[("dampening-reuse", "5000")])).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("--bgp-status-interval (or DZ_BGPSTATUS_BGP_STATUS_INTERVAL)"),
+        "{text}"
+    );
+    assert!(text.contains("missing unit"), "{text}");
+    assert!(text.contains("--commitment"), "{text}");
+    assert!(text.contains("option dampening-reuse"), "{text}");
+    assert!(text.contains("--keypair"), "{text}");
+    assert!(
+        text.contains("--serviceability-program-id or --env"),
+        "{text}"
+    );
+    assert!(err.0.len() >= 5, "{text}");
+}
+
+#[test]
+fn a_refresh_not_longer_than_the_poll_interval_is_refused() {
+    let args = flags(&[MINIMAL, &["--bgp-status-refresh-interval", "5s"]].concat());
+    let err = Config::resolve(&args, &BTreeMap::new()).unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("longer than --bgp-status-interval"));
+}
+
+#[test]
+fn a_non_http_url_and_a_bad_namespace_are_refused() {
+    let args = flags(
+        &[
+            MINIMAL,
+            &[
+                "--ledger-rpc-url",
+                "ftp://x",
+                "--management-namespace",
+                "../etc",
+            ],
+        ]
+        .concat(),
+    );
+    let text = Config::resolve(&args, &BTreeMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("not an http(s) URL"), "{text}");
+    assert!(text.contains("--management-namespace"), "{text}");
+}
+
+#[test]
+fn unknown_options_are_returned_to_be_reported() {
+    let (_, unknown) =
+        Config::resolve(&flags(MINIMAL), &options(&[("bgp-interval", "5s")])).unwrap();
+    assert_eq!(unknown, vec!["bgp-interval".to_string()]);
+}
+
+#[test]
+fn changes_are_classified_live_or_restart() {
+    let args = flags(MINIMAL);
+    let (before, _) = Config::resolve(&args, &BTreeMap::new()).unwrap();
+    let (after, _) = Config::resolve(
+        &args,
+        &options(&[
+            ("bgp-status-interval", "3s"),
+            ("keypair", "/other.json"),
+            ("verbose", "true"),
+        ]),
+    )
+    .unwrap();
+    let mut changes = before.changes(&after);
+    changes.sort_by_key(|(name, _)| *name);
+    assert_eq!(
+        changes,
+        vec![
+            ("bgp-status-interval", Apply::Live),
+            ("keypair", Apply::Restart),
+            ("verbose", Apply::Live),
+        ]
+    );
+    assert!(before.changes(&before.clone()).is_empty());
+}
+
+#[test]
+fn metrics_listen_only_when_enabled() {
+    let args = flags(
+        &[
+            MINIMAL,
+            &["--metrics-enable", "--metrics-addr", "127.0.0.1:9100"],
+        ]
+        .concat(),
+    );
+    let (config, _) = Config::resolve(&args, &BTreeMap::new()).unwrap();
+    assert_eq!(config.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+}
