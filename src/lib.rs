@@ -5,4 +5,6 @@
 //! cached device view; both → the pure decision → the outbox that signs and sends
 //! `SetUserBGPStatus` transactions.
 
+pub mod bgp;
 pub mod cli;
+pub mod eapi;

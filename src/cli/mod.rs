@@ -1,5 +1,7 @@
 //! The command line: one file per subcommand. `main.rs` only parses and dispatches here.
 
+pub mod peers;
+
 use clap::{Parser, Subcommand};
 
 /// Keeps each DoubleZero user's BGP session status on chain, from the switch it runs on.
@@ -11,11 +13,16 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print the switch's BGP sessions as read over eAPI.
+    Peers(peers::Args),
+}
 
 impl Cli {
     /// Runs the chosen subcommand to completion; the error is printed by `main`.
     pub async fn run(self) -> anyhow::Result<()> {
-        match self.command {}
+        match self.command {
+            Command::Peers(args) => peers::run(args).await,
+        }
     }
 }
