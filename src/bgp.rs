@@ -11,8 +11,10 @@
 //! from the reply text into the table with borrowed keys, without a `serde_json::Value` tree.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -171,7 +173,7 @@ pub struct Peer {
     /// Epoch seconds of the last state change (`upDownTime`; a timestamp, not a duration).
     pub up_down_time: Option<f64>,
     /// Remote AS as text, because EOS may write it in asdot (`65001.1028`).
-    pub asn: Option<String>,
+    pub asn: Option<Asn>,
     /// `peerStateIdleReason`, present only when Idle.
     pub idle_reason: Option<String>,
 }
@@ -202,13 +204,24 @@ impl Peer {
 /// Every BGP session on the switch, looked up by peer IP in O(1).
 #[derive(Debug, Clone)]
 pub struct PeerTable {
-    /// Sorted by (ip, scope, vrf), so all sessions to one IP are contiguous.
+    /// In the order read.
     peers: Vec<Peer>,
-    /// IP → (start, len) in `peers`.
-    index: HashMap<IpAddr, (usize, usize)>,
+    /// IP → position of its first session in `peers`.
+    first: HashMap<IpAddr, usize, FastHash>,
+    /// Per session, the position of the next session to the same IP (other VRF or scope).
+    /// A chain instead of sorting keeps building linear; chains are almost always length 1.
+    next: Vec<Option<usize>>,
 }
 
 impl PeerTable {
+    fn with_capacity(capacity: usize) -> Self {
+        PeerTable {
+            peers: Vec::with_capacity(capacity),
+            first: HashMap::with_capacity_and_hasher(capacity, FastHash),
+            next: Vec::with_capacity(capacity),
+        }
+    }
+
     /// Builds the table from the two summary results at `first` and `first + 1` of `reply`.
     /// `{"vrfs": {}}` and error 1000 "BGP inactive" are a successful read with no peers; any
     /// other failure of these commands is an error.
@@ -218,9 +231,9 @@ impl PeerTable {
                 if errors.iter().any(|error| error.to_ascii_lowercase().contains("bgp inactive")))
         });
         if bgp_inactive {
-            return Ok(PeerTable::build(Vec::new()));
+            return Ok(PeerTable::with_capacity(0));
         }
-        let mut peers = Vec::new();
+        let mut table = PeerTable::with_capacity(0);
         for index in first..first + 2 {
             let raw = reply.result(index)?;
             let command = reply
@@ -229,60 +242,67 @@ impl PeerTable {
                 .map(Command::text)
                 .unwrap_or_default();
             let text = eapi::result_text(command, raw)?;
-            parse_summary_into(&text, &mut peers).map_err(|err| eapi::model_error(command, err))?;
+            parse_summary_into(&text, &mut table).map_err(|err| eapi::model_error(command, err))?;
         }
-        Ok(PeerTable::build(peers))
+        Ok(table)
     }
 
     /// Builds the table from summary result texts (one per command), as EOS sent them.
     pub fn from_summaries<'a>(
         summaries: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, EapiError> {
-        let mut peers = Vec::new();
+        let mut table = PeerTable::with_capacity(0);
         for text in summaries {
-            parse_summary_into(text, &mut peers)
+            parse_summary_into(text, &mut table)
                 .map_err(|err| eapi::model_error("BGP summary", err))?;
         }
-        Ok(PeerTable::build(peers))
+        Ok(table)
     }
 
-    fn build(mut peers: Vec<Peer>) -> Self {
-        peers.sort_unstable_by(|a, b| {
-            (a.addr.ip, &a.addr.scope, &a.vrf).cmp(&(b.addr.ip, &b.addr.scope, &b.vrf))
-        });
-        // A link-local or dual-stack session shows in both summaries; it is one session, and
-        // the copy with the later state change is the current one.
-        peers.dedup_by(|later, kept| {
-            let same = later.addr == kept.addr && later.vrf == kept.vrf;
-            if same
-                && later.up_down_time.unwrap_or(f64::MIN) > kept.up_down_time.unwrap_or(f64::MIN)
-            {
-                std::mem::swap(later, kept);
+    fn insert(&mut self, peer: Peer) {
+        let position = self.peers.len();
+        let mut cursor = match self.first.entry(peer.addr.ip) {
+            Entry::Vacant(slot) => {
+                slot.insert(position);
+                self.peers.push(peer);
+                self.next.push(None);
+                return;
             }
-            same
-        });
-        let mut index: HashMap<IpAddr, (usize, usize)> = HashMap::with_capacity(peers.len());
-        for (position, peer) in peers.iter().enumerate() {
-            index
-                .entry(peer.addr.ip)
-                .and_modify(|(_, len)| *len += 1)
-                .or_insert((position, 1));
+            Entry::Occupied(slot) => *slot.get(),
+        };
+        loop {
+            let kept = &mut self.peers[cursor];
+            if kept.addr == peer.addr && kept.vrf == peer.vrf {
+                // A link-local or dual-stack session shows in both summaries; it is one
+                // session, and the copy with the later state change is the current one.
+                if peer.up_down_time.unwrap_or(f64::MIN) > kept.up_down_time.unwrap_or(f64::MIN) {
+                    *kept = peer;
+                }
+                return;
+            }
+            match self.next[cursor] {
+                Some(next) => cursor = next,
+                None => break,
+            }
         }
-        PeerTable { peers, index }
+        self.next[cursor] = Some(position);
+        self.peers.push(peer);
+        self.next.push(None);
     }
 
-    /// Every session to `ip`, across VRFs and link-local scopes; empty when there is none.
-    pub fn lookup(&self, ip: IpAddr) -> &[Peer] {
-        match self.index.get(&ip) {
-            Some(&(start, len)) => &self.peers[start..start + len],
-            None => &[],
-        }
+    /// Every session to `ip`, across VRFs and link-local scopes; none when there is none.
+    pub fn lookup(&self, ip: IpAddr) -> impl Iterator<Item = &Peer> {
+        let mut cursor = self.first.get(&ip).copied();
+        std::iter::from_fn(move || {
+            let position = cursor?;
+            cursor = self.next.get(position).copied().flatten();
+            self.peers.get(position)
+        })
     }
 
     /// The session to `addr` in `vrf`.
     pub fn get(&self, vrf: &str, addr: &PeerAddr) -> Option<&Peer> {
         self.lookup(addr.ip)
-            .iter()
             .find(|peer| &*peer.vrf == vrf && peer.addr == *addr)
     }
 
@@ -302,8 +322,64 @@ impl PeerTable {
     }
 }
 
+/// FxHash-style hashing for the IP index. The keys come from the switch's own configuration,
+/// not from an adversary, so SipHash's flooding resistance buys nothing and costs a good part
+/// of the parse (see `benches/bgp_parse.rs`).
+#[derive(Debug, Clone, Copy, Default)]
+struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+struct FastHasher(u64);
+
+impl FastHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, value: u8) {
+        self.mix(u64::from(value));
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.mix(u64::from(value));
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.mix(value);
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.mix(value as u64);
+    }
+    /// A multiply leaves the low bits, which pick the bucket, depending only on the low input
+    /// bits (the constant `10.` of `10.a.b.c`), so finish with the splitmix64 avalanche.
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+}
+
 /// Parses one summary result into `out`.
-fn parse_summary_into(text: &str, out: &mut Vec<Peer>) -> Result<(), serde_json::Error> {
+fn parse_summary_into(text: &str, out: &mut PeerTable) -> Result<(), serde_json::Error> {
+    // A summary peer is 230–300 bytes of JSON; sizing up front avoids rehashing the index.
+    let expected = text.len() / 256;
+    out.peers.reserve(expected);
+    out.next.reserve(expected);
+    out.first.reserve(expected);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     SummarySeed { out }.deserialize(&mut deserializer)?;
     deserializer.end()
@@ -333,7 +409,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 /// `{"vrfs": {...}, ...}`: `vrfs` is required, anything else is ignored.
 struct SummarySeed<'o> {
-    out: &'o mut Vec<Peer>,
+    out: &'o mut PeerTable,
 }
 
 impl<'de> DeserializeSeed<'de> for SummarySeed<'_> {
@@ -370,7 +446,7 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
 
 /// `{<vrf name>: <vrf>}`.
 struct VrfsSeed<'o> {
-    out: &'o mut Vec<Peer>,
+    out: &'o mut PeerTable,
 }
 
 impl<'de> DeserializeSeed<'de> for VrfsSeed<'_> {
@@ -399,7 +475,7 @@ impl<'de> Visitor<'de> for VrfsSeed<'_> {
 /// One VRF: only `peers` matters; the map key names the VRF.
 struct VrfSeed<'o> {
     vrf: Vrf,
-    out: &'o mut Vec<Peer>,
+    out: &'o mut PeerTable,
 }
 
 impl<'de> DeserializeSeed<'de> for VrfSeed<'_> {
@@ -433,7 +509,7 @@ impl<'de> Visitor<'de> for VrfSeed<'_> {
 /// dropping the peer, because a silently dropped peer would look like a session gone Down.
 struct PeersSeed<'v, 'o> {
     vrf: &'v Vrf,
-    out: &'o mut Vec<Peer>,
+    out: &'o mut PeerTable,
 }
 
 impl<'de> DeserializeSeed<'de> for PeersSeed<'_, '_> {
@@ -452,12 +528,12 @@ impl<'de> Visitor<'de> for PeersSeed<'_, '_> {
         while let Some(Text(key)) = map.next_key()? {
             let addr: PeerAddr = key.parse().map_err(de::Error::custom)?;
             let peer: PeerSummary = map.next_value()?;
-            self.out.push(Peer {
+            self.out.insert(Peer {
                 vrf: self.vrf.clone(),
                 addr,
                 state: PeerState::parse(&peer.peer_state.0),
                 up_down_time: peer.up_down_time.and_then(|time| time.0),
-                asn: peer.asn.map(|asn| asn.0),
+                asn: peer.asn,
                 idle_reason: peer
                     .peer_state_idle_reason
                     .map(|reason| reason.0.into_owned()),
@@ -513,8 +589,61 @@ impl<'de> Deserialize<'de> for Number {
     }
 }
 
-/// An AS number as text: a JSON number on old EOS, a string (maybe asdot) on newer.
-struct Asn(String);
+/// An AS number as EOS wrote it: a JSON number on old EOS, text (maybe asdot, `65001.1028`) on
+/// newer. Kept as text so asdot survives; stored inline because every peer has one and a heap
+/// string each was a measurable share of the parse.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Asn(AsnText);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum AsnText {
+    /// asplain is at most 10 characters and asdot 11; this leaves room to spare.
+    Inline {
+        len: u8,
+        bytes: [u8; 22],
+    },
+    Heap(Box<str>),
+}
+
+impl Asn {
+    /// Keeps `text` as the AS number's spelling.
+    pub fn new(text: &str) -> Self {
+        let mut bytes = [0u8; 22];
+        match bytes.get_mut(..text.len()) {
+            Some(prefix) => {
+                prefix.copy_from_slice(text.as_bytes());
+                Asn(AsnText::Inline {
+                    len: text.len() as u8,
+                    bytes,
+                })
+            }
+            None => Asn(AsnText::Heap(text.into())),
+        }
+    }
+
+    /// The AS number as EOS wrote it.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // The bytes were copied from a `&str` whole, so they are valid UTF-8.
+            AsnText::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            AsnText::Heap(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for Asn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Asn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 impl<'de> Deserialize<'de> for Asn {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -525,13 +654,13 @@ impl<'de> Deserialize<'de> for Asn {
                 f.write_str("an AS number or string")
             }
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<Asn, E> {
-                Ok(Asn(value.to_string()))
+                Ok(Asn::new(&value.to_string()))
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Asn, E> {
-                Ok(Asn(value.to_string()))
+                Ok(Asn::new(&value.to_string()))
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Asn, E> {
-                Ok(Asn(value.to_owned()))
+                Ok(Asn::new(value))
             }
         }
         deserializer.deserialize_any(AsnVisitor)
@@ -663,6 +792,13 @@ mod tests {
     }
 
     #[test]
+    fn asn_keeps_its_spelling_short_or_long() {
+        assert_eq!(Asn::new("65001.1028").as_str(), "65001.1028");
+        let long = "x".repeat(40);
+        assert_eq!(Asn::new(&long).as_str(), long);
+    }
+
+    #[test]
     fn unknown_state_is_kept_as_text_and_is_not_established() {
         let state = PeerState::parse("Stalled");
         assert_eq!(state, PeerState::Other("Stalled".into()));
@@ -674,10 +810,10 @@ mod tests {
     fn number_or_text_fields_and_escaped_keys_are_read() {
         let text = r#"{"vrfs":{"R\u0045D":{"peers":{"10.0.0.1":{"peerState":"Established","upDownTime":"1721080527.5","asn":65002,"x":[1]}}}}}"#;
         let table = PeerTable::from_summaries([text]).unwrap();
-        let peer = &table.lookup("10.0.0.1".parse().unwrap())[0];
+        let peer = table.lookup("10.0.0.1".parse().unwrap()).next().unwrap();
         assert_eq!(&*peer.vrf, "RED");
         assert_eq!(peer.up_down_time, Some(1721080527.5));
-        assert_eq!(peer.asn.as_deref(), Some("65002"));
+        assert_eq!(peer.asn.as_ref().map(Asn::as_str), Some("65002"));
     }
 
     #[test]
@@ -685,7 +821,7 @@ mod tests {
         let text = r#"{"vrfs":{"a":{"peers":{"10.0.0.1":{"peerState":"Idle"}}},"b":{"peers":{"10.0.0.1":{"peerState":"Established"}}}}}"#;
         let table = PeerTable::from_summaries([text, text]).unwrap();
         assert_eq!(table.len(), 2);
-        assert_eq!(table.lookup("10.0.0.1".parse().unwrap()).len(), 2);
+        assert_eq!(table.lookup("10.0.0.1".parse().unwrap()).count(), 2);
         assert!(table
             .get("b", &"10.0.0.1".parse().unwrap())
             .unwrap()

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bgp::{self, Peer, PeerTable};
+use crate::bgp::{self, Asn, Peer, PeerTable};
 use crate::eapi::{self, Client};
 
 /// Arguments of `peers`.
@@ -65,7 +65,7 @@ pub fn render_json(table: &PeerTable) -> String {
             state: peer.state.as_str(),
             established: peer.is_established(),
             up_down_time: peer.up_down_time.filter(|time| time.is_finite()),
-            asn: peer.asn.as_deref(),
+            asn: peer.asn.as_ref().map(Asn::as_str),
         })
         .collect();
     // Strings, booleans and finite floats always serialize.
@@ -91,7 +91,9 @@ pub fn render_table(table: &PeerTable, now: SystemTime) -> String {
                 peer.vrf.to_string(),
                 peer.addr.to_string(),
                 peer.state.to_string(),
-                peer.asn.clone().unwrap_or_else(|| "-".to_owned()),
+                peer.asn
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), Asn::to_string),
                 since,
             ]
         })
