@@ -5,8 +5,10 @@
 //! cached device view; both → the pure decision → the outbox that signs and sends
 //! `SetUserBGPStatus` transactions.
 
+pub mod bgp;
 pub mod cli;
 pub mod config;
+pub mod eapi;
 pub mod env;
 pub mod keypair;
 pub mod metrics;

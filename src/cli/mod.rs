@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only parses and dispatches here.
 
+pub mod peers;
 pub mod users;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +15,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the switch's BGP sessions as read over eAPI.
+    Peers(peers::Args),
     /// List the User accounts of one device (or all devices), with their onchain BGP status.
     Users(users::Args),
 }
@@ -23,6 +26,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
         match self.command {
+            Command::Peers(args) => peers::run(args).await,
             Command::Users(args) => users::run(args, &mut out, &mut err).await,
         }
     }

@@ -1,0 +1,149 @@
+//! `doublezero-bgpstatus peers`: prints the switch's BGP sessions as the agent sees them, so an
+//! operator can check the eAPI socket and the peer table before running the daemon.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::bgp::{self, Asn, Peer, PeerTable};
+use crate::eapi::{self, Client};
+
+/// Arguments of `peers`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The eAPI unix socket.
+    #[arg(long, value_name = "PATH", default_value = eapi::DEFAULT_SOCKET)]
+    pub eapi_socket: PathBuf,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Reads the peer table and prints it to stdout.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let output = render(&args).await?;
+    std::io::stdout().lock().write_all(output.as_bytes())?;
+    Ok(())
+}
+
+/// Reads the peer table and renders it, table or JSON, as `run` prints it.
+pub async fn render(args: &Args) -> anyhow::Result<String> {
+    let client = Client::new(&args.eapi_socket);
+    let table = bgp::fetch_peers(&client).await?;
+    Ok(if args.json {
+        render_json(&table)
+    } else {
+        render_table(&table, SystemTime::now())
+    })
+}
+
+/// The sessions sorted by VRF then peer address, as both outputs list them.
+fn sorted(table: &PeerTable) -> Vec<&Peer> {
+    let mut peers: Vec<&Peer> = table.iter().collect();
+    peers.sort_by(|a, b| (&a.vrf, &a.addr).cmp(&(&b.vrf, &b.addr)));
+    peers
+}
+
+/// One JSON object per session, with a fixed set of keys for scripts.
+pub fn render_json(table: &PeerTable) -> String {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        vrf: &'a str,
+        peer: String,
+        state: &'a str,
+        established: bool,
+        up_down_time: Option<f64>,
+        asn: Option<&'a str>,
+    }
+    let rows: Vec<Row> = sorted(table)
+        .into_iter()
+        .map(|peer| Row {
+            vrf: &peer.vrf,
+            peer: peer.addr.to_string(),
+            state: peer.state.as_str(),
+            established: peer.is_established(),
+            up_down_time: peer.up_down_time.filter(|time| time.is_finite()),
+            asn: peer.asn.as_ref().map(Asn::as_str),
+        })
+        .collect();
+    // Strings, booleans and finite floats always serialize.
+    let mut text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// An aligned table; `now` turns each last-change timestamp into an age.
+pub fn render_table(table: &PeerTable, now: SystemTime) -> String {
+    if table.is_empty() {
+        return "no BGP sessions\n".to_owned();
+    }
+    let header = ["VRF", "PEER", "STATE", "ASN", "SINCE"].map(str::to_owned);
+    let rows: Vec<[String; 5]> = sorted(table)
+        .into_iter()
+        .map(|peer| {
+            let since = peer
+                .last_change()
+                .map(|at| format_age(now.duration_since(at).unwrap_or_default()))
+                .unwrap_or_else(|| "-".to_owned());
+            [
+                peer.vrf.to_string(),
+                peer.addr.to_string(),
+                peer.state.to_string(),
+                peer.asn
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), Asn::to_string),
+                since,
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|cell| cell.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(line.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// `3d04h`, `5h07m`, `12m30s`, `42s`: the compact form EOS's own summary uses.
+fn format_age(age: Duration) -> String {
+    let secs = age.as_secs();
+    let (days, hours, mins) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60);
+    if days > 0 {
+        format!("{days}d{hours:02}h")
+    } else if hours > 0 {
+        format!("{hours}h{mins:02}m")
+    } else if mins > 0 {
+        format!("{mins}m{:02}s", secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_use_the_two_largest_units() {
+        assert_eq!(format_age(Duration::from_secs(42)), "42s");
+        assert_eq!(format_age(Duration::from_secs(750)), "12m30s");
+        assert_eq!(format_age(Duration::from_secs(5 * 3600 + 7 * 60)), "5h07m");
+        assert_eq!(
+            format_age(Duration::from_secs(3 * 86_400 + 4 * 3600)),
+            "3d04h"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The `peers` command's output, pinned by golden files, read from the in-test EOS.
+//! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test --test peers_cli`.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use doublezero_bgpstatus::bgp;
+use doublezero_bgpstatus::cli::peers::{self, Args};
+use support::{FakeEos, Switch};
+
+fn switch() -> Switch {
+    Switch::new().with_summaries(
+        "napalm-2024-show_ip_bgp_summary_vrf_all.json",
+        "napalm-eos4.30.5M-asdot-linklocal-show_ipv6_bgp_summary_vrf_all.json",
+    )
+}
+
+fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+#[tokio::test]
+async fn peers_json_lists_every_session_sorted_by_vrf_then_peer() {
+    let eos = FakeEos::switch(switch()).await;
+    let args = Args {
+        eapi_socket: eos.path().to_owned(),
+        json: true,
+    };
+    let output = peers::render(&args).await.unwrap();
+    assert_golden("peers.json", &output);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
+    for row in &rows {
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["asn", "established", "peer", "state", "up_down_time", "vrf"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn peers_table_is_aligned_with_ages() {
+    let eos = FakeEos::switch(switch()).await;
+    let table = bgp::fetch_peers(&eos.client()).await.unwrap();
+    let now: SystemTime = UNIX_EPOCH + Duration::from_secs(1_721_160_000);
+    assert_golden("peers.txt", &peers::render_table(&table, now));
+}
+
+#[tokio::test]
+async fn peers_on_a_switch_without_bgp_says_so() {
+    let eos = FakeEos::switch(Switch::new().with_summaries(
+        "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
+        "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
+    ))
+    .await;
+    let args = Args {
+        eapi_socket: eos.path().to_owned(),
+        json: false,
+    };
+    assert_eq!(peers::render(&args).await.unwrap(), "no BGP sessions\n");
+    let args = Args {
+        eapi_socket: eos.path().to_owned(),
+        json: true,
+    };
+    assert_eq!(peers::render(&args).await.unwrap(), "[]\n");
+}
+
+#[tokio::test]
+async fn peers_without_a_socket_fails_with_the_configuration_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = Args {
+        eapi_socket: dir.path().join("missing.sock"),
+        json: false,
+    };
+    let err = peers::render(&args).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("protocol unix-socket"),
+        "{err:#}"
+    );
+}
