@@ -538,3 +538,44 @@ async fn a_released_update_lets_the_user_be_decided_again() {
     table.released(&user_pk(1));
     assert_eq!(run(&v, &Switch::default(), &mut table, &policy).len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_peer_table_from_eos_decides_per_user_across_vrfs() {
+    use doublezero_bgpstatus::bgp::PeerTable;
+    // User 1's peer is Established in vrf2 though Idle in vrf1; user 2's is Active; user 3 absent.
+    let summary = r#"{"vrfs": {
+        "vrf1": {"routerId": "10.0.0.1", "asn": "65342", "peers": {
+            "169.254.0.3": {"peerState": "Idle", "upDownTime": 1700000000.5, "asn": "65000"},
+            "169.254.0.5": {"peerState": "Active", "upDownTime": 1700000001.0, "asn": "65000"}}},
+        "vrf2": {"routerId": "10.0.0.1", "asn": "65342", "peers": {
+            "169.254.0.3": {"peerState": "Established", "upDownTime": 1700000002.0, "asn": "65000"}}}
+    }}"#;
+    let table = PeerTable::from_summaries([summary, r#"{"vrfs": {}}"#]).unwrap();
+    let v = view(vec![
+        user(1, BgpStatus::Down, RECENT),
+        user(2, BgpStatus::Up, RECENT),
+        user(3, BgpStatus::Up, RECENT),
+    ]);
+    let mut state = StateTable::default();
+    let updates = decide(
+        Instant::now(),
+        &v,
+        Observation::Sessions(&table),
+        &mut state,
+        &Policy::default(),
+    );
+    let mut got = statuses(&updates);
+    got.sort_by_key(|(pk, _, _)| *pk);
+    assert_eq!(
+        got,
+        vec![
+            (user_pk(1), BgpStatus::Up, UpdateReason::Change),
+            (user_pk(2), BgpStatus::Down, UpdateReason::Change),
+            (user_pk(3), BgpStatus::Down, UpdateReason::Change),
+        ]
+    );
+    assert_eq!(
+        state.get(&user_pk(2)).unwrap().session,
+        Some(Session::NotEstablished("Active".into()))
+    );
+}
