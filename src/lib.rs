@@ -10,3 +10,4 @@ pub mod keypair;
 pub mod metrics;
 pub mod rpc;
 pub mod serviceability;
+pub mod submit;
