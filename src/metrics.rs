@@ -2,7 +2,9 @@
 //! releases and dashboards survive upgrades. Names inherited from the Go agent keep their exact
 //! spelling and labels.
 
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Metrics of the cached serviceability client (upstream `CachingFetcher` names).
 #[derive(Clone)]
@@ -57,6 +59,101 @@ impl CacheMetrics {
         registry.register(Box::new(metrics.stale_cache_age.clone()))?;
         registry.register(Box::new(metrics.bytes_fetched.clone()))?;
         registry.register(Box::new(metrics.decode_failures.clone()))?;
+        Ok(metrics)
+    }
+}
+
+/// Metrics of the outbox that signs, sends and confirms `SetUserBGPStatus` transactions. The two
+/// `submission` names are the Go agent's; the rest describe batching and confirmation.
+#[derive(Clone)]
+pub struct OutboxMetrics {
+    /// One count per user update that reached an end: `bgp_status` = unknown | up | down,
+    /// `result` = success (confirmed) | error (failed). Updates dropped unsent are not counted.
+    pub submissions: IntCounterVec,
+    /// From a transaction's first signing to its confirmation (upstream: one user per tx).
+    pub submission_duration: Histogram,
+    /// Transactions signed and sent for the first time (a re-signed one counts again).
+    pub transactions_sent: IntCounter,
+    pub transactions_confirmed: IntCounter,
+    /// Rejected at preflight, landed with an error, or never confirmed before the deadline.
+    pub transactions_failed: IntCounter,
+    /// Transactions whose blockhash expired unseen, so they were signed again.
+    pub transactions_expired: IntCounter,
+    /// `SetUserBGPStatus` instructions per transaction sent.
+    pub instructions_per_transaction: Histogram,
+    pub inflight_transactions: IntGauge,
+    /// The metrics publisher's balance in lamports, as last read.
+    pub payer_balance: IntGauge,
+    /// From observing a status change to its confirmation on chain.
+    pub change_to_confirmation: Histogram,
+}
+
+impl OutboxMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            submissions: IntCounterVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_submissions_total",
+                    "User BGP status updates submitted on chain, by status and result",
+                ),
+                &["bgp_status", "result"],
+            )?,
+            submission_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "doublezero_bgpstatus_submission_duration_seconds",
+                    "Time from signing a status transaction to its confirmation",
+                )
+                .buckets(vec![0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0]),
+            )?,
+            transactions_sent: IntCounter::new(
+                "doublezero_bgpstatus_transactions_sent_total",
+                "Status transactions signed and sent (rebroadcasts of the same bytes excluded)",
+            )?,
+            transactions_confirmed: IntCounter::new(
+                "doublezero_bgpstatus_transactions_confirmed_total",
+                "Status transactions confirmed at the configured commitment",
+            )?,
+            transactions_failed: IntCounter::new(
+                "doublezero_bgpstatus_transactions_failed_total",
+                "Status transactions rejected, failed on chain, or not confirmed in time",
+            )?,
+            transactions_expired: IntCounter::new(
+                "doublezero_bgpstatus_transactions_expired_total",
+                "Status transactions re-signed because their blockhash expired unseen",
+            )?,
+            instructions_per_transaction: Histogram::with_opts(
+                HistogramOpts::new(
+                    "doublezero_bgpstatus_instructions_per_transaction",
+                    "SetUserBGPStatus instructions packed into each transaction sent",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 12.0, 16.0, 20.0]),
+            )?,
+            inflight_transactions: IntGauge::new(
+                "doublezero_bgpstatus_inflight_transactions",
+                "Status transactions sent and not yet confirmed or failed",
+            )?,
+            payer_balance: IntGauge::new(
+                "doublezero_bgpstatus_payer_balance_lamports",
+                "Balance of the metrics publisher key that pays for status updates",
+            )?,
+            change_to_confirmation: Histogram::with_opts(
+                HistogramOpts::new(
+                    "doublezero_bgpstatus_change_to_confirmation_seconds",
+                    "Time from observing a BGP status change to its confirmation on chain",
+                )
+                .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0]),
+            )?,
+        };
+        registry.register(Box::new(metrics.submissions.clone()))?;
+        registry.register(Box::new(metrics.submission_duration.clone()))?;
+        registry.register(Box::new(metrics.transactions_sent.clone()))?;
+        registry.register(Box::new(metrics.transactions_confirmed.clone()))?;
+        registry.register(Box::new(metrics.transactions_failed.clone()))?;
+        registry.register(Box::new(metrics.transactions_expired.clone()))?;
+        registry.register(Box::new(metrics.instructions_per_transaction.clone()))?;
+        registry.register(Box::new(metrics.inflight_transactions.clone()))?;
+        registry.register(Box::new(metrics.payer_balance.clone()))?;
+        registry.register(Box::new(metrics.change_to_confirmation.clone()))?;
         Ok(metrics)
     }
 }

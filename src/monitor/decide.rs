@@ -141,6 +141,7 @@ fn decide_user(
         user: *pubkey,
         status: wanted,
         reason,
+        rtt_ns: 0,
         peer: tunnel.peer_addr(),
         wants_rtt: wanted == BgpStatus::Up && !held_by_grace,
         observed_at: now,

@@ -68,7 +68,7 @@ pub enum Observation<'a> {
 }
 
 /// Why an update is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpdateReason {
     /// The chain says something else than what is observed.
@@ -83,6 +83,9 @@ pub struct Update {
     pub user: Pubkey,
     pub status: BgpStatus,
     pub reason: UpdateReason,
+    /// The session's round-trip time in nanoseconds; 0 (no sample) until the daemon fills it
+    /// for an update that `wants_rtt`.
+    pub rtt_ns: u64,
     /// The user's BGP neighbor address, to fetch its RTT.
     pub peer: Ipv4Addr,
     /// Whether the update should carry the session's RTT: Up from a live session. Down, or Up

@@ -1,9 +1,14 @@
 //! A scripted Solana JSON-RPC server for tests: plain HTTP/1.1 over TCP on 127.0.0.1:0.
 //!
-//! Each connection carries one request and gets the next scripted [`Reply`], then closes, so
-//! the client under test opens a fresh connection per call. Every request body is recorded as
-//! JSON for shape assertions. Hand-written on tokio to keep test dependencies at zero.
-#![allow(dead_code)] // each test crate uses its own subset
+//! Each connection carries one request and gets one [`Reply`], then closes, so the client under
+//! test opens a fresh connection per call. The reply is either the next one of a fixed script
+//! ([`FakeRpc::start`]) or whatever a handler computes from the request
+//! ([`FakeRpc::with_handler`]), which lets a test simulate a ledger that answers by method.
+//! Every request body is recorded as JSON for shape assertions. Hand-written on tokio to keep
+//! test dependencies at zero.
+
+// Each test binary includes this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -52,6 +57,9 @@ impl Reply {
     }
 }
 
+/// Computes the reply to one request body (the parsed JSON, `Null` if it did not parse).
+type Handler = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
+
 pub struct FakeRpc {
     port: u16,
     requests: Arc<Mutex<Vec<Value>>>,
@@ -60,17 +68,30 @@ pub struct FakeRpc {
 impl FakeRpc {
     /// Starts serving `script` in order; once it runs out, every call gets -32601.
     pub async fn start(script: Vec<Reply>) -> FakeRpc {
+        let script = Mutex::new(VecDeque::from(script));
+        FakeRpc::with_handler(move |_| {
+            script.lock().unwrap().pop_front().unwrap_or_else(|| {
+                Reply::error(-32601, "Method not found (script exhausted)", Value::Null)
+            })
+        })
+        .await
+    }
+
+    /// Starts serving whatever `handler` answers to each request.
+    pub async fn with_handler(
+        handler: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> FakeRpc {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let handler: Handler = Arc::new(handler);
         let recorded = requests.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(serve(stream, recorded.clone(), script.clone()));
+                tokio::spawn(serve(stream, recorded.clone(), handler.clone()));
             }
         });
         FakeRpc { port, requests }
@@ -86,21 +107,13 @@ impl FakeRpc {
     }
 }
 
-async fn serve(
-    mut stream: TcpStream,
-    requests: Arc<Mutex<Vec<Value>>>,
-    script: Arc<Mutex<VecDeque<Reply>>>,
-) {
+async fn serve(mut stream: TcpStream, requests: Arc<Mutex<Vec<Value>>>, handler: Handler) {
     let Some(body) = read_request(&mut stream).await else {
         return;
     };
-    requests
-        .lock()
-        .unwrap()
-        .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-    let reply = script.lock().unwrap().pop_front().unwrap_or_else(|| {
-        Reply::error(-32601, "Method not found (script exhausted)", Value::Null)
-    });
+    let request = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let reply = handler(&request);
+    requests.lock().unwrap().push(request);
     let (status, headers, body, length) = match reply {
         Reply::Json(v) => (200, Vec::new(), v.to_string().into_bytes(), true),
         Reply::Http {
