@@ -8,11 +8,15 @@
 pub mod bgp;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod eapi;
 pub mod env;
 pub mod keypair;
+pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod monitor;
+pub mod netns;
 pub mod rpc;
 pub mod serviceability;
 pub mod submit;

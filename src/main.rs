@@ -1,9 +1,7 @@
-use clap::Parser;
 use doublezero_bgpstatus::cli::Cli;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match Cli::parse().run().await {
+fn main() -> std::process::ExitCode {
+    match Cli::parse_process_args().run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -3,7 +3,8 @@
 //! spelling and labels.
 
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Metrics of the cached serviceability client (upstream `CachingFetcher` names).
@@ -154,6 +155,94 @@ impl OutboxMetrics {
         registry.register(Box::new(metrics.inflight_transactions.clone()))?;
         registry.register(Box::new(metrics.payer_balance.clone()))?;
         registry.register(Box::new(metrics.change_to_confirmation.clone()))?;
+        Ok(metrics)
+    }
+}
+
+/// Metrics of the daemon loop: what it observes and decides.
+#[derive(Clone)]
+pub struct DaemonMetrics {
+    pub build_info: IntGaugeVec,
+    /// One eAPI observation (BGP summaries, and RTTs when needed).
+    pub observation_duration: Histogram,
+    /// Failed observations, by error kind; each one is a tick that wrote nothing.
+    pub observation_failures: IntCounterVec,
+    /// Considered users by the status the chain holds.
+    pub users_by_chain_status: IntGaugeVec,
+    /// Considered users by what the switch shows: established, not_established, absent,
+    /// unknown (no observation).
+    pub users_by_session: IntGaugeVec,
+    /// Users whose writes are paused by flap dampening.
+    pub dampened_users: IntGauge,
+    /// Up/Down transitions seen, across users.
+    pub transitions: IntCounter,
+    /// Ticks whose device view could not be read (nothing decided).
+    pub view_failures: IntCounter,
+}
+
+impl DaemonMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            build_info: IntGaugeVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_build_info",
+                    "Build of the running agent (always 1)",
+                ),
+                &["version"],
+            )?,
+            observation_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "doublezero_bgpstatus_eapi_observation_duration_seconds",
+                    "Duration of one eAPI read of the BGP sessions",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            )?,
+            observation_failures: IntCounterVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_eapi_observation_failures_total",
+                    "eAPI reads that failed, by kind; such a tick writes nothing",
+                ),
+                &["kind"],
+            )?,
+            users_by_chain_status: IntGaugeVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_users",
+                    "Considered users by the BGP status the chain holds",
+                ),
+                &["bgp_status"],
+            )?,
+            users_by_session: IntGaugeVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_users_observed",
+                    "Considered users by the session state the switch shows",
+                ),
+                &["session"],
+            )?,
+            dampened_users: IntGauge::new(
+                "doublezero_bgpstatus_dampened_users",
+                "Users whose writes are paused by flap dampening",
+            )?,
+            transitions: IntCounter::new(
+                "doublezero_bgpstatus_transitions_total",
+                "Up/Down transitions of users' wanted status",
+            )?,
+            view_failures: IntCounter::new(
+                "doublezero_bgpstatus_view_failures_total",
+                "Ticks skipped because the device view could not be read",
+            )?,
+        };
+        registry.register(Box::new(metrics.build_info.clone()))?;
+        registry.register(Box::new(metrics.observation_duration.clone()))?;
+        registry.register(Box::new(metrics.observation_failures.clone()))?;
+        registry.register(Box::new(metrics.users_by_chain_status.clone()))?;
+        registry.register(Box::new(metrics.users_by_session.clone()))?;
+        registry.register(Box::new(metrics.dampened_users.clone()))?;
+        registry.register(Box::new(metrics.transitions.clone()))?;
+        registry.register(Box::new(metrics.view_failures.clone()))?;
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         Ok(metrics)
     }
 }

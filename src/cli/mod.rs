@@ -1,9 +1,14 @@
 //! The command line: one file per subcommand. `main.rs` only parses and dispatches here.
 
 pub mod peers;
+pub mod run;
 pub mod users;
 
+use std::ffi::OsString;
+
 use clap::{Parser, Subcommand};
+
+use crate::config::find_key;
 
 /// Keeps each DoubleZero user's BGP session status on chain, from the switch it runs on.
 #[derive(Debug, Parser)]
@@ -15,6 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the agent: read BGP sessions over eAPI and keep each user's status on chain.
+    Run(run::Args),
     /// Print the switch's BGP sessions as read over eAPI.
     Peers(peers::Args),
     /// List the User accounts of one device (or all devices), with their onchain BGP status.
@@ -22,12 +29,50 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses the process arguments, accepting the upstream agent's Go-style `-flag` spelling.
+    pub fn parse_process_args() -> Self {
+        Cli::parse_from(go_style_flags(std::env::args_os()))
+    }
+
     /// Runs the chosen subcommand to completion; the error is printed by `main`.
-    pub async fn run(self) -> anyhow::Result<()> {
-        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    pub fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Peers(args) => peers::run(args).await,
-            Command::Users(args) => users::run(args, &mut out, &mut err).await,
+            Command::Run(args) => run::main(args),
+            command => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+                    match command {
+                        Command::Peers(args) => peers::run(args).await,
+                        Command::Users(args) => users::run(args, &mut out, &mut err).await,
+                        Command::Run(_) => unreachable!("handled above"),
+                    }
+                })
+            }
         }
     }
+}
+
+/// Rewrites `-name` and `-name=value` to `--name…` when `name` is one of the daemon's settings:
+/// the Go agent's `flag` package takes single-dash long flags, and existing `daemon` blocks'
+/// `exec` lines are written that way.
+pub fn go_style_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|arg| {
+            let Some(text) = arg.to_str() else {
+                return arg;
+            };
+            let Some(rest) = text.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
+                return arg;
+            };
+            let name = rest.split('=').next().unwrap_or(rest);
+            if name.len() > 1 && find_key(name).is_some() {
+                OsString::from(format!("-{text}"))
+            } else {
+                arg
+            }
+        })
+        .collect()
 }

@@ -93,7 +93,7 @@ struct State {
 
 struct Inner<S> {
     source: S,
-    policy: CachePolicy,
+    policy: Mutex<CachePolicy>,
     metrics: CacheMetrics,
     state: Mutex<State>,
 }
@@ -116,20 +116,30 @@ impl<S: ViewSource> CachedFetcher<S> {
         Self {
             inner: Arc::new(Inner {
                 source,
-                policy,
+                policy: Mutex::new(policy),
                 metrics,
                 state: Mutex::default(),
             }),
         }
     }
 
+    /// Applies new timings from the next call on (a fetch in flight keeps its timeout).
+    pub fn set_policy(&self, policy: CachePolicy) {
+        *self
+            .inner
+            .policy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = policy;
+    }
+
     /// The device view: cached within the TTL, otherwise from the one fetch in flight.
     pub async fn get(&self) -> Outcome {
+        let ttl = self.inner.policy().ttl;
         let mut flight = {
             let mut state = self.inner.lock();
             if let Some(cached) = &state.cached {
                 let age = cached.fetched_at.elapsed();
-                if age < self.inner.policy.ttl {
+                if age < ttl {
                     return Ok(Served {
                         view: cached.view.clone(),
                         age,
@@ -165,27 +175,40 @@ impl<S: ViewSource> Inner<S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn policy(&self) -> CachePolicy {
+        *self
+            .policy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     async fn fly(self: Arc<Self>, tx: watch::Sender<Option<Outcome>>) {
         let started = Instant::now();
-        let fetched = tokio::time::timeout(self.policy.fetch_timeout, self.source.fetch()).await;
+        let policy = self.policy();
+        let fetched = tokio::time::timeout(policy.fetch_timeout, self.source.fetch()).await;
         self.metrics
             .fetch_duration
             .observe(started.elapsed().as_secs_f64());
         let fetched = match fetched {
             Ok(Ok(view)) => Ok(view),
             Ok(Err(err)) => Err(CacheError::Fetch(Arc::new(err))),
-            Err(_) => Err(CacheError::Timeout(self.policy.fetch_timeout)),
+            Err(_) => Err(CacheError::Timeout(policy.fetch_timeout)),
         };
         let outcome = {
             let mut state = self.lock();
             state.flight = None;
-            self.settle(&mut state, fetched)
+            self.settle(&mut state, fetched, policy.max_staleness)
         };
         // Nobody may be waiting any more; the cache is updated either way.
         let _ = tx.send(Some(outcome));
     }
 
-    fn settle(&self, state: &mut State, fetched: Result<DeviceView, CacheError>) -> Outcome {
+    fn settle(
+        &self,
+        state: &mut State,
+        fetched: Result<DeviceView, CacheError>,
+        max_staleness: Duration,
+    ) -> Outcome {
         let now = Instant::now();
         match fetched {
             Ok(view) => {
@@ -223,7 +246,7 @@ impl<S: ViewSource> Inner<S> {
                     return Err(error);
                 };
                 let age = now - cached.fetched_at;
-                if age > self.policy.max_staleness {
+                if age > max_staleness {
                     // Past the limit the cache is as good as absent, and counted so.
                     self.metrics
                         .fetch_total
@@ -233,7 +256,7 @@ impl<S: ViewSource> Inner<S> {
                     return Err(CacheError::TooStale {
                         error: Box::new(error),
                         age,
-                        max: self.policy.max_staleness,
+                        max: max_staleness,
                     });
                 }
                 self.metrics

@@ -1,0 +1,518 @@
+//! The daemon (`run`): eAPI → peer table → decision → outbox, with the cached device view.
+//!
+//! One task owns the state table. It polls BGP on its own interval (the first tick at start),
+//! applies the outbox's outcomes as they arrive, re-reads the EOS `daemon` options, and publishes
+//! a `/status` snapshot after each change. A tick that cannot read the device view or the switch
+//! writes nothing; only confirmations change what the table believes is on chain.
+
+mod status;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::bgp::{self, PeerTable};
+use crate::config::{daemon_options, Apply, Config, RunArgs};
+use crate::eapi::{self, Command, EapiError};
+use crate::logging::{self, LevelHandle, Severity};
+use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics};
+use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
+use crate::rpc;
+use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
+use crate::submit::{Outbox, OutboxConfig, Outcome, Resolution};
+use crate::{keypair, listener};
+
+pub use status::{Status, UserRow};
+
+/// How long shutdown waits for in-flight confirmations.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// eAPI calls must end well within a tick.
+const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads this daemon's `option` lines from the EOS running-config.
+pub async fn read_options(
+    eapi: &eapi::Client,
+    daemon_name: &str,
+) -> Result<BTreeMap<String, String>, EapiError> {
+    let command = format!("show running-config section daemon {daemon_name}");
+    let values = eapi.run(&[Command::new(command.clone())]).await?;
+    let value = values.into_iter().next().unwrap_or_default();
+    daemon_options(&value, daemon_name).map_err(|reason| eapi::model_error(&command, reason))
+}
+
+/// Runs the daemon until `shutdown` is cancelled. An error is fatal and returned with its reason.
+pub async fn run(
+    args: RunArgs,
+    level: LevelHandle,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (flags_only, _) = Config::resolve(&args, &BTreeMap::new())?;
+    let eapi = eapi::Client::new(&flags_only.eapi_socket).with_timeout(EAPI_TIMEOUT);
+    let options = match read_options(&eapi, &flags_only.daemon_name).await {
+        Ok(options) => options,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the daemon's EOS options yet; starting from flags");
+            BTreeMap::new()
+        }
+    };
+    let (config, unknown) = Config::resolve(&args, &options)?;
+    report_unknown(&unknown);
+    level.set_verbose(config.verbose);
+
+    let payer = keypair::load(&config.keypair, config.keypair_permissions)?;
+    let signer = payer.pubkey();
+    let rpc = rpc::Client::new(rpc::ClientConfig {
+        allow_insecure_http: config.allow_insecure_http,
+        ca_file: config.rpc_ca_file.clone(),
+        ..rpc::ClientConfig::new(config.rpc_url.clone())
+    })?;
+    let Some(device_pk) = device(&config, &rpc, &signer, &shutdown).await else {
+        return Ok(());
+    };
+
+    let registry = prometheus::Registry::new();
+    let cache_metrics = CacheMetrics::register(&registry)?;
+    let outbox_metrics = OutboxMetrics::register(&registry)?;
+    let metrics = DaemonMetrics::register(&registry)?;
+    let (status_tx, status_rx) = watch::channel(serde_json::Value::Null);
+    if let Some(addr) = config.metrics_addr {
+        let socket = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for /metrics on {addr}"))?;
+        tracing::info!(%addr, "serving /metrics and /status");
+        tokio::spawn(listener::serve(
+            socket,
+            registry.clone(),
+            status_rx,
+            shutdown.clone(),
+        ));
+    }
+
+    let cache = CachedFetcher::new(
+        RpcSource {
+            client: rpc.clone(),
+            program_id: config.program_id,
+            device_pk,
+            commitment: config.commitment,
+            metrics: cache_metrics.clone(),
+        },
+        config.cache,
+        cache_metrics,
+    );
+    let outbox_config = OutboxConfig {
+        batch_size: config.submit.batch_size,
+        max_inflight: config.submit.max_inflight,
+        commitment: config.commitment,
+        cu_price: config.submit.compute_unit_price,
+        fee_floor_lamports: config.submit.fee_floor_lamports,
+        ..OutboxConfig::new(config.program_id, device_pk)
+    };
+    let (outbox, outcomes) = Outbox::start(rpc, payer, outbox_config, outbox_metrics)?;
+    tracing::info!(device = %device_pk, %signer, program = %config.program_id, "agent started");
+    logging::syslog(
+        Severity::Info,
+        "AGENT_STARTED",
+        &format!("monitoring device {device_pk} as {signer}"),
+    );
+
+    let mut daemon = Daemon {
+        args,
+        config,
+        level,
+        eapi,
+        cache,
+        outbox: Some(outbox),
+        table: StateTable::default(),
+        metrics,
+        status: Status {
+            version: env!("CARGO_PKG_VERSION"),
+            device: Some(device_pk.to_string()),
+            signer: signer.to_string(),
+            ..Status::default()
+        },
+        status_tx,
+    };
+    daemon.run(outcomes, shutdown).await;
+    Ok(())
+}
+
+/// The configured device, or the one whose metrics publisher is the signer. Discovery is
+/// retried while the RPC is unreachable, so a switch that boots before its management network
+/// is up does not crash-loop; `None` when shut down meanwhile.
+async fn device(
+    config: &Config,
+    rpc: &rpc::Client,
+    signer: &Pubkey,
+    shutdown: &CancellationToken,
+) -> Option<Pubkey> {
+    if let Some(device) = config.device {
+        return Some(device);
+    }
+    loop {
+        match discover_device(rpc, &config.program_id, signer, config.commitment).await {
+            Ok((pubkey, device)) => {
+                tracing::info!(device = %pubkey, code = %device.code, "found this switch's device from the signer");
+                return Some(pubkey);
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot find this switch's device; retrying in 10s")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+fn report_unknown(unknown: &[String]) {
+    for name in unknown {
+        tracing::warn!(option = %name, "unknown option in the daemon's EOS configuration; ignored");
+    }
+}
+
+struct Daemon {
+    args: RunArgs,
+    config: Config,
+    level: LevelHandle,
+    eapi: eapi::Client,
+    cache: CachedFetcher<RpcSource>,
+    /// Taken at shutdown.
+    outbox: Option<Outbox>,
+    table: StateTable,
+    metrics: DaemonMetrics,
+    status: Status,
+    status_tx: watch::Sender<serde_json::Value>,
+}
+
+impl Daemon {
+    async fn run(
+        &mut self,
+        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+        shutdown: CancellationToken,
+    ) {
+        let mut bgp_tick = ticker(self.config.bgp_interval, Instant::now());
+        let mut options_tick = ticker(
+            self.config.options_interval,
+            Instant::now() + self.config.options_interval,
+        );
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(outcome) = outcomes.recv() => self.apply(outcome),
+                _ = bgp_tick.tick() => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.tick() => {}
+                    }
+                }
+                _ = options_tick.tick() => self.reload_options(&mut bgp_tick, &mut options_tick).await,
+            }
+        }
+        tracing::info!("stopping: no new writes, awaiting in-flight confirmations");
+        if let Some(outbox) = self.outbox.take() {
+            outbox.shutdown(SHUTDOWN_GRACE).await;
+        }
+        while let Some(outcome) = outcomes.recv().await {
+            self.apply(outcome);
+        }
+        tracing::info!("stopped");
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        let served = match self.cache.get().await {
+            Ok(served) => served,
+            Err(error) => {
+                self.metrics.view_failures.inc();
+                tracing::warn!(%error, "no device view; nothing decided this tick");
+                self.status.view = Some(status::ViewStatus {
+                    slot: None,
+                    age_s: None,
+                    stale: true,
+                    error: Some(error.to_string()),
+                });
+                self.publish();
+                return;
+            }
+        };
+        self.status.device_code = Some(served.view.device.code.clone());
+        self.status.view = Some(status::ViewStatus {
+            slot: Some(served.view.slot),
+            age_s: Some(served.age.as_secs_f64()),
+            stale: served.stale.is_some(),
+            error: served.stale.as_ref().map(ToString::to_string),
+        });
+
+        let started = Instant::now();
+        let peers = bgp::fetch_peers(&self.eapi).await;
+        self.metrics
+            .observation_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.status.observation = Some(status::ObservationStatus {
+            at: unix_now(),
+            ok: peers.is_ok(),
+            error: peers.as_ref().err().map(ToString::to_string),
+            peers: peers.as_ref().map_or(0, PeerTable::len),
+        });
+        let observation = match &peers {
+            Ok(table) => Observation::Sessions(table),
+            Err(error) => {
+                self.metrics
+                    .observation_failures
+                    .with_label_values(&[error_kind(error)])
+                    .inc();
+                tracing::warn!(%error, "cannot read BGP sessions; nothing is written this tick");
+                Observation::Failed
+            }
+        };
+
+        let transitions_before = self.transitions();
+        let mut updates = decide(
+            now,
+            &served.view,
+            observation,
+            &mut self.table,
+            &self.config.policy,
+        );
+        self.metrics
+            .transitions
+            .inc_by(self.transitions().saturating_sub(transitions_before));
+        if let Ok(table) = &peers {
+            self.fill_rtts(table, &mut updates).await;
+        }
+        for update in &updates {
+            announce(update);
+        }
+        if let Some(outbox) = &self.outbox {
+            if let Err(closed) = outbox.submit(updates) {
+                tracing::error!(
+                    users = closed.0.len(),
+                    "the outbox has stopped; updates not sent"
+                );
+                for update in closed.0 {
+                    self.table.released(&update.user);
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// One eAPI request for the RTT of every session being written Up; a failure costs only
+    /// the RTT (written as 0, "no sample"), never the write.
+    async fn fill_rtts(&self, peers: &PeerTable, updates: &mut [Update]) {
+        let keys: Vec<_> = updates
+            .iter()
+            .filter(|u| u.wants_rtt)
+            .filter_map(|u| {
+                peers
+                    .lookup(std::net::IpAddr::V4(u.peer))
+                    .find(|p| p.is_established())
+                    .map(bgp::Peer::key)
+            })
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let rtts = match bgp::fetch_rtts(&self.eapi, &keys).await {
+            Ok(rtts) => rtts,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read session RTTs; writing without them");
+                return;
+            }
+        };
+        for update in updates.iter_mut().filter(|u| u.wants_rtt) {
+            if let Some(rtt) = rtts
+                .iter()
+                .find(|(key, _)| key.addr.ip() == std::net::IpAddr::V4(update.peer))
+                .map(|(_, rtt)| rtt)
+            {
+                update.rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+            }
+        }
+    }
+
+    fn apply(&mut self, outcome: Outcome) {
+        let now = Instant::now();
+        let user = outcome.user;
+        match outcome.result {
+            Resolution::Confirmed { signature, slot } => {
+                self.table.confirmed(&user, outcome.status, slot, now);
+                tracing::info!(%user, status = %outcome.status, %signature, slot, "status confirmed on chain");
+                self.status.outbox.last_signature = Some(signature.to_string());
+            }
+            Resolution::Failed { error, permanent } => {
+                tracing::warn!(%user, status = %outcome.status, %error, permanent, "status write failed");
+                if permanent {
+                    logging::syslog(
+                        Severity::Warning,
+                        "WRITE_REFUSED",
+                        &format!("user {user}: {error}"),
+                    );
+                }
+                self.table
+                    .failed(&user, error.clone(), permanent, now, &self.config.policy);
+                self.status.outbox.last_error = Some(error);
+            }
+            Resolution::Dropped { why } => {
+                tracing::debug!(%user, %why, "status write not sent");
+                self.table.released(&user);
+            }
+        }
+        self.publish();
+    }
+
+    async fn reload_options(&mut self, bgp_tick: &mut Interval, options_tick: &mut Interval) {
+        let options = match read_options(&self.eapi, &self.config.daemon_name).await {
+            Ok(options) => options,
+            Err(error) => {
+                tracing::debug!(%error, "cannot re-read the daemon's EOS options");
+                return;
+            }
+        };
+        let (newer, unknown) = match Config::resolve(&self.args, &options) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                tracing::warn!(%error, "the daemon's EOS options are invalid; keeping the running configuration");
+                return;
+            }
+        };
+        let changes = self.config.changes(&newer);
+        if changes.is_empty() {
+            return;
+        }
+        report_unknown(&unknown);
+        for (name, apply) in &changes {
+            match apply {
+                Apply::Live => tracing::info!(option = name, "option changed; applied"),
+                Apply::Restart => tracing::warn!(
+                    option = name,
+                    "option changed; it takes effect after a restart (shutdown, then no shutdown)"
+                ),
+            }
+        }
+        let config = &mut self.config;
+        if config.bgp_interval != newer.bgp_interval {
+            *bgp_tick = ticker(newer.bgp_interval, Instant::now() + newer.bgp_interval);
+        }
+        if config.options_interval != newer.options_interval {
+            *options_tick = ticker(
+                newer.options_interval,
+                Instant::now() + newer.options_interval,
+            );
+        }
+        self.level.set_verbose(newer.verbose);
+        self.cache.set_policy(newer.cache);
+        // Only live settings change; restart settings keep the values the daemon started with.
+        config.bgp_interval = newer.bgp_interval;
+        config.options_interval = newer.options_interval;
+        config.policy = newer.policy;
+        config.cache = newer.cache;
+        config.verbose = newer.verbose;
+    }
+
+    fn transitions(&self) -> u64 {
+        self.table.iter().map(|(_, s)| s.flaps.transitions).sum()
+    }
+
+    fn publish(&mut self) {
+        let now = Instant::now();
+        let dampening = self.config.policy.dampening;
+        let mut by_chain = [0i64; 3];
+        let mut by_session: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut dampened = 0;
+        for (_, state) in self.table.iter() {
+            by_chain[state.chain_status as usize] += 1;
+            let session = match &state.session {
+                None => "unknown",
+                Some(Session::Established) => "established",
+                Some(Session::NotEstablished(_)) => "not_established",
+                Some(Session::Absent) => "absent",
+            };
+            *by_session.entry(session).or_default() += 1;
+            dampened += i64::from(matches!(state.why, crate::monitor::Why::Dampened { .. }));
+        }
+        for status in [BgpStatus::Unknown, BgpStatus::Up, BgpStatus::Down] {
+            self.metrics
+                .users_by_chain_status
+                .with_label_values(&[status.as_str()])
+                .set(by_chain[status as usize]);
+        }
+        for session in ["established", "not_established", "absent", "unknown"] {
+            self.metrics
+                .users_by_session
+                .with_label_values(&[session])
+                .set(by_session.get(session).copied().unwrap_or(0));
+        }
+        self.metrics.dampened_users.set(dampened);
+        self.status.outbox.in_flight = self
+            .table
+            .iter()
+            .filter(|(_, s)| s.in_flight.is_some())
+            .count();
+        self.status.users = status::rows(&self.table, now, &dampening);
+        if let Ok(json) = serde_json::to_value(&self.status) {
+            self.status_tx.send_replace(json);
+        }
+    }
+}
+
+fn ticker(period: Duration, start: Instant) -> Interval {
+    let mut tick = if start <= Instant::now() {
+        interval(period)
+    } else {
+        interval_at(start, period)
+    };
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn error_kind(error: &EapiError) -> &'static str {
+    match error {
+        EapiError::SocketMissing { .. } => "socket_missing",
+        EapiError::PermissionDenied { .. } => "permission_denied",
+        EapiError::Timeout { .. } => "timeout",
+        EapiError::Command { .. } => "command",
+        EapiError::Model { .. } => "model",
+        _ => "protocol",
+    }
+}
+
+/// Logs what is about to be written; a change also goes to syslog for `show logging`.
+fn announce(update: &Update) {
+    tracing::info!(
+        user = %update.user,
+        peer = %update.peer,
+        status = %update.status,
+        reason = ?update.reason,
+        rtt_ns = update.rtt_ns,
+        "writing status"
+    );
+    if update.reason == UpdateReason::Change {
+        let mnemonic = match update.status {
+            BgpStatus::Up => "USER_BGP_UP",
+            _ => "USER_BGP_DOWN",
+        };
+        logging::syslog(
+            Severity::Notice,
+            mnemonic,
+            &format!(
+                "user {} (peer {}) BGP session {}",
+                update.user, update.peer, update.status
+            ),
+        );
+    }
+}
