@@ -1,0 +1,2 @@
+//! The `ledger-sim` binary.
+fn main() {}

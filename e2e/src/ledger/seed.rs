@@ -1,0 +1,1 @@
+//! Building a ledger from a seed file or a demo.
