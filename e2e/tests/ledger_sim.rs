@@ -158,9 +158,7 @@ async fn a_signer_that_is_not_the_metrics_publisher_is_refused_with_not_allowed(
     let g = golden().await;
     let stranger = Keypair::new();
     g.sim.airdrop(&stranger.pubkey(), SOL);
-    let result = g
-        .send_as(&stranger, &g.user, BgpStatus::Up, 1)
-        .await;
+    let result = g.send_as(&stranger, &g.user, BgpStatus::Up, 1).await;
     assert!(matches!(&result, Err(e) if !e.is_retryable()));
     assert_custom(result, 8);
     assert_eq!(g.sim.user(&g.user).unwrap().bgp_status, BgpStatus::Down);
@@ -191,7 +189,9 @@ async fn an_invalid_user_is_refused_with_its_validation_code_unless_deleting() {
     assert_custom(g.send_as(&g.payer, &bad_net, BgpStatus::Up, 1).await, 28);
     bad.status = doublezero_bgpstatus::serviceability::UserStatus::Deleting;
     let deleting = g.sim.create_user(&bad);
-    g.send_as(&g.payer, &deleting, BgpStatus::Up, 1).await.unwrap();
+    g.send_as(&g.payer, &deleting, BgpStatus::Up, 1)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -341,7 +341,11 @@ async fn resending_the_same_bytes_is_already_processed() {
         .send_transaction(&wire, SendOptions::default())
         .await
         .unwrap();
-    match g.client.send_transaction(&wire, SendOptions::default()).await {
+    match g
+        .client
+        .send_transaction(&wire, SendOptions::default())
+        .await
+    {
         Err(RpcError::PreflightFailure { err, .. }) => {
             assert_eq!(err, TransactionError::AlreadyProcessed)
         }
@@ -363,7 +367,11 @@ async fn an_expired_blockhash_fails_preflight_with_blockhash_not_found() {
         .await
         .unwrap()
         .value;
-    let height = g.client.get_block_height(Commitment::Finalized).await.unwrap();
+    let height = g
+        .client
+        .get_block_height(Commitment::Finalized)
+        .await
+        .unwrap();
     assert_eq!(latest.last_valid_block_height, height + 150);
 
     let ix = set_user_bgp_status(
@@ -381,9 +389,17 @@ async fn an_expired_blockhash_fails_preflight_with_blockhash_not_found() {
         latest.blockhash,
     ));
     g.sim.advance_slots(151);
-    let processed = g.client.get_block_height(Commitment::Processed).await.unwrap();
+    let processed = g
+        .client
+        .get_block_height(Commitment::Processed)
+        .await
+        .unwrap();
     assert!(processed > latest.last_valid_block_height);
-    match g.client.send_transaction(&wire, SendOptions::default()).await {
+    match g
+        .client
+        .send_transaction(&wire, SendOptions::default())
+        .await
+    {
         Err(RpcError::PreflightFailure { err, .. }) => {
             assert_eq!(err, TransactionError::BlockhashNotFound)
         }

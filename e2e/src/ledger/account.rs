@@ -180,9 +180,9 @@ impl DeviceAccount {
         w.extend_from_slice(&self.max_users.to_le_bytes());
         w.push(3); // device_health ReadyForUsers
         w.push(1); // desired_status Activated
-        // unicast_users_count, multicast_subscribers_count, max_unicast_users,
-        // max_multicast_subscribers, reserved_seats, multicast_publishers_count,
-        // max_multicast_publishers
+                   // unicast_users_count, multicast_subscribers_count, max_unicast_users,
+                   // max_multicast_subscribers, reserved_seats, multicast_publishers_count,
+                   // max_multicast_publishers
         for value in [0, 0, self.max_users, 0, 0, 0, 0u16] {
             w.extend_from_slice(&value.to_le_bytes());
         }
@@ -357,7 +357,10 @@ mod tests {
         let pre_bgp = user.encode_as(UserLayout::PreBgp);
         assert_eq!(pre_bgp, hex(A2_HEX)[..176]);
         let old = UserAccount::decode(&pre_bgp).unwrap();
-        assert_eq!((old.bgp_status, old.last_bgp_up_at, old.tunnel_flags), (0, 0, 0));
+        assert_eq!(
+            (old.bgp_status, old.last_bgp_up_at, old.tunnel_flags),
+            (0, 0, 0)
+        );
         let old = UserAccount::decode(&user.encode_as(UserLayout::OldFeedPk)).unwrap();
         assert_eq!(old, user);
     }
@@ -372,7 +375,9 @@ mod tests {
 
     #[test]
     fn metrics_publisher_is_found_in_the_golden_device_and_in_our_encoding() {
-        let payer: Pubkey = "AKnL4NNf3DGWZJS6cPknBuEGnVsV4A4m5tgebLHaRSZ9".parse().unwrap();
+        let payer: Pubkey = "AKnL4NNf3DGWZJS6cPknBuEGnVsV4A4m5tgebLHaRSZ9"
+            .parse()
+            .unwrap();
         assert_eq!(
             DeviceAccount::decode_metrics_publisher(&hex(B_HEX)),
             Some(payer)

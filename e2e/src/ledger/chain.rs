@@ -225,8 +225,7 @@ impl Chain {
         Some(Landed {
             slot: *slot,
             err: err.clone(),
-            confirmations: (confirmation_status != Commitment::Finalized)
-                .then_some(age),
+            confirmations: (confirmation_status != Commitment::Finalized).then_some(age),
             confirmation_status,
         })
     }

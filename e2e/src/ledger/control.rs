@@ -74,7 +74,9 @@ async fn create_device(State(shared): State<Arc<Shared>>, Json(req): Json<Device
         metrics_publisher: pubkey("metrics_publisher", &req.metrics_publisher)?,
         public_ip: req.public_ip.unwrap_or(Ipv4Addr::new(45, 1, 2, 3)),
     };
-    Ok(Json(json!({"pubkey": shared.create_device(&device).to_string()})))
+    Ok(Json(
+        json!({"pubkey": shared.create_device(&device).to_string()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -92,10 +94,12 @@ pub(crate) struct UserRequest {
 
 impl UserRequest {
     pub(crate) fn into_new_user(self) -> Result<NewUser, (StatusCode, String)> {
-        let (addr, prefix) = self
-            .tunnel_net
-            .split_once('/')
-            .ok_or_else(|| bad(format!("tunnel_net {:?} is not ADDR/PREFIX", self.tunnel_net)))?;
+        let (addr, prefix) = self.tunnel_net.split_once('/').ok_or_else(|| {
+            bad(format!(
+                "tunnel_net {:?} is not ADDR/PREFIX",
+                self.tunnel_net
+            ))
+        })?;
         let tunnel_net = NetworkV4 {
             addr: addr.parse().map_err(bad)?,
             prefix: prefix.parse().map_err(bad)?,
@@ -104,9 +108,17 @@ impl UserRequest {
             None | Some("unknown") => BgpStatus::Unknown,
             Some("up") => BgpStatus::Up,
             Some("down") => BgpStatus::Down,
-            Some(other) => return Err(bad(format!("bgp_status {other:?}: want unknown, up or down"))),
+            Some(other) => {
+                return Err(bad(format!(
+                    "bgp_status {other:?}: want unknown, up or down"
+                )))
+            }
         };
-        let mut user = NewUser::activated(pubkey("device", &self.device)?, tunnel_net.addr, self.tunnel_id);
+        let mut user = NewUser::activated(
+            pubkey("device", &self.device)?,
+            tunnel_net.addr,
+            self.tunnel_id,
+        );
         user.key = optional_key(self.key.as_deref())?;
         user.tunnel_net = tunnel_net;
         user.client_ip = self.client_ip.unwrap_or(user.client_ip);
@@ -119,7 +131,9 @@ impl UserRequest {
 
 async fn create_user(State(shared): State<Arc<Shared>>, Json(req): Json<UserRequest>) -> Reply {
     let user = req.into_new_user()?;
-    Ok(Json(json!({"pubkey": shared.create_user(&user).to_string()})))
+    Ok(Json(
+        json!({"pubkey": shared.create_user(&user).to_string()}),
+    ))
 }
 
 /// A user as JSON, for scenario checks.
@@ -215,5 +229,7 @@ async fn slots(State(shared): State<Arc<Shared>>, Json(req): Json<SlotsRequest>)
 
 async fn status(State(shared): State<Arc<Shared>>) -> Reply {
     let chain = shared.chain();
-    Ok(Json(json!({"slot": chain.slot(), "program_id": chain.program_id().to_string()})))
+    Ok(Json(
+        json!({"slot": chain.slot(), "program_id": chain.program_id().to_string()}),
+    ))
 }

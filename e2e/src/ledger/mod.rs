@@ -19,4 +19,6 @@ pub mod sim;
 pub use account::UserLayout;
 pub use chain::Commitment;
 pub use runtime::Entrypoint;
-pub use sim::{Config, Fault, LedgerSim, NewDevice, NewUser, StartError, SERVICEABILITY_PROGRAM_ID};
+pub use sim::{
+    Config, Fault, LedgerSim, NewDevice, NewUser, StartError, SERVICEABILITY_PROGRAM_ID,
+};

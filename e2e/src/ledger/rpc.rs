@@ -108,12 +108,7 @@ fn one(shared: &Shared, request: &Value) -> Value {
     let params = match request.get("params") {
         Some(Value::Array(p)) => p,
         None | Some(Value::Null) => &empty,
-        Some(_) => {
-            return envelope(
-                id,
-                Err(Failure::invalid_params("params must be an array")),
-            )
-        }
+        Some(_) => return envelope(id, Err(Failure::invalid_params("params must be an array"))),
     };
     let result = if method == "sendTransaction" {
         send_transaction(shared, params)
@@ -127,7 +122,9 @@ fn one(shared: &Shared, request: &Value) -> Value {
             "getLatestBlockhash" => get_latest_blockhash(&chain, params),
             "isBlockhashValid" => is_blockhash_valid(&chain, params),
             "getSignatureStatuses" => get_signature_statuses(&chain, params),
-            "getBlockHeight" | "getSlot" => commitment(params.first()).map(|c| json!(chain.slot_at(c))),
+            "getBlockHeight" | "getSlot" => {
+                commitment(params.first()).map(|c| json!(chain.slot_at(c)))
+            }
             "getMinimumBalanceForRentExemption" => {
                 let len = params.first().and_then(Value::as_u64).unwrap_or(0);
                 Ok(json!(chain.minimum_balance(len as usize)))
@@ -177,7 +174,10 @@ struct AccountOptions {
 }
 
 fn account_options(config: Option<&Value>, default: Encoding) -> Result<AccountOptions, Failure> {
-    let encoding = match config.and_then(|c| c.get("encoding")).and_then(Value::as_str) {
+    let encoding = match config
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str)
+    {
         None => default,
         // jsonParsed falls back to base64 for programs the node does not parse.
         Some("base64") | Some("jsonParsed") => Encoding::Base64,
@@ -212,7 +212,10 @@ fn ui_account(account: &Account, options: &AccountOptions) -> RpcResult {
         )
     };
     let data = match options.encoding {
-        Encoding::Base64 => json!([base64::engine::general_purpose::STANDARD.encode(data), "base64"]),
+        Encoding::Base64 => json!([
+            base64::engine::general_purpose::STANDARD.encode(data),
+            "base64"
+        ]),
         Encoding::Base58 if data.len() > MAX_BASE58_DATA => return Err(too_long()),
         Encoding::Base58 => json!([bs58::encode(data).into_string(), "base58"]),
         Encoding::Binary if data.len() > MAX_BASE58_DATA => return Err(too_long()),
@@ -334,7 +337,11 @@ fn get_multiple_accounts(chain: &Chain, params: &[Value]) -> RpcResult {
                 .map_or(Ok(Value::Null), |a| ui_account(&a, &options))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(with_context(chain, commitment(config)?, Value::Array(value)))
+    Ok(with_context(
+        chain,
+        commitment(config)?,
+        Value::Array(value),
+    ))
 }
 
 fn get_account_info(chain: &Chain, params: &[Value]) -> RpcResult {
@@ -350,7 +357,11 @@ fn get_account_info(chain: &Chain, params: &[Value]) -> RpcResult {
 fn get_balance(chain: &Chain, params: &[Value]) -> RpcResult {
     let key = pubkey_param(params.first())?;
     let lamports = chain.account(&key).map_or(0, |a| a.lamports);
-    Ok(with_context(chain, commitment(params.get(1))?, json!(lamports)))
+    Ok(with_context(
+        chain,
+        commitment(params.get(1))?,
+        json!(lamports),
+    ))
 }
 
 fn get_latest_blockhash(chain: &Chain, params: &[Value]) -> RpcResult {
@@ -370,7 +381,11 @@ fn is_blockhash_valid(chain: &Chain, params: &[Value]) -> RpcResult {
         .and_then(|s| Hash::from_str(s).ok())
         .ok_or_else(|| Failure::invalid_params("Invalid param: blockhash"))?;
     let valid = chain.is_blockhash_valid(&hash);
-    Ok(with_context(chain, commitment(params.get(1))?, json!(valid)))
+    Ok(with_context(
+        chain,
+        commitment(params.get(1))?,
+        json!(valid),
+    ))
 }
 
 fn get_signature_statuses(chain: &Chain, params: &[Value]) -> RpcResult {
@@ -409,7 +424,11 @@ fn get_signature_statuses(chain: &Chain, params: &[Value]) -> RpcResult {
             })
         })
         .collect::<Result<Vec<_>, Failure>>()?;
-    Ok(with_context(chain, Commitment::Processed, Value::Array(value)))
+    Ok(with_context(
+        chain,
+        Commitment::Processed,
+        Value::Array(value),
+    ))
 }
 
 /// `TransactionError` as agave writes it: serde's externally tagged form.
@@ -426,7 +445,9 @@ fn send_transaction(shared: &Shared, params: &[Value]) -> RpcResult {
     let field = |name| config.and_then(|c| c.get(name));
     let bytes = match field("encoding").and_then(Value::as_str) {
         None | Some("base58") => bs58::decode(encoded).into_vec().ok(),
-        Some("base64") => base64::engine::general_purpose::STANDARD.decode(encoded).ok(),
+        Some("base64") => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok(),
         Some(other) => {
             return Err(Failure::invalid_params(format!(
                 "unsupported encoding: {other}. Supported encodings: base58, base64"

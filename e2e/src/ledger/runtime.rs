@@ -83,7 +83,14 @@ impl BuiltinFunctionDefinition<InvokeContext<'_, '_>> for Dispatch {
         unreachable!("builtins run through `vm`, as in solana_program_test::processor!")
     }
 
-    fn vm(mut vm: EncryptedHostAddressToEbpfVm<InvokeContext>, _: u64, _: u64, _: u64, _: u64, _: u64) {
+    fn vm(
+        mut vm: EncryptedHostAddressToEbpfVm<InvokeContext>,
+        _: u64,
+        _: u64,
+        _: u64,
+        _: u64,
+        _: u64,
+    ) {
         // SAFETY: the same call processor! makes; the runtime hands us a live VM.
         unsafe {
             vm.with_vm(|vm| {
@@ -126,6 +133,11 @@ fn install_syscall_stubs() {
         })
         .join()
         .expect("program-test bank setup panicked");
+        // program-test also installed a logger that prints every instruction at debug level;
+        // keep it quiet unless the user asked for logs.
+        if std::env::var_os("RUST_LOG").is_none() {
+            log::set_max_level(log::LevelFilter::Warn);
+        }
         let stubs = program_stubs::set_syscall_stubs(Box::new(Forward));
         if PROGRAM_TEST_STUBS.set(stubs).is_err() {
             unreachable!("installed once");

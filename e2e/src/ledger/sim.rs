@@ -371,7 +371,10 @@ impl LedgerSim {
     /// Stops serving and ticking, and waits for both to finish.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
-        for task in [self.server.take(), self.clock.take()].into_iter().flatten() {
+        for task in [self.server.take(), self.clock.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = task.await;
         }
     }
