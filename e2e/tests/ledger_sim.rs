@@ -472,3 +472,163 @@ async fn slots_advance_on_the_timer_until_paused() {
     assert_eq!(sim.slot(), paused_at);
     sim.shutdown().await;
 }
+
+/// One HTTP/1.1 request with a JSON body (or none), answered as (status, JSON body).
+async fn http(
+    sim: &LedgerSim,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_preflight_failure_has_agaves_json_shape() {
+    use base64::Engine as _;
+    let g = golden().await;
+    let stranger = Keypair::new();
+    g.sim.airdrop(&stranger.pubkey(), SOL);
+    let blockhash = g
+        .client
+        .get_latest_blockhash(Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .blockhash;
+    let ix = set_user_bgp_status(
+        &SERVICEABILITY_PROGRAM_ID,
+        &g.user,
+        &g.device,
+        &stranger.pubkey(),
+        BgpStatus::Up,
+        1,
+    );
+    let tx = signed_transaction(&stranger, &[ix], ComputeBudget::default(), blockhash);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(wire_bytes(&tx));
+    let request = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "sendTransaction",
+        "params": [encoded, {"encoding": "base64"}],
+    });
+    let (status, reply) = http(&g.sim, "POST", "/", Some(request)).await;
+    assert_eq!(status, 200, "JSON-RPC errors come with HTTP 200");
+    let error = &reply["error"];
+    assert_eq!(error["code"], -32002);
+    assert_eq!(
+        error["message"],
+        "Transaction simulation failed: Error processing Instruction 0: custom program error: 0x8"
+    );
+    assert_eq!(
+        error["data"]["err"],
+        serde_json::json!({"InstructionError": [0, {"Custom": 8}]})
+    );
+    let logs: Vec<String> = serde_json::from_value(error["data"]["logs"].clone()).unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.ends_with("failed: custom program error: 0x8")),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_control_api_creates_old_layout_users_and_reads_them_back() {
+    let sim = start().await;
+    let publisher = Keypair::new().pubkey().to_string();
+    let (status, device) = http(
+        &sim,
+        "POST",
+        "/control/devices",
+        Some(serde_json::json!({"code": "dz-x", "metrics_publisher": publisher})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let user_request = serde_json::json!({
+        "device": device["pubkey"], "tunnel_net": "169.254.0.2/31", "tunnel_id": 501,
+        "bgp_status": "up", "layout": "pre_bgp",
+    });
+    let (_, user) = http(&sim, "POST", "/control/users", Some(user_request)).await;
+    let path = format!("/control/users/{}", user["pubkey"].as_str().unwrap());
+    let (status, read) = http(&sim, "GET", &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["data_len"], 176);
+    assert_eq!(
+        read["bgp_status"], "unknown",
+        "the pre-bgp layout has no status"
+    );
+    assert_eq!(read["tunnel_net"], "169.254.0.2/31");
+    assert_eq!(read["device_pk"], device["pubkey"]);
+
+    let bad = serde_json::json!({"device": device["pubkey"], "tunnel_net": "x", "tunnel_id": 1});
+    let (status, _) = http(&sim, "POST", "/control/users", Some(bad)).await;
+    assert_eq!(status, 400);
+
+    let (_, slots) = http(
+        &sim,
+        "POST",
+        "/control/slots",
+        Some(serde_json::json!({"advance": 3})),
+    )
+    .await;
+    assert_eq!(slots["slot"], 3);
+}
+
+#[tokio::test]
+async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
+    use doublezero_bgpstatus::keypair::{load, Permissions};
+    use doublezero_bgpstatus_e2e::ledger::seed;
+    let sim = start().await;
+    let path = std::env::temp_dir().join(format!("ledger-sim-demo-{}.json", std::process::id()));
+    let demo = seed::apply_demo(&sim, 3, &path).unwrap();
+    let publisher = load(&path, Permissions::Strict).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(demo["metrics_publisher"], publisher.pubkey().to_string());
+    assert_eq!(sim.balance(&publisher.pubkey()), seed::PUBLISHER_FUNDING);
+
+    let device: Pubkey = demo["device"].as_str().unwrap().parse().unwrap();
+    let users = demo["users"].as_array().unwrap();
+    assert_eq!(users.len(), 3);
+    let third: Pubkey = users[2]["pubkey"].as_str().unwrap().parse().unwrap();
+    let user = sim.user(&third).unwrap();
+    assert_eq!(user.tunnel_net.addr, Ipv4Addr::new(169, 254, 0, 4));
+    assert_eq!(user.tunnel_id, 502);
+    assert_eq!(user.device_pk, device);
+
+    sim.advance_slots(2);
+    let client = client(&sim);
+    let blockhash = client
+        .get_latest_blockhash(Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .blockhash;
+    let ix = set_user_bgp_status(
+        &SERVICEABILITY_PROGRAM_ID,
+        &third,
+        &device,
+        &publisher.pubkey(),
+        BgpStatus::Up,
+        5,
+    );
+    let tx = signed_transaction(&publisher, &[ix], ComputeBudget::default(), blockhash);
+    client
+        .send_transaction(&wire_bytes(&tx), SendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(sim.user(&third).unwrap().bgp_status, BgpStatus::Up);
+}
