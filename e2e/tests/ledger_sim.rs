@@ -632,3 +632,34 @@ async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
         .unwrap();
     assert_eq!(sim.user(&third).unwrap().bgp_status, BgpStatus::Up);
 }
+
+#[tokio::test]
+async fn a_seed_file_creates_its_devices_users_and_airdrops() {
+    use doublezero_bgpstatus_e2e::ledger::seed;
+    let sim = start().await;
+    let publisher = Keypair::new().pubkey();
+    let friend = Keypair::new().pubkey();
+    let path = std::env::temp_dir().join(format!("ledger-sim-seed-{}.json", std::process::id()));
+    let seed_json = serde_json::json!({
+        "devices": [{
+            "code": "dz-ny7",
+            "metrics_publisher": publisher.to_string(),
+            "users": [
+                {"tunnel_net": "169.254.0.0/31", "tunnel_id": 500, "bgp_status": "up"},
+                {"tunnel_net": "169.254.0.2/31", "tunnel_id": 501, "layout": "old_feed_pk"},
+            ],
+        }],
+        "airdrops": [{"pubkey": friend.to_string(), "lamports": 42}],
+    });
+    std::fs::write(&path, seed_json.to_string()).unwrap();
+    let created = seed::apply_file(&sim, &path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+
+    let users = created["devices"][0]["users"].as_array().unwrap();
+    let first: Pubkey = users[0].as_str().unwrap().parse().unwrap();
+    let second: Pubkey = users[1].as_str().unwrap().parse().unwrap();
+    assert_eq!(sim.user(&first).unwrap().bgp_status, BgpStatus::Up);
+    assert_eq!(sim.account(&second).unwrap().data.len(), 234);
+    assert_eq!(sim.balance(&publisher), seed::PUBLISHER_FUNDING);
+    assert_eq!(sim.balance(&friend), 42);
+}
