@@ -1,0 +1,67 @@
+//! `ledger-sim`: a Solana JSON-RPC ledger with the serviceability program's `SetUserBGPStatus`,
+//! for running the agent without a validator.
+//!
+//! It prints one JSON line on stdout once it listens (`{"rpc_url", "program_id", "seed"|"demo"}`)
+//! and serves until interrupted. The scenario API is under `/control` on the same port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use doublezero_bgpstatus_e2e::ledger::{seed, Config, LedgerSim, SERVICEABILITY_PROGRAM_ID};
+use serde_json::json;
+use solana_pubkey::Pubkey;
+
+#[derive(Parser)]
+#[command(version, about = "A simulated Solana ledger for doublezero-bgpstatus")]
+struct Args {
+    /// Address to serve JSON-RPC (and /control) on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8899")]
+    listen: SocketAddr,
+    /// Milliseconds per slot.
+    #[arg(long, default_value_t = 400)]
+    slot_time_ms: u64,
+    /// Slots after which a transaction is finalized.
+    #[arg(long, default_value_t = 32)]
+    finality_depth: u64,
+    /// The serviceability program id to serve.
+    #[arg(long, default_value_t = SERVICEABILITY_PROGRAM_ID)]
+    program_id: Pubkey,
+    /// JSON file describing devices, users and airdrops to create.
+    #[arg(long, conflicts_with = "demo")]
+    seed_file: Option<PathBuf>,
+    /// Create one device and N activated users (169.254.0.2k/31, tunnel 500+k).
+    #[arg(long, value_name = "N")]
+    demo: Option<u16>,
+    /// Where --demo writes the device's metrics-publisher keypair (mode 0600).
+    #[arg(long, default_value = "ledger-sim-publisher.json")]
+    demo_keypair: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let sim = LedgerSim::start(Config {
+        listen: args.listen,
+        program_id: args.program_id,
+        slot_time: Duration::from_millis(args.slot_time_ms.max(1)),
+        finality_depth: args.finality_depth,
+        ..Config::default()
+    })
+    .await?;
+    let mut ready = json!({"rpc_url": sim.url(), "program_id": sim.program_id().to_string()});
+    if let Some(path) = &args.seed_file {
+        ready["seed"] = seed::apply_file(&sim, path)?;
+    }
+    if let Some(users) = args.demo {
+        ready["demo"] = seed::apply_demo(&sim, users, &args.demo_keypair)?;
+    }
+    println!("{ready}");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    sim.shutdown().await;
+    Ok(())
+}

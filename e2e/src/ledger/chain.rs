@@ -1,0 +1,277 @@
+//! The ledger state behind the RPC: LiteSVM plus what a node adds around a bank.
+//!
+//! LiteSVM executes transactions but has no slots passing, no blockhash queue, no commitment
+//! levels and no status cache, so [`Chain`] keeps those:
+//! - one slot per tick; block height equals the slot (the simulator never skips a slot);
+//! - a new blockhash every slot, valid for 150 blocks (`MAX_PROCESSING_AGE`) after its slot;
+//!   LiteSVM's own check accepts only the newest hash, so it is off and ours runs instead;
+//! - `processed` is the newest slot, `confirmed` one behind, `finalized` `finality_depth`
+//!   behind, both for context slots and for a transaction's `confirmationStatus`;
+//! - the statuses of landed transactions (Ok or failed after paying the fee), which also make a
+//!   resend `AlreadyProcessed`.
+//!
+//! Account reads always see the newest state; only the context slot follows the commitment.
+
+use std::collections::{HashMap, VecDeque};
+
+use litesvm::LiteSVM;
+use solana_account::Account;
+use solana_hash::Hash;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+use solana_transaction_error::TransactionError;
+
+use super::runtime::{self, Entrypoint, RegisterError};
+
+/// Blocks a blockhash stays usable after the block that made it.
+pub const MAX_PROCESSING_AGE: u64 = 150;
+/// Slots a status stays in the status cache (a node's is about 300).
+const STATUS_CACHE_SLOTS: u64 = 300;
+
+/// How settled the state behind an answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Commitment {
+    Processed,
+    Confirmed,
+    Finalized,
+}
+
+/// Where a landed transaction stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Landed {
+    pub slot: u64,
+    pub err: Option<TransactionError>,
+    /// Slots since it landed, while not finalized.
+    pub confirmations: Option<u64>,
+    pub confirmation_status: Commitment,
+}
+
+/// Why `sendTransaction` refused a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// -32003: a signature does not verify.
+    SignatureVerification,
+    /// -32002: the simulation failed; nothing was forwarded.
+    Preflight {
+        err: TransactionError,
+        logs: Vec<String>,
+        units_consumed: u64,
+    },
+}
+
+/// What happened to an accepted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Executed in the current slot (successfully or not).
+    Landed,
+    /// Accepted but will never land (expired blockhash, bad signature, or already landed).
+    Dropped,
+}
+
+/// LiteSVM with slots, blockhashes, commitments and a status cache.
+pub struct Chain {
+    svm: LiteSVM,
+    program_id: Pubkey,
+    slot: u64,
+    finality_depth: u64,
+    /// (slot, blockhash made by that slot), oldest first, `MAX_PROCESSING_AGE + 1` kept.
+    blockhashes: VecDeque<(u64, Hash)>,
+    statuses: HashMap<Signature, (u64, Option<TransactionError>)>,
+}
+
+impl Chain {
+    /// A chain at slot 0 with `entrypoint` deployed at `program_id`.
+    pub fn new(
+        program_id: Pubkey,
+        entrypoint: Entrypoint,
+        finality_depth: u64,
+    ) -> Result<Chain, RegisterError> {
+        let mut svm = LiteSVM::new()
+            .with_blockhash_check(false)
+            .with_transaction_history(0);
+        runtime::add_program(&mut svm, program_id, entrypoint)?;
+        let mut chain = Chain {
+            svm,
+            program_id,
+            slot: 0,
+            finality_depth: finality_depth.max(1),
+            blockhashes: VecDeque::new(),
+            statuses: HashMap::new(),
+        };
+        chain.record_blockhash();
+        Ok(chain)
+    }
+
+    pub fn program_id(&self) -> Pubkey {
+        self.program_id
+    }
+
+    pub fn slot(&self) -> u64 {
+        self.slot
+    }
+
+    /// The newest slot visible at `commitment`.
+    pub fn slot_at(&self, commitment: Commitment) -> u64 {
+        let lag = match commitment {
+            Commitment::Processed => 0,
+            Commitment::Confirmed => 1,
+            Commitment::Finalized => self.finality_depth,
+        };
+        self.slot.saturating_sub(lag)
+    }
+
+    /// Moves to the next slot: a new Clock and a new blockhash; old statuses age out.
+    pub fn advance(&mut self) {
+        self.slot += 1;
+        self.svm.warp_to_slot(self.slot);
+        self.svm.expire_blockhash();
+        self.record_blockhash();
+        let horizon = self.slot.saturating_sub(STATUS_CACHE_SLOTS);
+        self.statuses.retain(|_, (slot, _)| *slot >= horizon);
+    }
+
+    fn record_blockhash(&mut self) {
+        self.blockhashes
+            .push_back((self.slot, self.svm.latest_blockhash()));
+        while self.blockhashes.len() as u64 > MAX_PROCESSING_AGE + 1 {
+            self.blockhashes.pop_front();
+        }
+    }
+
+    /// The blockhash of the bank at `commitment` and the last block height it can land at.
+    pub fn latest_blockhash(&self, commitment: Commitment) -> (Hash, u64) {
+        let slot = self.slot_at(commitment);
+        let (slot, hash) = self
+            .blockhashes
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= slot)
+            .or(self.blockhashes.front())
+            .copied()
+            .expect("the queue always holds the newest hash");
+        (hash, slot + MAX_PROCESSING_AGE)
+    }
+
+    /// Whether a transaction signed with `hash` can still land.
+    pub fn is_blockhash_valid(&self, hash: &Hash) -> bool {
+        self.blockhashes
+            .iter()
+            .any(|(slot, h)| h == hash && slot + MAX_PROCESSING_AGE >= self.slot)
+    }
+
+    /// Runs the node's send path: duplicate and age checks, optional preflight, execution.
+    pub fn send(
+        &mut self,
+        tx: VersionedTransaction,
+        skip_preflight: bool,
+    ) -> Result<Accepted, SendError> {
+        let signature = tx.signatures.first().copied().unwrap_or_default();
+        let preflight_failure = |err| SendError::Preflight {
+            err,
+            logs: Vec::new(),
+            units_consumed: 0,
+        };
+        if self.statuses.contains_key(&signature) {
+            return match skip_preflight {
+                true => Ok(Accepted::Dropped),
+                false => Err(preflight_failure(TransactionError::AlreadyProcessed)),
+            };
+        }
+        if !self.is_blockhash_valid(tx.message.recent_blockhash()) {
+            // With preflight off a node keeps the transaction until it expires; it never lands.
+            return match skip_preflight {
+                true => Ok(Accepted::Dropped),
+                false => Err(preflight_failure(TransactionError::BlockhashNotFound)),
+            };
+        }
+        if !skip_preflight {
+            if let Err(failed) = self.svm.simulate_transaction(tx.clone()) {
+                if failed.err == TransactionError::SignatureFailure {
+                    return Err(SendError::SignatureVerification);
+                }
+                return Err(SendError::Preflight {
+                    err: failed.err,
+                    logs: failed.meta.logs,
+                    units_consumed: failed.meta.compute_units_consumed,
+                });
+            }
+        }
+        match self.svm.send_transaction(tx) {
+            Ok(_) => {
+                self.statuses.insert(signature, (self.slot, None));
+                Ok(Accepted::Landed)
+            }
+            // Only an instruction error lands (and pays its fee); the rest never make a block.
+            Err(failed) if matches!(failed.err, TransactionError::InstructionError(..)) => {
+                self.statuses
+                    .insert(signature, (self.slot, Some(failed.err)));
+                Ok(Accepted::Landed)
+            }
+            Err(_) => Ok(Accepted::Dropped),
+        }
+    }
+
+    /// Where `signature` stands, or `None` if it is unknown or aged out.
+    pub fn signature_status(&self, signature: &Signature) -> Option<Landed> {
+        let (slot, err) = self.statuses.get(signature)?;
+        let age = self.slot - slot;
+        let confirmation_status = match age {
+            0 => Commitment::Processed,
+            age if age < self.finality_depth => Commitment::Confirmed,
+            _ => Commitment::Finalized,
+        };
+        Some(Landed {
+            slot: *slot,
+            err: err.clone(),
+            confirmations: (confirmation_status != Commitment::Finalized).then_some(age),
+            confirmation_status,
+        })
+    }
+
+    pub fn account(&self, key: &Pubkey) -> Option<Account> {
+        self.svm.get_account(key).filter(|a| a.lamports > 0)
+    }
+
+    /// Every account the program owns, sorted by address like agave's default.
+    pub fn program_accounts(&self) -> Vec<(Pubkey, Account)> {
+        let mut accounts = self.svm.get_program_accounts(&self.program_id);
+        accounts.sort_by_key(|(key, _)| *key);
+        accounts
+    }
+
+    /// Stores a program-owned account holding `data`, rent-exempt for its length.
+    pub fn put_program_account(&mut self, key: Pubkey, data: Vec<u8>) {
+        let lamports = self.minimum_balance(data.len());
+        let account = Account {
+            lamports,
+            data,
+            owner: self.program_id,
+            executable: false,
+            rent_epoch: u64::MAX,
+        };
+        self.svm
+            .set_account(key, account)
+            .expect("a plain data account is always accepted");
+    }
+
+    pub fn minimum_balance(&self, len: usize) -> u64 {
+        self.svm.minimum_balance_for_rent_exemption(len)
+    }
+
+    /// Adds `lamports` to `key` outside any transaction.
+    pub fn airdrop(&mut self, key: &Pubkey, lamports: u64) {
+        let mut account = self.svm.get_account(key).unwrap_or(Account {
+            lamports: 0,
+            data: Vec::new(),
+            owner: Pubkey::default(),
+            executable: false,
+            rent_epoch: u64::MAX,
+        });
+        account.lamports = account.lamports.saturating_add(lamports);
+        self.svm
+            .set_account(*key, account)
+            .expect("a system account is always accepted");
+    }
+}

@@ -1,0 +1,403 @@
+//! The running simulator: the chain, its slot clock, the HTTP server and injected faults.
+//!
+//! [`LedgerSim::start`] binds the listener (port 0 picks a free one), starts a task that
+//! advances one slot per `slot_time` unless paused, and serves JSON-RPC on `/` and the
+//! scenario API on `/control`. Tests drive the same state directly through the handle's
+//! methods. Dropping the handle or calling [`LedgerSim::shutdown`] stops both tasks; requests
+//! held by a `Hang` fault are released then.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use doublezero_bgpstatus::serviceability::{BgpStatus, NetworkV4, User, UserStatus};
+use solana_account::Account;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::account::{DeviceAccount, UserAccount, UserLayout};
+use super::chain::Chain;
+use super::program;
+use super::runtime::{Entrypoint, RegisterError};
+
+/// The mainnet serviceability program id, the one the golden vectors use.
+pub const SERVICEABILITY_PROGRAM_ID: Pubkey =
+    Pubkey::from_str_const("ser2VaTMAcYTaauMrTSfSrxBaUDq7BLNs2xfUugTAGv");
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port (see [`LedgerSim::addr`]).
+    pub listen: SocketAddr,
+    pub program_id: Pubkey,
+    /// The program's entrypoint; [`program::process_instruction`] by default.
+    pub entrypoint: Entrypoint,
+    pub slot_time: Duration,
+    /// Slots after which a landed transaction is finalized (a cluster's is about 32).
+    pub finality_depth: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            program_id: SERVICEABILITY_PROGRAM_ID,
+            entrypoint: program::process_instruction,
+            slot_time: Duration::from_millis(400),
+            finality_depth: 32,
+        }
+    }
+}
+
+/// Why the simulator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Program(#[from] RegisterError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A misbehaviour of the RPC endpoint, applied to the next requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// HTTP 503 with no body.
+    Unavailable,
+    /// Never answer (until shutdown).
+    Hang,
+    /// JSON-RPC -32005 "Node is unhealthy".
+    Unhealthy,
+    /// `sendTransaction` answers with the signature but the transaction never lands.
+    DropTransactions,
+}
+
+/// A device to create. The key is generated unless given.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub key: Option<Pubkey>,
+    pub code: String,
+    pub metrics_publisher: Pubkey,
+    pub public_ip: Ipv4Addr,
+}
+
+/// A user to create. Fields not listed take the values of golden vector (a2).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub key: Option<Pubkey>,
+    pub device: Pubkey,
+    pub tunnel_net: NetworkV4,
+    pub tunnel_id: u16,
+    pub client_ip: Ipv4Addr,
+    pub status: UserStatus,
+    pub bgp_status: BgpStatus,
+    pub layout: UserLayout,
+}
+
+impl NewUser {
+    /// An activated unicast user of `device` on `tunnel_net`/31 with tunnel `tunnel_id`.
+    pub fn activated(device: Pubkey, tunnel_net: Ipv4Addr, tunnel_id: u16) -> NewUser {
+        NewUser {
+            key: None,
+            device,
+            tunnel_net: NetworkV4 {
+                addr: tunnel_net,
+                prefix: 31,
+            },
+            tunnel_id,
+            client_ip: Ipv4Addr::new(1, 2, 3, 4),
+            status: UserStatus::Activated,
+            bgp_status: BgpStatus::Unknown,
+            layout: UserLayout::Head,
+        }
+    }
+}
+
+/// State shared by the server, the slot clock and the handle.
+pub(crate) struct Shared {
+    chain: Mutex<Chain>,
+    fault: Mutex<Option<(Fault, Option<u32>)>>,
+    paused: AtomicBool,
+    next_index: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub(crate) fn chain(&self) -> MutexGuard<'_, Chain> {
+        self.chain.lock().expect("chain lock poisoned")
+    }
+
+    /// The fault for this HTTP request, counting it down. Dropped sends are counted per
+    /// transaction instead ([`Shared::take_drop`]).
+    pub(crate) fn take_fault(&self) -> Option<Fault> {
+        let mut slot = self.fault.lock().expect("fault lock poisoned");
+        match *slot {
+            Some((Fault::DropTransactions, _)) | None => None,
+            Some((fault, remaining)) => {
+                Self::count_down(&mut slot, remaining);
+                Some(fault)
+            }
+        }
+    }
+
+    /// Whether to drop this `sendTransaction`, counting it down.
+    pub(crate) fn take_drop(&self) -> bool {
+        let mut slot = self.fault.lock().expect("fault lock poisoned");
+        match *slot {
+            Some((Fault::DropTransactions, remaining)) => {
+                Self::count_down(&mut slot, remaining);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn count_down(slot: &mut Option<(Fault, Option<u32>)>, remaining: Option<u32>) {
+        match remaining {
+            Some(n) if n <= 1 => *slot = None,
+            Some(n) => slot.as_mut().expect("a fault is set").1 = Some(n - 1),
+            None => {}
+        }
+    }
+
+    pub(crate) async fn until_shutdown(&self) {
+        let mut rx = self.shutdown.clone();
+        // An error means the sender is gone, which is a shutdown too.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    fn advance(&self, n: u64) {
+        let mut chain = self.chain();
+        for _ in 0..n {
+            chain.advance();
+        }
+    }
+
+    pub(crate) fn set_fault(&self, fault: Fault, count: Option<u32>) {
+        *self.fault.lock().expect("fault lock poisoned") = match count {
+            Some(0) => None,
+            _ => Some((fault, count)),
+        };
+    }
+
+    pub(crate) fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub(crate) fn create_device(&self, device: &NewDevice) -> Pubkey {
+        let key = device.key.unwrap_or_else(|| Keypair::new().pubkey());
+        let account = DeviceAccount {
+            owner: device.metrics_publisher,
+            index: u128::from(self.next_index.fetch_add(1, Ordering::Relaxed)),
+            public_ip: device.public_ip,
+            status: 1,
+            code: device.code.clone(),
+            dz_prefixes: Vec::new(),
+            metrics_publisher_pk: device.metrics_publisher,
+            contributor_pk: Pubkey::default(),
+            mgmt_vrf: "mgmt".into(),
+            max_users: 128,
+        };
+        self.chain().put_program_account(key, account.encode());
+        key
+    }
+
+    pub(crate) fn create_user(&self, user: &NewUser) -> Pubkey {
+        let key = user.key.unwrap_or_else(|| Keypair::new().pubkey());
+        let account = UserAccount {
+            owner: Pubkey::new_from_array([0x11; 32]),
+            index: u128::from(self.next_index.fetch_add(1, Ordering::Relaxed)),
+            bump_seed: 255,
+            user_type: 0,
+            tenant_pk: Pubkey::default(),
+            device_pk: user.device,
+            cyoa_type: 1,
+            client_ip: user.client_ip,
+            dz_ip: user.client_ip,
+            tunnel_id: user.tunnel_id,
+            tunnel_net: (user.tunnel_net.addr, user.tunnel_net.prefix),
+            status: user.status.to_byte(),
+            publishers: Vec::new(),
+            subscribers: Vec::new(),
+            validator_pubkey: Pubkey::default(),
+            tunnel_endpoint: Ipv4Addr::UNSPECIFIED,
+            tunnel_flags: 0,
+            bgp_status: user.bgp_status as u8,
+            last_bgp_up_at: 0,
+            last_bgp_reported_at: 0,
+            bgp_rtt_ns: 0,
+            feed_pks: Vec::new(),
+        };
+        self.chain()
+            .put_program_account(key, account.encode_as(user.layout));
+        key
+    }
+}
+
+/// A running ledger simulator. Dropping it stops the server and the slot clock.
+pub struct LedgerSim {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    clock: Option<JoinHandle<()>>,
+}
+
+impl LedgerSim {
+    /// Builds the chain, binds the listener and starts serving and ticking.
+    pub async fn start(config: Config) -> Result<LedgerSim, StartError> {
+        let chain = Chain::new(config.program_id, config.entrypoint, config.finality_depth)?;
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            chain: Mutex::new(chain),
+            fault: Mutex::new(None),
+            paused: AtomicBool::new(false),
+            next_index: AtomicU64::new(1),
+            shutdown,
+        });
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let router = axum::Router::new()
+            .route("/", axum::routing::post(super::rpc::handle))
+            .nest("/control", super::control::router())
+            .with_state(shared.clone());
+        let server = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                let stopped = async move { shared.until_shutdown().await };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    eprintln!("ledger-sim: server stopped: {e}");
+                }
+            }
+        });
+        let clock = tokio::spawn(run_clock(shared.clone(), config.slot_time));
+        Ok(LedgerSim {
+            shared,
+            addr,
+            stop,
+            server: Some(server),
+            clock: Some(clock),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The JSON-RPC URL, e.g. `http://127.0.0.1:8899`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn program_id(&self) -> Pubkey {
+        self.shared.chain().program_id()
+    }
+
+    pub fn slot(&self) -> u64 {
+        self.shared.chain().slot()
+    }
+
+    pub fn create_device(&self, device: &NewDevice) -> Pubkey {
+        self.shared.create_device(device)
+    }
+
+    pub fn create_user(&self, user: &NewUser) -> Pubkey {
+        self.shared.create_user(user)
+    }
+
+    /// Stores raw bytes as a program-owned, rent-exempt account (e.g. a golden vector).
+    pub fn put_program_account(&self, key: Pubkey, data: Vec<u8>) {
+        self.shared.chain().put_program_account(key, data);
+    }
+
+    pub fn airdrop(&self, key: &Pubkey, lamports: u64) {
+        self.shared.chain().airdrop(key, lamports);
+    }
+
+    pub fn account(&self, key: &Pubkey) -> Option<Account> {
+        self.shared.chain().account(key)
+    }
+
+    pub fn balance(&self, key: &Pubkey) -> u64 {
+        self.account(key).map_or(0, |a| a.lamports)
+    }
+
+    /// The rent-exempt minimum for `len` bytes of data.
+    pub fn minimum_balance(&self, len: usize) -> u64 {
+        self.shared.chain().minimum_balance(len)
+    }
+
+    /// The user at `key`, read with the agent's decoder; `None` if absent or not a User.
+    pub fn user(&self, key: &Pubkey) -> Option<User> {
+        User::decode(&self.account(key)?.data).ok()
+    }
+
+    /// Applies `fault` to the next `count` requests (`None`: until cleared).
+    pub fn set_fault(&self, fault: Fault, count: Option<u32>) {
+        self.shared.set_fault(fault, count);
+    }
+
+    pub fn clear_fault(&self) {
+        self.shared.set_fault(Fault::Unavailable, Some(0));
+    }
+
+    /// Stops or restarts the slot clock; [`LedgerSim::advance_slots`] still works when paused.
+    pub fn pause_slots(&self, paused: bool) {
+        self.shared.pause(paused);
+    }
+
+    pub fn advance_slots(&self, n: u64) {
+        self.shared.advance(n);
+    }
+
+    /// Stops serving and ticking, and waits for both to finish.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        for task in [self.server.take(), self.clock.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LedgerSim {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn run_clock(shared: Arc<Shared>, slot_time: Duration) {
+    let mut ticks = tokio::time::interval(slot_time);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if !shared.paused.load(Ordering::Relaxed) {
+                    shared.advance(1);
+                }
+            }
+            _ = shared.until_shutdown() => return,
+        }
+    }
+}
