@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod monitor;
 pub mod rpc;
 pub mod serviceability;
+pub mod tunnel;
