@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod monitor;
 pub mod rpc;
 pub mod serviceability;
+pub mod switch;
 pub mod tunnel;
