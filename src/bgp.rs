@@ -776,22 +776,6 @@ pub fn rtts_from_neighbors(text: &str) -> Result<HashMap<PeerKey, Duration>, ser
     Ok(rtts)
 }
 
-impl crate::monitor::SessionLookup for PeerTable {
-    /// Established when any session to the address is (the same peer may show in several VRFs);
-    /// otherwise the state of the first one seen; absent when there is none.
-    fn session(&self, peer: std::net::Ipv4Addr) -> crate::monitor::Session {
-        use crate::monitor::Session;
-        let mut first = None;
-        for candidate in self.lookup(IpAddr::V4(peer)) {
-            if candidate.is_established() {
-                return Session::Established;
-            }
-            first.get_or_insert_with(|| candidate.state.to_string());
-        }
-        first.map_or(Session::Absent, Session::NotEstablished)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,3 +20,5 @@ pub mod netns;
 pub mod rpc;
 pub mod serviceability;
 pub mod submit;
+pub mod switch;
+pub mod tunnel;

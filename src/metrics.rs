@@ -172,8 +172,12 @@ pub struct DaemonMetrics {
     /// Considered users by what the switch shows: established, not_established, absent,
     /// unknown (no observation).
     pub users_by_session: IntGaugeVec,
+    /// Considered users by the state of their tunnel interface: up, down, absent, unknown.
+    pub users_by_tunnel: IntGaugeVec,
     /// Users whose writes are paused by flap dampening.
     pub dampened_users: IntGauge,
+    /// Users whose tunnel or session disagrees with the chain's provisioning.
+    pub drifted_users: IntGauge,
     /// Up/Down transitions seen, across users.
     pub transitions: IntCounter,
     /// Ticks whose device view could not be read (nothing decided).
@@ -218,6 +222,17 @@ impl DaemonMetrics {
                 ),
                 &["session"],
             )?,
+            users_by_tunnel: IntGaugeVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_users_tunnel",
+                    "Considered users by the state of their tunnel interface",
+                ),
+                &["tunnel"],
+            )?,
+            drifted_users: IntGauge::new(
+                "doublezero_bgpstatus_drifted_users",
+                "Users whose tunnel or session disagrees with the chain's provisioning",
+            )?,
             dampened_users: IntGauge::new(
                 "doublezero_bgpstatus_dampened_users",
                 "Users whose writes are paused by flap dampening",
@@ -236,6 +251,8 @@ impl DaemonMetrics {
         registry.register(Box::new(metrics.observation_failures.clone()))?;
         registry.register(Box::new(metrics.users_by_chain_status.clone()))?;
         registry.register(Box::new(metrics.users_by_session.clone()))?;
+        registry.register(Box::new(metrics.users_by_tunnel.clone()))?;
+        registry.register(Box::new(metrics.drifted_users.clone()))?;
         registry.register(Box::new(metrics.dampened_users.clone()))?;
         registry.register(Box::new(metrics.transitions.clone()))?;
         registry.register(Box::new(metrics.view_failures.clone()))?;

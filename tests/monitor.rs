@@ -1,5 +1,6 @@
 //! The decision, rule by rule, with plain values and a paused clock: no sockets.
 
+mod support;
 mod vectors;
 
 use std::collections::HashMap;
@@ -7,23 +8,49 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use doublezero_bgpstatus::monitor::{
-    decide, DampeningPolicy, Observation, Policy, Session, SessionLookup, StateTable, Update,
-    UpdateReason, Why,
+    decide, DampeningPolicy, Drift, Observation, Policy, Session, StateTable, SwitchLookup,
+    TunnelSeen, Update, UpdateReason, VrfSession, Why,
 };
 use doublezero_bgpstatus::serviceability::{
     BgpStatus, Device, DeviceView, NetworkV4, User, UserStatus,
 };
+use doublezero_bgpstatus::switch::{self, SwitchState};
+use doublezero_bgpstatus::tunnel::{Tunnel, TunnelTable};
 use solana_pubkey::Pubkey;
 use tokio::time::{advance, Instant};
 
 const SLOT: u64 = 1_000_000;
 
+/// A switch as plain maps: sessions by peer address (each in its VRF) and tunnel interfaces.
 #[derive(Default)]
-struct Switch(HashMap<Ipv4Addr, Session>);
+struct Switch {
+    sessions: HashMap<Ipv4Addr, Vec<VrfSession>>,
+    tunnels: Vec<Tunnel>,
+}
 
-impl SessionLookup for Switch {
-    fn session(&self, peer: Ipv4Addr) -> Session {
-        self.0.get(&peer).cloned().unwrap_or(Session::Absent)
+impl SwitchLookup for Switch {
+    fn session(&self, peer: Ipv4Addr, vrf: Option<&str>) -> Option<VrfSession> {
+        let mut found = self
+            .sessions
+            .get(&peer)?
+            .iter()
+            .filter(|s| vrf.is_none_or(|vrf| &*s.vrf == vrf));
+        let first = found.clone().next().cloned();
+        found
+            .find(|s| s.session == Session::Established)
+            .cloned()
+            .or(first)
+    }
+
+    fn tunnel(&self, device_addr: Ipv4Addr) -> Option<&Tunnel> {
+        self.tunnels.iter().find(|t| {
+            t.address
+                .is_some_and(|net| net.addr == device_addr && net.prefix == 31)
+        })
+    }
+
+    fn tunnel_numbered(&self, number: u16) -> Option<&Tunnel> {
+        self.tunnels.iter().find(|t| t.number() == Some(number))
     }
 }
 
@@ -34,8 +61,43 @@ impl Switch {
         switch
     }
 
+    /// The session to `169.254.0.<peer>` in VRF `vrf1`; `Absent` removes it.
     fn set(&mut self, peer: u8, session: Session) {
-        self.0.insert(Ipv4Addr::new(169, 254, 0, peer), session);
+        self.set_in("vrf1", peer, session);
+    }
+
+    fn set_in(&mut self, vrf: &str, peer: u8, session: Session) {
+        let sessions = self
+            .sessions
+            .entry(Ipv4Addr::new(169, 254, 0, peer))
+            .or_default();
+        sessions.retain(|s| &*s.vrf != vrf);
+        if session != Session::Absent {
+            sessions.push(VrfSession {
+                vrf: vrf.into(),
+                session,
+            });
+        }
+    }
+
+    /// Interface `Tunnel<number>` in `vrf` holding `169.254.0.<addr>/31`.
+    fn add_tunnel(&mut self, number: u16, vrf: &str, addr: u8, up: bool) {
+        self.tunnels.push(Tunnel {
+            name: format!("Tunnel{number}").into(),
+            vrf: Some(vrf.into()),
+            address: Some(NetworkV4 {
+                addr: Ipv4Addr::new(169, 254, 0, addr),
+                prefix: 31,
+            }),
+            interface_status: if up { "connected" } else { "notconnect" }.into(),
+            line_protocol: if up { "up" } else { "lowerLayerDown" }.into(),
+        });
+    }
+
+    /// User `n`'s own tunnel, as the controller deploys it: `Tunnel<500+n>` on its /31.
+    fn with_tunnel_of(mut self, n: u8, vrf: &str, up: bool) -> Self {
+        self.add_tunnel(tunnel_id(n), vrf, 2 * n, up);
+        self
     }
 }
 
@@ -47,7 +109,8 @@ fn user_pk(n: u8) -> Pubkey {
     Pubkey::new_from_array([n; 32])
 }
 
-/// A user on this device with tunnel 169.254.0.(2n)/31, so its peer is .(2n+1); the chain says
+/// A user on this device with tunnel `Tunnel<500+n>` on 169.254.0.(2n)/31, so its peer is
+/// .(2n+1); the chain says
 /// `status`, last reported `ago` slots before the view.
 fn user(n: u8, status: BgpStatus, ago: u64) -> (Pubkey, User) {
     let mut user = User::decode(&vectors::hex(vectors::A2)).unwrap();
@@ -55,6 +118,7 @@ fn user(n: u8, status: BgpStatus, ago: u64) -> (Pubkey, User) {
         addr: Ipv4Addr::new(169, 254, 0, 2 * n),
         prefix: 31,
     };
+    user.tunnel_id = tunnel_id(n);
     user.bgp_status = status;
     user.last_bgp_reported_at = if status == BgpStatus::Unknown {
         0
@@ -73,6 +137,10 @@ fn view(users: Vec<(Pubkey, User)>) -> DeviceView {
     }
 }
 
+fn tunnel_id(n: u8) -> u16 {
+    500 + u16::from(n)
+}
+
 fn peer(n: u8) -> u8 {
     2 * n + 1
 }
@@ -81,7 +149,7 @@ fn run(view: &DeviceView, switch: &Switch, table: &mut StateTable, policy: &Poli
     decide(
         Instant::now(),
         view,
-        Observation::Sessions(switch),
+        Observation::Switch(switch),
         table,
         policy,
     )
@@ -550,7 +618,10 @@ async fn the_peer_table_from_eos_decides_per_user_across_vrfs() {
         "vrf2": {"routerId": "10.0.0.1", "asn": "65342", "peers": {
             "169.254.0.3": {"peerState": "Established", "upDownTime": 1700000002.0, "asn": "65000"}}}
     }}"#;
-    let table = PeerTable::from_summaries([summary, r#"{"vrfs": {}}"#]).unwrap();
+    let switch = SwitchState {
+        peers: PeerTable::from_summaries([summary, r#"{"vrfs": {}}"#]).unwrap(),
+        tunnels: TunnelTable::from_json(r#"{"interfaces": {}}"#).unwrap(),
+    };
     let v = view(vec![
         user(1, BgpStatus::Down, RECENT),
         user(2, BgpStatus::Up, RECENT),
@@ -560,7 +631,7 @@ async fn the_peer_table_from_eos_decides_per_user_across_vrfs() {
     let updates = decide(
         Instant::now(),
         &v,
-        Observation::Sessions(&table),
+        Observation::Switch(&switch),
         &mut state,
         &Policy::default(),
     );
@@ -577,5 +648,305 @@ async fn the_peer_table_from_eos_decides_per_user_across_vrfs() {
     assert_eq!(
         state.get(&user_pk(2)).unwrap().session,
         Some(Session::NotEstablished("Active".into()))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tunnel_present_and_peer_absent_writes_down_even_with_the_chain_unknown() {
+    let v = view(vec![
+        user(1, BgpStatus::Unknown, 0),
+        user(2, BgpStatus::Up, RECENT),
+    ]);
+    let switch = Switch::default()
+        .with_tunnel_of(1, "vrf1", true)
+        .with_tunnel_of(2, "vrf1", false);
+    let mut table = StateTable::default();
+    let mut got = statuses(&run(&v, &switch, &mut table, &Policy::default()));
+    got.sort_by_key(|(pk, _, _)| *pk);
+    assert_eq!(
+        got,
+        vec![
+            (user_pk(1), BgpStatus::Down, UpdateReason::Change),
+            (user_pk(2), BgpStatus::Down, UpdateReason::Change),
+        ]
+    );
+    let row = table.get(&user_pk(1)).unwrap();
+    assert_eq!(row.session, Some(Session::Absent));
+    let Some(TunnelSeen::Present(tunnel)) = &row.tunnel_seen else {
+        panic!("expected the tunnel on the row, got {:?}", row.tunnel_seen);
+    };
+    assert_eq!(
+        (&*tunnel.name, tunnel.vrf.as_deref()),
+        ("Tunnel501", Some("vrf1"))
+    );
+    assert_eq!(row.tunnel_seen.as_ref().unwrap().state(), "up");
+    assert_eq!(
+        table
+            .get(&user_pk(2))
+            .unwrap()
+            .tunnel_seen
+            .as_ref()
+            .unwrap()
+            .state(),
+        "down"
+    );
+    assert_eq!(row.drift, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tunnel_absent_and_peer_absent_with_the_chain_down_writes_nothing_new_but_keeps_the_refresh(
+) {
+    let policy = Policy::default();
+    let slots_in_refresh = policy.refresh.as_millis() as u64 / 400;
+    let v = view(vec![
+        user(1, BgpStatus::Down, RECENT),
+        user(2, BgpStatus::Down, slots_in_refresh + 1),
+        user(3, BgpStatus::Unknown, 0),
+    ]);
+    let mut table = StateTable::default();
+    let updates = run(&v, &Switch::default(), &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(2), BgpStatus::Down, UpdateReason::Refresh)]
+    );
+    assert!(matches!(
+        table.get(&user_pk(1)).unwrap().why,
+        Why::InSync {
+            refresh_at: Some(_)
+        }
+    ));
+    assert_eq!(table.get(&user_pk(3)).unwrap().why, Why::NoSession);
+    assert_eq!(
+        table.get(&user_pk(1)).unwrap().tunnel_seen,
+        Some(TunnelSeen::Absent)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tunnel_absent_and_peer_absent_with_the_chain_up_writes_down() {
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let updates = run(&v, &Switch::default(), &mut table, &Policy::default());
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_peer_is_looked_up_in_the_tunnels_vrf_only() {
+    // Same peer address in two VRFs: Established in vrf1, Idle in vrf2 where the tunnel is.
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut switch = Switch::default().with_tunnel_of(1, "vrf2", true);
+    switch.set_in("vrf1", peer(1), Session::Established);
+    switch.set_in("vrf2", peer(1), Session::NotEstablished("Idle".into()));
+    let mut table = StateTable::default();
+    let updates = run(&v, &switch, &mut table, &Policy::default());
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+    let row = table.get(&user_pk(1)).unwrap();
+    assert_eq!(row.session, Some(Session::NotEstablished("Idle".into())));
+    assert_eq!(row.session_vrf.as_deref(), Some("vrf2"));
+    assert_eq!(row.drift, None, "a session in the tunnel's VRF is no drift");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_established_session_in_the_tunnels_vrf_writes_up() {
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let mut switch = Switch::default().with_tunnel_of(1, "vrf2", true);
+    switch.set_in("vrf1", peer(1), Session::NotEstablished("Active".into()));
+    switch.set_in("vrf2", peer(1), Session::Established);
+    let mut table = StateTable::default();
+    let updates = run(&v, &switch, &mut table, &Policy::default());
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Up, UpdateReason::Change)]
+    );
+}
+
+/// Collects what `tracing` writes, to count warnings.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(needle)
+            .count()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_is_reported_once_per_change_and_the_session_still_decides() {
+    let policy = Policy {
+        min_write_interval: Duration::ZERO,
+        ..Policy::default()
+    };
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    // A session to the user's peer, but no tunnel holds its tunnel_net.
+    let mut switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let first = run(&v, &switch, &mut table, &policy);
+        assert_eq!(first[0].status, BgpStatus::Up, "the session decides");
+        table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 1, Instant::now());
+        run(&v, &switch, &mut table, &policy);
+        run(&v, &switch, &mut table, &policy);
+        assert_eq!(log.count("tunnel drift"), 1);
+        assert_eq!(
+            table.get(&user_pk(1)).unwrap().drift,
+            Some(Drift::SessionWithoutTunnel { vrf: "vrf1".into() })
+        );
+
+        // The tunnel appears in another VRF than the session: a new drift, reported once.
+        switch = Switch::with(peer(1), Session::Established).with_tunnel_of(1, "vrf2", true);
+        run(&v, &switch, &mut table, &policy);
+        run(&v, &switch, &mut table, &policy);
+        assert_eq!(log.count("tunnel drift"), 2);
+        assert_eq!(
+            table.get(&user_pk(1)).unwrap().drift,
+            Some(Drift::SessionInOtherVrf {
+                tunnel_vrf: "vrf2".into(),
+                session_vrf: "vrf1".into()
+            })
+        );
+        assert!(log.count("VRF vrf2") >= 1 && log.count("VRF vrf1") >= 1);
+
+        // Back in line: the drift clears without a new warning.
+        switch = Switch::default().with_tunnel_of(1, "vrf2", true);
+        switch.set_in("vrf2", peer(1), Session::Established);
+        run(&v, &switch, &mut table, &policy);
+        assert_eq!(table.get(&user_pk(1)).unwrap().drift, None);
+        assert_eq!(log.count("tunnel drift"), 2);
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_misnamed_tunnel_or_a_moved_address_is_drift_with_both_values() {
+    let v = view(vec![
+        user(1, BgpStatus::Up, RECENT),
+        user(2, BgpStatus::Up, RECENT),
+    ]);
+    let mut switch = Switch::default();
+    // User 1's address sits on Tunnel900; user 2's Tunnel502 holds another address.
+    switch.add_tunnel(900, "vrf1", 2, true);
+    switch.add_tunnel(tunnel_id(2), "vrf1", 100, true);
+    switch.set(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    let mut got = statuses(&run(&v, &switch, &mut table, &Policy::default()));
+    got.sort_by_key(|(pk, _, _)| *pk);
+    assert_eq!(
+        got,
+        vec![(user_pk(2), BgpStatus::Down, UpdateReason::Change)],
+        "user 1 stays Up on its session; user 2 has neither tunnel nor session"
+    );
+    assert_eq!(
+        table.get(&user_pk(1)).unwrap().drift,
+        Some(Drift::Misnamed {
+            interface: "Tunnel900".into(),
+            tunnel_id: 501
+        })
+    );
+    let Some(Drift::TunnelElsewhere {
+        interface, address, ..
+    }) = table.get(&user_pk(2)).unwrap().drift.clone()
+    else {
+        panic!("expected the moved address");
+    };
+    assert_eq!(
+        (&*interface, address.map(|net| net.to_string())),
+        ("Tunnel502", Some("169.254.0.100/31".to_owned()))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_interface_read_writes_nothing_even_when_the_chain_says_up() {
+    use support::{FakeEos, Outcome};
+    let eos = FakeEos::switch(
+        support::Switch::new()
+            .with_summaries(
+                "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
+                "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
+            )
+            .answer(
+                "show ip interface",
+                Outcome::Error(1000, vec!["could not run command".into()]),
+            ),
+    )
+    .await;
+    let observed = switch::observe(&eos.client()).await;
+    let observation = match &observed {
+        Ok(state) => Observation::Switch(state),
+        Err(_) => Observation::Failed,
+    };
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let updates = decide(
+        Instant::now(),
+        &v,
+        observation,
+        &mut table,
+        &Policy::default(),
+    );
+    assert!(observed.is_err());
+    assert!(updates.is_empty());
+    let row = table.get(&user_pk(1)).unwrap();
+    assert_eq!(row.why, Why::NoObservation);
+    assert_eq!(row.tunnel_seen, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn eos_tables_scope_the_peer_to_the_tunnels_vrf() {
+    use doublezero_bgpstatus::bgp::PeerTable;
+    // 169.254.0.3 is Established in vrf1 and Idle in vrf2; user 1's Tunnel501 is in vrf2.
+    let summary = r#"{"vrfs": {
+        "vrf1": {"peers": {"169.254.0.3": {"peerState": "Established"}}},
+        "vrf2": {"peers": {"169.254.0.3": {"peerState": "Idle"}}}
+    }}"#;
+    let interfaces = r#"{"interfaces": {
+        "Tunnel501": {"vrf": "vrf2", "interfaceStatus": "connected", "lineProtocolStatus": "up",
+            "interfaceAddress": {"primaryIp": {"address": "169.254.0.2", "maskLen": 31}}},
+        "Ethernet1": {"vrf": "default", "interfaceAddress": {"primaryIp": {"address": "10.0.0.1", "maskLen": 24}}}
+    }}"#;
+    let switch = SwitchState {
+        peers: PeerTable::from_summaries([summary, r#"{"vrfs": {}}"#]).unwrap(),
+        tunnels: TunnelTable::from_json(interfaces).unwrap(),
+    };
+    let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
+    let mut table = StateTable::default();
+    let updates = decide(
+        Instant::now(),
+        &v,
+        Observation::Switch(&switch),
+        &mut table,
+        &Policy::default(),
+    );
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+    assert_eq!(
+        table.get(&user_pk(1)).unwrap().session_vrf.as_deref(),
+        Some("vrf2")
     );
 }

@@ -27,7 +27,7 @@ use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateRea
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
 use crate::submit::{Outbox, OutboxConfig, Outcome, Resolution};
-use crate::{keypair, listener};
+use crate::{keypair, listener, switch};
 
 pub use status::{Status, UserRow};
 
@@ -252,24 +252,25 @@ impl Daemon {
         });
 
         let started = Instant::now();
-        let peers = bgp::fetch_peers(&self.eapi).await;
+        let switch = switch::observe(&self.eapi).await;
         self.metrics
             .observation_duration
             .observe(started.elapsed().as_secs_f64());
         self.status.observation = Some(status::ObservationStatus {
             at: unix_now(),
-            ok: peers.is_ok(),
-            error: peers.as_ref().err().map(ToString::to_string),
-            peers: peers.as_ref().map_or(0, PeerTable::len),
+            ok: switch.is_ok(),
+            error: switch.as_ref().err().map(ToString::to_string),
+            peers: switch.as_ref().map_or(0, |s| s.peers.len()),
+            tunnels: switch.as_ref().map_or(0, |s| s.tunnels.len()),
         });
-        let observation = match &peers {
-            Ok(table) => Observation::Sessions(table),
+        let observation = match &switch {
+            Ok(state) => Observation::Switch(state),
             Err(error) => {
                 self.metrics
                     .observation_failures
                     .with_label_values(&[error_kind(error)])
                     .inc();
-                tracing::warn!(%error, "cannot read BGP sessions; nothing is written this tick");
+                tracing::warn!(%error, "cannot read the switch; nothing is written this tick");
                 Observation::Failed
             }
         };
@@ -285,8 +286,8 @@ impl Daemon {
         self.metrics
             .transitions
             .inc_by(self.transitions().saturating_sub(transitions_before));
-        if let Ok(table) = &peers {
-            self.fill_rtts(table, &mut updates).await;
+        if let Ok(state) = &switch {
+            self.fill_rtts(&state.peers, &mut updates).await;
         }
         for update in &updates {
             announce(update);
@@ -427,6 +428,7 @@ impl Daemon {
         let dampening = self.config.policy.dampening;
         let mut by_chain = [0i64; 3];
         let mut by_session: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut by_tunnel: BTreeMap<&str, i64> = BTreeMap::new();
         let mut dampened = 0;
         for (_, state) in self.table.iter() {
             by_chain[state.chain_status as usize] += 1;
@@ -437,6 +439,8 @@ impl Daemon {
                 Some(Session::Absent) => "absent",
             };
             *by_session.entry(session).or_default() += 1;
+            let tunnel = state.tunnel_seen.as_ref().map_or("unknown", |t| t.state());
+            *by_tunnel.entry(tunnel).or_default() += 1;
             dampened += i64::from(matches!(state.why, crate::monitor::Why::Dampened { .. }));
         }
         for status in [BgpStatus::Unknown, BgpStatus::Up, BgpStatus::Down] {
@@ -451,7 +455,16 @@ impl Daemon {
                 .with_label_values(&[session])
                 .set(by_session.get(session).copied().unwrap_or(0));
         }
+        for tunnel in ["up", "down", "absent", "unknown"] {
+            self.metrics
+                .users_by_tunnel
+                .with_label_values(&[tunnel])
+                .set(by_tunnel.get(tunnel).copied().unwrap_or(0));
+        }
         self.metrics.dampened_users.set(dampened);
+        self.metrics
+            .drifted_users
+            .set(self.table.iter().filter(|(_, s)| s.drift.is_some()).count() as i64);
         self.status.outbox.in_flight = self
             .table
             .iter()

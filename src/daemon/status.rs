@@ -6,7 +6,7 @@ use serde::Serialize;
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;
 
-use crate::monitor::{Session, StateTable, UserState, Why};
+use crate::monitor::{Session, StateTable, TunnelSeen, UserState, Why};
 
 /// Seconds from `now` to `at` (negative when past), for times the JSON reader cannot see as
 /// monotonic instants.
@@ -37,6 +37,7 @@ pub struct ObservationStatus {
     pub ok: bool,
     pub error: Option<String>,
     pub peers: usize,
+    pub tunnels: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,8 +60,15 @@ pub struct UserRow {
     pub pubkey: String,
     pub tunnel_net: Option<String>,
     pub peer: Option<String>,
+    /// The tunnel interface holding the user's `tunnel_net`: up, down, absent, or unknown
+    /// before the first observation.
+    pub tunnel: &'static str,
+    pub tunnel_interface: Option<String>,
+    pub vrf: Option<String>,
     /// established, or EOS's state name, absent, or unknown before the first observation.
     pub session: String,
+    /// A disagreement between the chain and the switch's configuration, if any.
+    pub drift: Option<String>,
     pub chain_status: String,
     pub chain_slot: u64,
     pub wanted: Option<String>,
@@ -110,10 +118,25 @@ impl UserRow {
             Why::BadTunnel(error) => ("bad_tunnel", Some(error.to_string())),
         };
         let tunnel = state.tunnel.as_ref().ok();
+        let interface = match &state.tunnel_seen {
+            Some(TunnelSeen::Present(t)) => Some(t),
+            _ => None,
+        };
         Self {
             pubkey: pubkey.to_string(),
             tunnel_net: tunnel.map(ToString::to_string),
             peer: tunnel.map(|t| t.peer_addr().to_string()),
+            tunnel: state
+                .tunnel_seen
+                .as_ref()
+                .map_or("unknown", TunnelSeen::state),
+            tunnel_interface: interface.map(|t| t.name.to_string()),
+            vrf: state
+                .session_vrf
+                .as_deref()
+                .or(interface.and_then(|t| t.vrf.as_deref()))
+                .map(String::from),
+            drift: state.drift.as_ref().map(ToString::to_string),
             session: match &state.session {
                 None => "unknown".into(),
                 Some(Session::Established) => "established".into(),

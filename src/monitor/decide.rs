@@ -2,17 +2,24 @@
 
 use tokio::time::Instant;
 
-use super::state::{Session, UserState, Why};
-use super::{Observation, Policy, Update, UpdateReason};
-use crate::serviceability::{BgpStatus, DeviceView, User, UserStatus};
+use super::state::{Drift, Session, TunnelSeen, UserState, Why};
+use super::{Observation, Policy, SwitchLookup, Update, UpdateReason, VrfSession};
+use crate::serviceability::{BgpStatus, DeviceView, TunnelNet, User, UserStatus};
+use crate::tunnel::Tunnel;
 
 /// Decides, for every user of the device, what the chain should say and whether to write it now.
 ///
 /// - Considered users: Activated and on this device; the others leave the table, in-flight
 ///   marks included.
-/// - Up when the user's peer has an Established session. Down when the session is present and
-///   not Established, or absent while the chain says Up. Absent with the chain Down keeps
-///   Down (and its refresh); absent with the chain Unknown says nothing.
+/// - The user's tunnel is the interface holding the device side of its `tunnel_net`; its peer is
+///   looked up in the tunnel's VRF when that is known, so one address in two VRFs is never
+///   confused.
+/// - Up when the session is Established. Down when the session is present and not Established,
+///   or absent while the tunnel is present (provisioned here, not connected). With neither,
+///   the user is not provisioned here: Down only when the chain says Up, and a chain Down keeps
+///   its refresh; the chain Unknown says nothing.
+/// - Drift between the chain and the switch (see [`Drift`]) is kept on the row and logged once
+///   per change; it never changes the status.
 /// - A failed observation yields no update at all.
 /// - Grace, refresh, dampening, minimum interval, in-flight and failure backoff as in [`Policy`].
 pub fn decide(
@@ -40,7 +47,7 @@ pub fn decide(
             .entry(*pubkey)
             .or_insert_with(|| UserState::seed(user, view.slot, now, policy));
         entry.sync_chain(user, view.slot, now, policy);
-        if let Some(update) = decide_user(entry, pubkey, now, observation, policy) {
+        if let Some(update) = decide_user(entry, pubkey, user, now, observation, policy) {
             updates.push(update);
         }
     }
@@ -50,6 +57,7 @@ pub fn decide(
 fn decide_user(
     entry: &mut UserState,
     pubkey: &solana_pubkey::Pubkey,
+    user: &User,
     now: Instant,
     observation: Observation<'_>,
     policy: &Policy,
@@ -61,24 +69,41 @@ fn decide_user(
             return None;
         }
     };
-    let Observation::Sessions(sessions) = observation else {
+    let Observation::Switch(switch) = observation else {
         entry.why = Why::NoObservation;
         return None;
     };
 
-    let session = sessions.session(tunnel.peer_addr());
-    let observed = match &session {
-        Session::Established => {
+    let interface = switch.tunnel(tunnel.device_addr());
+    let tunnel_vrf = interface.and_then(|found| found.vrf.as_deref());
+    let found = switch.session(tunnel.peer_addr(), tunnel_vrf);
+    let drift = drift(switch, user.tunnel_id, tunnel, interface, found.as_ref());
+    let session = found
+        .as_ref()
+        .map_or(Session::Absent, |found| found.session.clone());
+    let observed = match (&session, interface) {
+        (Session::Established, _) => {
             entry.last_seen_up = Some(now);
             Some(BgpStatus::Up)
         }
-        Session::NotEstablished(_) => Some(BgpStatus::Down),
-        Session::Absent => match entry.chain_status {
+        (Session::NotEstablished(_), _) | (Session::Absent, Some(_)) => Some(BgpStatus::Down),
+        (Session::Absent, None) => match entry.chain_status {
             BgpStatus::Up | BgpStatus::Down => Some(BgpStatus::Down),
             BgpStatus::Unknown => None,
         },
     };
     entry.session = Some(session);
+    entry.session_vrf = found.map(|found| found.vrf);
+    entry.tunnel_seen = Some(interface.map_or(TunnelSeen::Absent, |found| {
+        TunnelSeen::Present(found.clone())
+    }));
+    if drift != entry.drift {
+        if let Some(drift) = &drift {
+            // Once per change, not per tick: the row keeps it for operators in between.
+            tracing::warn!(user = %pubkey, tunnel_id = user.tunnel_id, %drift, "tunnel drift");
+        }
+        entry.drift = drift;
+    }
     let Some(observed) = observed else {
         entry.wanted = None;
         entry.why = Why::NoSession;
@@ -146,4 +171,42 @@ fn decide_user(
         wants_rtt: wanted == BgpStatus::Up && !held_by_grace,
         observed_at: now,
     })
+}
+
+/// What disagrees between the chain and the switch for one user, the most telling first.
+fn drift(
+    switch: &dyn SwitchLookup,
+    tunnel_id: u16,
+    tunnel_net: TunnelNet,
+    interface: Option<&Tunnel>,
+    session: Option<&VrfSession>,
+) -> Option<Drift> {
+    match interface {
+        Some(found) if found.number() != Some(tunnel_id) => Some(Drift::Misnamed {
+            interface: found.name.clone(),
+            tunnel_id,
+        }),
+        Some(found) => {
+            let tunnel_vrf = found.vrf.as_ref()?;
+            if session.is_some() {
+                return None;
+            }
+            // Only now look in every VRF: this costs a second lookup on the rare absent path.
+            let elsewhere = switch.session(tunnel_net.peer_addr(), None)?;
+            Some(Drift::SessionInOtherVrf {
+                tunnel_vrf: tunnel_vrf.clone(),
+                session_vrf: elsewhere.vrf,
+            })
+        }
+        None => match switch.tunnel_numbered(tunnel_id) {
+            Some(named) => Some(Drift::TunnelElsewhere {
+                interface: named.name.clone(),
+                address: named.address,
+                tunnel_net,
+            }),
+            None => session.map(|found| Drift::SessionWithoutTunnel {
+                vrf: found.vrf.clone(),
+            }),
+        },
+    }
 }

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 pub use dampening::{DampeningPolicy, Flaps};
 pub use decide::decide;
-pub use state::{Failure, Session, StateTable, UserState, Why};
+pub use state::{Drift, Failure, Session, StateTable, TunnelSeen, UserState, Why};
 
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;
 
+use crate::bgp::Vrf;
 use crate::serviceability::BgpStatus;
+use crate::tunnel::Tunnel;
 
 /// The decision's knobs; defaults follow the upstream agent where it has one.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,16 +56,33 @@ impl Default for Policy {
     }
 }
 
-/// What the switch shows for one peer address.
-pub trait SessionLookup {
-    fn session(&self, peer: Ipv4Addr) -> Session;
+/// What the switch shows, as the decision asks it: sessions by peer address and tunnels by
+/// the device side of a user's `tunnel_net`. `crate::switch::SwitchState` answers from one eAPI
+/// read; tests answer from plain maps.
+pub trait SwitchLookup {
+    /// The session to `peer` in `vrf`, or in any VRF when `vrf` is `None` (an Established one
+    /// first); `None` when there is none.
+    fn session(&self, peer: Ipv4Addr, vrf: Option<&str>) -> Option<VrfSession>;
+    /// The tunnel interface whose /31 address is `device_addr`.
+    fn tunnel(&self, device_addr: Ipv4Addr) -> Option<&Tunnel>;
+    /// The interface `Tunnel<number>`, to tell a moved address from a removed tunnel.
+    fn tunnel_numbered(&self, number: u16) -> Option<&Tunnel>;
 }
 
-/// One tick's reading of the switch. A failed reading is its own variant, so nothing downstream
-/// can take it for "no sessions": it is never evidence of Down.
+/// A session found on the switch and the VRF it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrfSession {
+    pub vrf: Vrf,
+    /// `Established` or `NotEstablished`; an absent session is no `VrfSession` at all.
+    pub session: Session,
+}
+
+/// One tick's reading of the switch. A failed reading (of the BGP summaries or of the
+/// interfaces) is its own variant, so nothing downstream can take it for "no sessions" or "no
+/// tunnels": it is never evidence of Down.
 #[derive(Clone, Copy)]
 pub enum Observation<'a> {
-    Sessions(&'a dyn SessionLookup),
+    Switch(&'a dyn SwitchLookup),
     Failed,
 }
 

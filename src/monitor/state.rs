@@ -2,12 +2,16 @@
 //! shows, what was written, and why the user is or is not being written now.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;
 
 use super::{Flaps, Policy, UpdateReason};
-use crate::serviceability::{BgpStatus, TunnelNet, TunnelNetError, User};
+use crate::bgp::Vrf;
+use crate::serviceability::{BgpStatus, NetworkV4, TunnelNet, TunnelNetError, User};
+use crate::tunnel::Tunnel;
 
 /// The BGP session to a user's peer address, as last observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +20,78 @@ pub enum Session {
     /// Present in another state (EOS's name for it).
     NotEstablished(String),
     Absent,
+}
+
+/// The user's tunnel interface, as last observed: the interface that holds the device side of
+/// the user's `tunnel_net`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelSeen {
+    /// No tunnel interface holds the address: the user is not (or no longer) provisioned here.
+    Absent,
+    /// Present, with its name, VRF and status.
+    Present(Tunnel),
+}
+
+impl TunnelSeen {
+    /// `absent`, `down` or `up`, the way an operator reads the row.
+    pub fn state(&self) -> &'static str {
+        match self {
+            TunnelSeen::Absent => "absent",
+            TunnelSeen::Present(tunnel) if tunnel.is_up() => "up",
+            TunnelSeen::Present(_) => "down",
+        }
+    }
+}
+
+/// A disagreement between the chain's provisioning and the switch's configuration. Reported,
+/// never guessed around: the session still decides the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// `Tunnel<tunnel_id>` exists but does not hold the user's `tunnel_net`.
+    TunnelElsewhere {
+        interface: Arc<str>,
+        address: Option<NetworkV4>,
+        tunnel_net: TunnelNet,
+    },
+    /// The user's `tunnel_net` sits on an interface not named `Tunnel<tunnel_id>`.
+    Misnamed { interface: Arc<str>, tunnel_id: u16 },
+    /// A session to the user's peer exists but no tunnel holds the user's `tunnel_net`.
+    SessionWithoutTunnel { vrf: Vrf },
+    /// The tunnel is in one VRF and the only session to the peer in another.
+    SessionInOtherVrf { tunnel_vrf: Vrf, session_vrf: Vrf },
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::TunnelElsewhere {
+                interface,
+                address,
+                tunnel_net,
+            } => {
+                let address = address.map_or("no address".to_owned(), |net| net.to_string());
+                write!(f, "{interface} holds {address}, the chain says {tunnel_net}")
+            }
+            Drift::Misnamed {
+                interface,
+                tunnel_id,
+            } => write!(
+                f,
+                "the user's tunnel_net is on {interface}, the chain says Tunnel{tunnel_id}"
+            ),
+            Drift::SessionWithoutTunnel { vrf } => write!(
+                f,
+                "a BGP session to the user's peer is in VRF {vrf} but no tunnel holds its tunnel_net"
+            ),
+            Drift::SessionInOtherVrf {
+                tunnel_vrf,
+                session_vrf,
+            } => write!(
+                f,
+                "the tunnel is in VRF {tunnel_vrf} but the BGP session is in VRF {session_vrf}"
+            ),
+        }
+    }
 }
 
 /// Why a user is or is not being written, as of the last decision.
@@ -73,6 +149,12 @@ pub struct UserState {
     pub last_write: Option<Instant>,
     pub last_seen_up: Option<Instant>,
     pub session: Option<Session>,
+    /// The VRF the session was found in, when present.
+    pub session_vrf: Option<Vrf>,
+    /// `None` until the switch was first read.
+    pub tunnel_seen: Option<TunnelSeen>,
+    /// The drift last reported; a new warning is logged only when this changes.
+    pub drift: Option<Drift>,
     /// The status the decision wants on chain (after the grace period).
     pub wanted: Option<BgpStatus>,
     /// Whether the wanted Up is held only by the grace period.
@@ -94,6 +176,9 @@ impl UserState {
             last_write: write_time(user.last_bgp_reported_at, view_slot, now, policy),
             last_seen_up: None,
             session: None,
+            session_vrf: None,
+            tunnel_seen: None,
+            drift: None,
             wanted: None,
             held_by_grace: false,
             in_flight: None,

@@ -1,0 +1,292 @@
+//! The tunnel table: every `Tunnel*` interface on the switch with its VRF, address, interface
+//! status and line protocol, read from `show ip interface` and looked up in O(1) by the device
+//! side of a user's `tunnel_net` or by tunnel number.
+//!
+//! `show ip interface` is the command because it is the only interface model that carries the
+//! VRF (spec §3.2; `show ip interface brief` and `show interfaces` have none), and the VRF is what
+//! keeps the same peer address in two VRFs apart. Its `interfaceAddress` shape has varied (object
+//! with `primaryIp`, object with `ipAddr` in the brief model, array in `show interfaces`), so all
+//! three are read, and every key but the interface map is optional.
+//!
+//! Like the peer table, a `TunnelTable` exists only as the product of a successful read: an
+//! interface read that fails is an `Err`, never an empty table, because an absent tunnel is
+//! evidence that a user was removed.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::bgp::Vrf;
+use crate::eapi::{self, Command, EapiError, Reply};
+use crate::serviceability::NetworkV4;
+
+/// The layer-3 interface model that names each interface's VRF.
+pub const IP_INTERFACES: &str = "show ip interface";
+
+/// The interface command, for a request that bundles it with others (see
+/// [`TunnelTable::from_reply`]). Its revision is left at EOS's default (1): that is the shape of
+/// the one recorded sample, and the fields read here are the same in ANTA's revision 2.
+pub fn interface_command() -> Command {
+    Command::new(IP_INTERFACES)
+}
+
+/// One tunnel interface as the switch shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tunnel {
+    /// `Tunnel<N>`, as EOS names it.
+    pub name: Arc<str>,
+    /// `None` when the model did not say (older or brief models); never guessed as `default`.
+    pub vrf: Option<Vrf>,
+    /// The primary address; `None` for an unnumbered or unaddressed interface.
+    pub address: Option<NetworkV4>,
+    /// `interfaceStatus`, e.g. `connected`, `notconnect`, `disabled`.
+    pub interface_status: Arc<str>,
+    /// `lineProtocolStatus`, e.g. `up`, `down`, `lowerLayerDown`.
+    pub line_protocol: Arc<str>,
+}
+
+impl Tunnel {
+    /// Whether the tunnel carries traffic: its line protocol is up. (An admin-down or
+    /// unresolved tunnel reports its line protocol down, so that one field decides.)
+    pub fn is_up(&self) -> bool {
+        &*self.line_protocol == "up"
+    }
+
+    /// The `N` of `TunnelN`, as the controller numbers user tunnels by `tunnel_id`.
+    pub fn number(&self) -> Option<u16> {
+        self.name.strip_prefix("Tunnel")?.parse().ok()
+    }
+}
+
+/// Every tunnel interface on the switch.
+#[derive(Debug, Clone)]
+pub struct TunnelTable {
+    tunnels: Vec<Tunnel>,
+    /// Address of a /31 tunnel → its position; the Go agent only matches /31s (spec §8.2).
+    by_address: HashMap<Ipv4Addr, usize>,
+    by_number: HashMap<u16, usize>,
+}
+
+impl TunnelTable {
+    /// Builds the table from the interface result at `index` of `reply`; a failed command is an
+    /// error, exactly like a failed BGP summary.
+    pub fn from_reply(reply: &Reply, index: usize) -> Result<Self, EapiError> {
+        let raw = reply.result(index)?;
+        let command = reply
+            .commands()
+            .get(index)
+            .map(Command::text)
+            .unwrap_or(IP_INTERFACES);
+        let text = eapi::result_text(command, raw)?;
+        Self::from_json(&text).map_err(|detail| eapi::model_error(command, detail))
+    }
+
+    /// Builds the table from one interface result text, as EOS sent it.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let model: Interfaces = serde_json::from_str(text).map_err(|err| err.to_string())?;
+        let mut table = TunnelTable {
+            tunnels: Vec::new(),
+            by_address: HashMap::new(),
+            by_number: HashMap::new(),
+        };
+        for (key, raw) in model.interfaces {
+            if !key.starts_with("Tunnel") {
+                continue;
+            }
+            let interface: Interface =
+                serde_json::from_str(raw.get()).map_err(|err| format!("{key}: {err}"))?;
+            // A tunnel whose address cannot be read fails the read rather than reading as
+            // absent, because an absent tunnel can turn a user Down.
+            let address = interface
+                .interface_address
+                .map(|field| field.primary(&key))
+                .transpose()?
+                .flatten();
+            let tunnel = Tunnel {
+                name: key.into(),
+                vrf: interface.vrf.map(Vrf::from),
+                address,
+                interface_status: interface.interface_status.unwrap_or_default().into(),
+                line_protocol: interface.line_protocol_status.unwrap_or_default().into(),
+            };
+            let position = table.tunnels.len();
+            if let Some(net) = tunnel.address.filter(|net| net.prefix == 31) {
+                table.by_address.insert(net.addr, position);
+            }
+            if let Some(number) = tunnel.number() {
+                table.by_number.insert(number, position);
+            }
+            table.tunnels.push(tunnel);
+        }
+        Ok(table)
+    }
+
+    /// The tunnel whose /31 address is `device_addr` (a user's `tunnel_net` base).
+    pub fn by_device_addr(&self, device_addr: Ipv4Addr) -> Option<&Tunnel> {
+        self.tunnels.get(*self.by_address.get(&device_addr)?)
+    }
+
+    /// The interface `Tunnel<number>`.
+    pub fn by_number(&self, number: u16) -> Option<&Tunnel> {
+        self.tunnels.get(*self.by_number.get(&number)?)
+    }
+
+    /// All tunnel interfaces, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Tunnel> {
+        self.tunnels.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tunnels.len()
+    }
+
+    /// True when the switch has no tunnel interfaces (a successful read that found none).
+    pub fn is_empty(&self) -> bool {
+        self.tunnels.is_empty()
+    }
+}
+
+/// `{"interfaces": {<name>: {...}}}`; the map is the one required key. Interfaces other than
+/// tunnels stay unparsed, so an odd Ethernet or Vlan cannot fail the read.
+#[derive(Deserialize)]
+struct Interfaces {
+    interfaces: HashMap<String, Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Interface {
+    #[serde(default)]
+    vrf: Option<String>,
+    #[serde(default)]
+    interface_status: Option<String>,
+    #[serde(default)]
+    line_protocol_status: Option<String>,
+    #[serde(default)]
+    interface_address: Option<AddressField>,
+}
+
+/// An object in `show ip interface` and its brief form, an array in `show interfaces`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AddressField {
+    One(AddressBlock),
+    List(Vec<AddressBlock>),
+}
+
+impl AddressField {
+    /// The primary address; `None` for unnumbered (`0.0.0.0/0` or an `unnumberedIntf`).
+    fn primary(self, interface: &str) -> Result<Option<NetworkV4>, String> {
+        let block = match self {
+            AddressField::One(block) => Some(block),
+            AddressField::List(blocks) => blocks.into_iter().next(),
+        };
+        let Some(block) = block else {
+            return Ok(None);
+        };
+        if block.unnumbered_intf.is_some() {
+            return Ok(None);
+        }
+        let Some(ip) = block.primary_ip.or(block.ip_addr) else {
+            return Ok(None);
+        };
+        let addr: Ipv4Addr = ip
+            .address
+            .parse()
+            .map_err(|_| format!("{interface}: not an IPv4 address: {:?}", ip.address))?;
+        if addr.is_unspecified() {
+            return Ok(None);
+        }
+        Ok(Some(NetworkV4 {
+            addr,
+            prefix: ip.mask_len,
+        }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddressBlock {
+    /// `show ip interface` and `show interfaces`.
+    #[serde(default)]
+    primary_ip: Option<IpAndMask>,
+    /// `show ip interface brief`.
+    #[serde(default)]
+    ip_addr: Option<IpAndMask>,
+    #[serde(default)]
+    unnumbered_intf: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IpAndMask {
+    address: String,
+    #[serde(default)]
+    mask_len: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(interfaces: serde_json::Value) -> Result<TunnelTable, String> {
+        TunnelTable::from_json(&serde_json::json!({ "interfaces": interfaces }).to_string())
+    }
+
+    #[test]
+    fn the_three_address_shapes_give_the_same_tunnel() {
+        let shapes = [
+            serde_json::json!({"primaryIp": {"address": "169.254.0.2", "maskLen": 31}}),
+            serde_json::json!({"ipAddr": {"address": "169.254.0.2", "maskLen": 31}}),
+            serde_json::json!([{"primaryIp": {"address": "169.254.0.2", "maskLen": 31}}]),
+        ];
+        for shape in shapes {
+            let tunnels =
+                table(serde_json::json!({"Tunnel501": {"interfaceAddress": shape}})).unwrap();
+            let tunnel = tunnels
+                .by_device_addr(Ipv4Addr::new(169, 254, 0, 2))
+                .unwrap();
+            assert_eq!(&*tunnel.name, "Tunnel501");
+            assert_eq!(tunnels.by_number(501), Some(tunnel));
+        }
+    }
+
+    #[test]
+    fn missing_keys_and_unnumbered_tunnels_are_present_without_an_address() {
+        let tunnels = table(serde_json::json!({
+            "Tunnel1": {},
+            "Tunnel2": {"interfaceAddress": {"ipAddr": {"address": "0.0.0.0", "maskLen": 0},
+                                             "unnumberedIntf": "Loopback0"}},
+            "Tunnel3": {"interfaceAddress": []},
+            "Ethernet1": {"interfaceAddress": "not an address model"}
+        }))
+        .unwrap();
+        assert_eq!(tunnels.len(), 3);
+        assert!(tunnels
+            .iter()
+            .all(|t| t.address.is_none() && t.vrf.is_none()));
+        assert!(!tunnels.by_number(1).unwrap().is_up());
+    }
+
+    #[test]
+    fn only_a_slash_31_is_found_by_device_address() {
+        let tunnels = table(serde_json::json!({
+            "Tunnel7": {"interfaceAddress": {"primaryIp": {"address": "10.0.0.2", "maskLen": 30}}}
+        }))
+        .unwrap();
+        assert!(tunnels.by_device_addr(Ipv4Addr::new(10, 0, 0, 2)).is_none());
+        assert!(tunnels.by_number(7).is_some());
+    }
+
+    #[test]
+    fn an_unreadable_tunnel_address_or_a_missing_map_fails_the_read() {
+        assert!(table(serde_json::json!({
+            "Tunnel1": {"interfaceAddress": {"primaryIp": {"address": "bogus", "maskLen": 31}}}
+        }))
+        .is_err());
+        assert!(TunnelTable::from_json(r#"{"intf": {}}"#).is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! Every recorded interface sample read into the tunnel table, with its content pinned, and the
+//! one-request observation of BGP and interfaces served by the in-test EOS.
+//!
+//! The recorded samples hold one tunnel between them (cEOS `Tunnel1`), so each sample's other
+//! interfaces are also read as tunnels by renaming one, which pins how that EOS model's VRF,
+//! address shape and status read.
+
+mod support;
+
+use std::net::Ipv4Addr;
+
+use doublezero_bgpstatus::eapi::EapiError;
+use doublezero_bgpstatus::serviceability::NetworkV4;
+use doublezero_bgpstatus::switch::{self, SwitchState};
+use doublezero_bgpstatus::tunnel::{Tunnel, TunnelTable};
+use serde_json::Value;
+use support::{fixture, FakeEos, Outcome, Switch};
+
+/// The goeapi sample is the eAPI result list; the command's own result is its one element.
+fn goeapi_show_ip_interface() -> String {
+    let list: Value = serde_json::from_str(&fixture("goeapi-show_ip_interface.json")).unwrap();
+    list[0].to_string()
+}
+
+/// `text` with interface `name` renamed `Tunnel<number>`, to read it through the tunnel parser.
+fn renamed(text: &str, name: &str, number: u16) -> TunnelTable {
+    let text = text.replace(&format!("\"{name}\""), &format!("\"Tunnel{number}\""));
+    TunnelTable::from_json(&text).unwrap()
+}
+
+fn net(addr: [u8; 4], prefix: u8) -> Option<NetworkV4> {
+    Some(NetworkV4 {
+        addr: Ipv4Addr::from(addr),
+        prefix,
+    })
+}
+
+fn summary(tunnel: &Tunnel) -> (Option<&str>, Option<NetworkV4>, &str, &str, bool) {
+    (
+        tunnel.vrf.as_deref(),
+        tunnel.address,
+        &tunnel.interface_status,
+        &tunnel.line_protocol,
+        tunnel.is_up(),
+    )
+}
+
+#[test]
+fn ceos_brief_sample_gives_tunnel1_up_on_its_slash_31_without_a_vrf() {
+    let table =
+        TunnelTable::from_json(&fixture("doublezero-ceos-show_ip_interface_brief.json")).unwrap();
+    assert_eq!(
+        table.len(),
+        1,
+        "Ethernet1, Loopback0, Management0 are not tunnels"
+    );
+    let tunnel = table.by_device_addr(Ipv4Addr::new(172, 16, 0, 1)).unwrap();
+    assert_eq!(&*tunnel.name, "Tunnel1");
+    assert_eq!(tunnel.number(), Some(1));
+    // The brief model has no VRF, which is why the agent asks `show ip interface`.
+    assert_eq!(
+        summary(tunnel),
+        (None, net([172, 16, 0, 1], 31), "connected", "up", true)
+    );
+    assert!(table.by_device_addr(Ipv4Addr::new(172, 16, 0, 0)).is_none());
+}
+
+#[test]
+fn goeapi_show_ip_interface_sample_has_no_tunnels_and_reads_vrf_and_primary_ip() {
+    let text = goeapi_show_ip_interface();
+    assert!(TunnelTable::from_json(&text).unwrap().is_empty());
+
+    let loopback = renamed(&text, "Loopback0", 500);
+    assert_eq!(
+        summary(loopback.by_number(500).unwrap()),
+        (
+            Some("default"),
+            net([1, 1, 1, 1], 32),
+            "connected",
+            "up",
+            true
+        )
+    );
+    let vlan = renamed(&text, "Vlan4094", 501);
+    assert_eq!(
+        summary(vlan.by_number(501).unwrap()),
+        (
+            Some("default"),
+            net([172, 16, 10, 1], 24),
+            "notconnect",
+            "lowerLayerDown",
+            false
+        )
+    );
+}
+
+#[test]
+fn veos_2016_show_interfaces_sample_reads_the_address_array() {
+    let text = fixture("napalm-2016-vEOS-show_interfaces.json");
+    assert!(TunnelTable::from_json(&text).unwrap().is_empty());
+
+    let management = renamed(&text, "Management1", 9);
+    assert_eq!(
+        summary(management.by_number(9).unwrap()),
+        (None, net([10, 0, 2, 15], 24), "connected", "up", true)
+    );
+    // An empty address array is an interface without an address, not a failed read.
+    let ethernet = renamed(&text, "Ethernet1", 10);
+    assert_eq!(ethernet.by_number(10).unwrap().address, None);
+}
+
+fn switch_with_interfaces(interfaces: Outcome) -> Switch {
+    Switch::new()
+        .with_summaries(
+            "napalm-2024-show_ip_bgp_summary_vrf_all.json",
+            "napalm-2024-show_ipv6_bgp_summary_vrf_all.json",
+        )
+        .answer("show ip interface", interfaces)
+}
+
+async fn observe(switch: Switch) -> (Result<SwitchState, EapiError>, Vec<Vec<String>>) {
+    let eos = FakeEos::switch(switch).await;
+    let state = switch::observe(&eos.client()).await;
+    let requests = eos
+        .requests()
+        .iter()
+        .map(|(_, body)| support::commands(body))
+        .collect();
+    (state, requests)
+}
+
+#[tokio::test]
+async fn one_request_reads_interfaces_and_both_summaries() {
+    let (state, requests) = observe(switch_with_interfaces(Outcome::Result(
+        goeapi_show_ip_interface(),
+    )))
+    .await;
+    let state = state.unwrap();
+    assert_eq!(
+        requests,
+        vec![vec![
+            "show ip interface".to_owned(),
+            "show ip bgp summary vrf all".to_owned(),
+            "show ipv6 bgp summary vrf all".to_owned(),
+        ]]
+    );
+    assert_eq!(state.peers.len(), 4);
+    assert!(state.tunnels.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_interface_read_fails_the_whole_observation() {
+    let (state, _) = observe(switch_with_interfaces(Outcome::Error(
+        1000,
+        vec!["could not run command".into()],
+    )))
+    .await;
+    assert!(matches!(state, Err(EapiError::Command { code: 1000, .. })));
+}
+
+#[tokio::test]
+async fn interfaces_of_the_wrong_shape_are_a_model_error() {
+    let (state, _) = observe(switch_with_interfaces(Outcome::Result(
+        r#"{"interfaces": {"Tunnel5": {"interfaceAddress": {"primaryIp": {"address": "x", "maskLen": 31}}}}}"#
+            .into(),
+    )))
+    .await;
+    assert!(matches!(state, Err(EapiError::Model { .. })));
+}
+
+#[tokio::test]
+async fn bgp_inactive_still_reads_the_interfaces() {
+    let inactive = Outcome::Error(1000, vec!["BGP inactive".into()]);
+    let switch = Switch::new()
+        .answer(
+            "show ip interface",
+            Outcome::Result(fixture("doublezero-ceos-show_ip_interface_brief.json")),
+        )
+        .answer("show ip bgp summary vrf all", inactive.clone())
+        .answer("show ipv6 bgp summary vrf all", inactive);
+    let state = observe(switch).await.0.unwrap();
+    assert!(state.peers.is_empty());
+    assert_eq!(state.tunnels.len(), 1);
+}
