@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only parses and dispatches here.
 
+pub mod check;
 pub mod peers;
 pub mod run;
 pub mod users;
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the agent: read BGP sessions over eAPI and keep each user's status on chain.
     Run(run::Args),
+    /// Pre-flight: check everything `run` needs, with a fix for each failure.
+    Check(check::Args),
     /// Print the switch's BGP sessions as read over eAPI.
     Peers(peers::Args),
     /// List the User accounts of one device (or all devices), with their onchain BGP status.
@@ -45,6 +48,13 @@ impl Cli {
                 runtime.block_on(async {
                     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
                     match command {
+                        Command::Check(args) => {
+                            if check::run(args, &mut out).await? {
+                                Ok(())
+                            } else {
+                                anyhow::bail!("pre-flight checks failed")
+                            }
+                        }
                         Command::Peers(args) => peers::run(args).await,
                         Command::Users(args) => users::run(args, &mut out, &mut err).await,
                         Command::Run(_) => unreachable!("handled above"),

@@ -1,0 +1,346 @@
+//! `check`: the pre-flight an operator runs on the switch before (or instead of) starting the
+//! daemon. It takes the same flags and options as `run`, checks each thing the daemon needs, and
+//! says for each failure what to do. Exit status 0 only when nothing failed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+
+use crate::config::{Config, RunArgs};
+use crate::daemon::read_options;
+use crate::rpc::{self, Commitment};
+use crate::serviceability::{discover_device, Device};
+use crate::{eapi, keypair, switch};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub settings: RunArgs,
+}
+
+/// The verdict on one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// Works, but something deserves a look.
+    Warn,
+    Fail,
+}
+
+/// One checked item: what, the verdict, what was found, and the fix when it is not a pass.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub found: String,
+    pub fix: Option<String>,
+}
+
+fn pass(name: &'static str, found: impl Into<String>) -> Item {
+    Item {
+        name,
+        verdict: Verdict::Pass,
+        found: found.into(),
+        fix: None,
+    }
+}
+
+fn fail(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Item {
+    Item {
+        name,
+        verdict: Verdict::Fail,
+        found: found.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+fn warn(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Item {
+    Item {
+        verdict: Verdict::Warn,
+        ..fail(name, found, fix)
+    }
+}
+
+/// Runs every check (already inside the management namespace, when one is configured) and
+/// prints the report. Returns whether all passed or only warned.
+pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let items = checks(&args.settings).await;
+    let width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    for item in &items {
+        let tag = match item.verdict {
+            Verdict::Pass => "[ ok ]",
+            Verdict::Warn => "[warn]",
+            Verdict::Fail => "[FAIL]",
+        };
+        writeln!(out, "{tag} {:<width$}  {}", item.name, item.found)?;
+        if let Some(fix) = &item.fix {
+            for line in fix.lines() {
+                writeln!(out, "       {:<width$}  {line}", "")?;
+            }
+        }
+    }
+    let failed = items.iter().filter(|i| i.verdict == Verdict::Fail).count();
+    if failed == 0 {
+        writeln!(out, "all checks passed")?;
+    } else {
+        writeln!(out, "{failed} check(s) failed")?;
+    }
+    Ok(failed == 0)
+}
+
+/// Every check, in the order an operator would fix them.
+pub async fn checks(settings: &RunArgs) -> Vec<Item> {
+    let mut items = Vec::new();
+    let flags_only = match Config::resolve(settings, &BTreeMap::new()) {
+        Ok((config, _)) => config,
+        Err(error) => {
+            items.push(fail(
+                "configuration",
+                error.to_string(),
+                "fix the flags above",
+            ));
+            return items;
+        }
+    };
+    if let Some(ns) = &flags_only.management_namespace {
+        let path = std::path::Path::new("/var/run/netns").join(ns);
+        items.push(if path.exists() {
+            pass("namespace", format!("{} exists", path.display()))
+        } else {
+            fail(
+                "namespace",
+                format!("{} does not exist", path.display()),
+                "configure the management VRF (vrf instance management) or fix --management-namespace",
+            )
+        });
+    }
+
+    let eapi = eapi::Client::new(&flags_only.eapi_socket);
+    let options = match read_options(&eapi, &flags_only.daemon_name).await {
+        Ok(options) => {
+            items.push(pass(
+                "eapi",
+                format!("{} answers", flags_only.eapi_socket.display()),
+            ));
+            options
+        }
+        Err(error) => {
+            items.push(fail("eapi", error.to_string(), eapi_fix(&error)));
+            BTreeMap::new()
+        }
+    };
+    let config = match Config::resolve(settings, &options) {
+        Ok((config, unknown)) => {
+            if !unknown.is_empty() {
+                items.push(warn(
+                    "options",
+                    format!("unknown options: {}", unknown.join(", ")),
+                    "remove or correct them in the daemon block",
+                ));
+            }
+            config
+        }
+        Err(error) => {
+            items.push(fail(
+                "options",
+                error.to_string(),
+                "fix the daemon block's option lines",
+            ));
+            flags_only
+        }
+    };
+
+    if items
+        .iter()
+        .all(|i| i.name != "eapi" || i.verdict == Verdict::Pass)
+    {
+        items.push(match switch::observe(&eapi).await {
+            Ok(state) if state.peers.is_empty() => warn(
+                "bgp",
+                "no BGP sessions on this switch",
+                "expected only while no user is connected; check `show ip bgp summary vrf all`",
+            ),
+            Ok(state) => pass(
+                "bgp",
+                format!(
+                    "{} BGP sessions ({} established), {} tunnel interfaces",
+                    state.peers.len(),
+                    state.peers.iter().filter(|p| p.is_established()).count(),
+                    state.tunnels.len()
+                ),
+            ),
+            Err(error) => fail(
+                "bgp",
+                error.to_string(),
+                "check `show ip bgp summary vrf all` and `show ip interface`",
+            ),
+        });
+    }
+
+    let signer = match keypair::load(&config.keypair, config.keypair_permissions) {
+        Ok(keypair) => {
+            items.push(pass(
+                "keypair",
+                format!("{} (signer {})", config.keypair.display(), keypair.pubkey()),
+            ));
+            Some(keypair.pubkey())
+        }
+        Err(error) => {
+            items.push(fail(
+                "keypair",
+                error.to_string(),
+                "put the metrics publisher's keypair on flash with mode 0600",
+            ));
+            None
+        }
+    };
+
+    let rpc = match rpc::Client::new(rpc::ClientConfig {
+        allow_insecure_http: config.allow_insecure_http,
+        ca_file: config.rpc_ca_file.clone(),
+        ..rpc::ClientConfig::new(config.rpc_url.clone())
+    }) {
+        Ok(rpc) => rpc,
+        Err(error) => {
+            items.push(fail(
+                "rpc",
+                error.to_string(),
+                "fix --ledger-rpc-url or --rpc-ca-file",
+            ));
+            return items;
+        }
+    };
+    match rpc.get_slot(config.commitment).await {
+        Ok(slot) => {
+            let health = match rpc.get_health().await {
+                Ok(()) => "healthy".to_string(),
+                Err(error) => format!("unhealthy: {error}"),
+            };
+            items.push(pass(
+                "rpc",
+                format!("{} at slot {slot}, {health}", rpc.endpoint()),
+            ));
+        }
+        Err(error) => {
+            items.push(fail(
+                "rpc",
+                format!("{}: {error}", rpc.endpoint()),
+                "check the URL, the management VRF (--management-namespace) and DNS",
+            ));
+            return items;
+        }
+    }
+    items.push(
+        match rpc
+            .get_account_info(&config.program_id, Commitment::Confirmed)
+            .await
+        {
+            Ok(found) if found.value.as_ref().is_some_and(|a| a.executable) => {
+                pass("program", format!("{} is deployed", config.program_id))
+            }
+            Ok(_) => fail(
+                "program",
+                format!(
+                    "{} is not an executable account on this ledger",
+                    config.program_id
+                ),
+                "check --env or --serviceability-program-id against --ledger-rpc-url",
+            ),
+            Err(error) => fail("program", error.to_string(), "retry; the RPC failed"),
+        },
+    );
+
+    let device = device_item(&rpc, &config, signer.as_ref()).await;
+    let found = device.as_ref().ok().cloned();
+    items.push(match device {
+        Ok((pubkey, device)) => pass("device", format!("{pubkey} ({})", device.code)),
+        Err(item) => item,
+    });
+    if let (Some(signer), Some((_, device))) = (signer, &found) {
+        items.push(if device.metrics_publisher_pk == signer {
+            pass("signer", "the keypair is the device's metrics publisher")
+        } else {
+            fail(
+                "signer",
+                format!(
+                    "the keypair is {signer}, the device's metrics publisher is {}",
+                    device.metrics_publisher_pk
+                ),
+                "use the metrics publisher's keypair; the program refuses any other (NotAllowed)",
+            )
+        });
+        items.push(match rpc.get_balance(&signer, Commitment::Confirmed).await {
+            Ok(balance) if balance.value == 0 => fail(
+                "balance",
+                "the payer has 0 lamports",
+                "fund the metrics publisher: it pays every write's fee",
+            ),
+            Ok(balance) if balance.value < config.submit.fee_floor_lamports => warn(
+                "balance",
+                format!(
+                    "{} lamports, below the fee floor of {}",
+                    balance.value, config.submit.fee_floor_lamports
+                ),
+                "fund the payer: below the floor only status changes are written, not refreshes",
+            ),
+            Ok(balance) => pass("balance", format!("{} lamports", balance.value)),
+            Err(error) => fail("balance", error.to_string(), "retry; the RPC failed"),
+        });
+    }
+    items
+}
+
+async fn device_item(
+    rpc: &rpc::Client,
+    config: &Config,
+    signer: Option<&Pubkey>,
+) -> Result<(Pubkey, Device), Item> {
+    if let Some(pubkey) = config.device {
+        return match rpc.get_account_info(&pubkey, Commitment::Confirmed).await {
+            Ok(found) => match found.value {
+                Some(account) if account.owner == config.program_id => {
+                    Device::decode(&account.data)
+                        .map(|device| (pubkey, device))
+                        .map_err(|error| {
+                            fail(
+                                "device",
+                                format!("{pubkey}: {error}"),
+                                "check --local-device-pubkey",
+                            )
+                        })
+                }
+                Some(_) => Err(fail(
+                    "device",
+                    format!("{pubkey} is not owned by the serviceability program"),
+                    "check --local-device-pubkey",
+                )),
+                None => Err(fail(
+                    "device",
+                    format!("{pubkey} does not exist"),
+                    "check --local-device-pubkey and --env",
+                )),
+            },
+            Err(error) => Err(fail("device", error.to_string(), "retry; the RPC failed")),
+        };
+    }
+    let Some(signer) = signer else {
+        return Err(fail(
+            "device",
+            "cannot discover the device without the keypair",
+            "fix the keypair, or set --local-device-pubkey",
+        ));
+    };
+    discover_device(rpc, &config.program_id, signer, Commitment::Confirmed)
+        .await
+        .map_err(|error| fail("device", error.to_string(), "set --local-device-pubkey"))
+}
+
+fn eapi_fix(error: &eapi::EapiError) -> String {
+    match error {
+        eapi::EapiError::SocketMissing { .. } => "add to the running-config:\n  management api http-commands\n     protocol unix-socket\n     no shutdown".into(),
+        eapi::EapiError::PermissionDenied { .. } => "run the agent as root (ProcMgr does)".into(),
+        _ => "check `show management api http-commands`".into(),
+    }
+}
