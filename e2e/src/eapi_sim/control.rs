@@ -1,0 +1,147 @@
+//! The control API: HTTP/JSON on loopback TCP, for driving a simulator that runs as its own
+//! process (the README demo, end-to-end scenarios). Each route maps to one [`super::EapiSim`]
+//! method; bodies are the same serde types.
+//!
+//! | route | body | effect |
+//! |---|---|---|
+//! | `GET /state` | | peers, tunnels, daemons, BGP, fault |
+//! | `GET /requests` | | command texts of every `runCmds` so far |
+//! | `POST /peers` | `Peer` | add or replace a session |
+//! | `POST /peers/remove` | `{"vrf", "address"}` | remove a session (404 if absent) |
+//! | `POST /tunnels` | `Tunnel` | add or replace an explicit tunnel |
+//! | `POST /tunnels/remove` | `{"name"}` | remove an explicit tunnel (404 if absent) |
+//! | `POST /daemons` | `Daemon` | add or replace a `daemon` block |
+//! | `POST /bgp` | `{"enabled"}` | configure or remove `router bgp` |
+//! | `POST /fault` | `Fault` | inject a failure |
+//! | `DELETE /fault` | | clear it |
+//!
+//! Success is `204 No Content`; a refused change is `400` with `{"error": "..."}`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use super::{Daemon, Fault, Peer, Sim, SimError, Tunnel};
+
+type Shared = State<Arc<Sim>>;
+
+/// Binds `addr` (port 0 picks one) and serves until the returned task is aborted.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+) -> Result<(SocketAddr, JoinHandle<()>), SimError> {
+    let control_error = |source| SimError::Control { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(control_error)?;
+    let bound = listener.local_addr().map_err(control_error)?;
+    let app = Router::new()
+        .route("/state", get(state))
+        .route("/requests", get(requests))
+        .route("/peers", post(set_peer))
+        .route("/peers/remove", post(remove_peer))
+        .route("/tunnels", post(set_tunnel))
+        .route("/tunnels/remove", post(remove_tunnel))
+        .route("/daemons", post(set_daemon))
+        .route("/bgp", post(set_bgp))
+        .route("/fault", post(set_fault).delete(clear_fault))
+        .with_state(sim);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((bound, task))
+}
+
+#[derive(Deserialize)]
+struct PeerRef {
+    #[serde(default = "default_vrf")]
+    vrf: String,
+    address: String,
+}
+
+fn default_vrf() -> String {
+    "default".into()
+}
+
+#[derive(Deserialize)]
+struct TunnelRef {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Bgp {
+    enabled: bool,
+}
+
+async fn state(State(sim): Shared) -> Json<Value> {
+    Json(sim.snapshot())
+}
+
+async fn requests(State(sim): Shared) -> Json<Vec<Vec<String>>> {
+    Json(sim.state.requests.lock().expect("requests lock").clone())
+}
+
+async fn set_peer(State(sim): Shared, Json(peer): Json<Peer>) -> Response {
+    done(sim.set_peer(peer))
+}
+
+async fn remove_peer(State(sim): Shared, Json(peer): Json<PeerRef>) -> Response {
+    found(sim.switch().remove_peer(&peer.vrf, &peer.address))
+}
+
+async fn set_tunnel(State(sim): Shared, Json(tunnel): Json<Tunnel>) -> Response {
+    done(sim.switch().set_tunnel(tunnel))
+}
+
+async fn remove_tunnel(State(sim): Shared, Json(tunnel): Json<TunnelRef>) -> Response {
+    found(sim.switch().remove_tunnel(&tunnel.name))
+}
+
+async fn set_daemon(State(sim): Shared, Json(daemon): Json<Daemon>) -> Response {
+    sim.switch().set_daemon(daemon);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_bgp(State(sim): Shared, Json(bgp): Json<Bgp>) -> Response {
+    sim.switch().bgp = bgp.enabled;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_fault(State(sim): Shared, Json(fault): Json<Fault>) -> Response {
+    done(sim.set_fault(fault))
+}
+
+async fn clear_fault(State(sim): Shared) -> Response {
+    done(sim.clear_fault())
+}
+
+fn done(result: Result<(), SimError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": err.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+fn found(removed: bool) -> Response {
+    if removed {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such entry" })),
+        )
+            .into_response()
+    }
+}
