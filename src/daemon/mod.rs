@@ -123,6 +123,7 @@ pub async fn run(
     );
 
     let mut daemon = Daemon {
+        signer,
         args,
         config,
         level,
@@ -179,6 +180,7 @@ fn report_unknown(unknown: &[String]) {
 }
 
 struct Daemon {
+    signer: Pubkey,
     args: RunArgs,
     config: Config,
     level: LevelHandle,
@@ -244,6 +246,30 @@ impl Daemon {
             }
         };
         self.status.device_code = Some(served.view.device.code.clone());
+        // The program refuses every write signed by anyone but the device's metrics publisher:
+        // sending would only burn fees, one refused user at a time.
+        let publisher = served.view.device.metrics_publisher_pk;
+        let mismatch = (publisher != self.signer).then(|| {
+            format!(
+                "the keypair {} is not device {}'s metrics publisher {publisher}; nothing is written \
+                 until the keypair or the device changes",
+                self.signer, served.view.device_pk
+            )
+        });
+        if mismatch != self.status.error {
+            match &mismatch {
+                Some(error) => {
+                    tracing::error!("{error}");
+                    logging::syslog(Severity::Warning, "SIGNER_MISMATCH", error);
+                }
+                None => tracing::info!("the keypair is the device's metrics publisher again"),
+            }
+            self.status.error = mismatch;
+        }
+        if self.status.error.is_some() {
+            self.publish();
+            return;
+        }
         self.status.view = Some(status::ViewStatus {
             slot: Some(served.view.slot),
             age_s: Some(served.age.as_secs_f64()),

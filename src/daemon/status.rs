@@ -24,6 +24,8 @@ pub struct Status {
     pub device: Option<String>,
     pub device_code: Option<String>,
     pub signer: String,
+    /// Why nothing is being written at all, when that is the case.
+    pub error: Option<String>,
     pub observation: Option<ObservationStatus>,
     pub view: Option<ViewStatus>,
     pub outbox: OutboxStatus,

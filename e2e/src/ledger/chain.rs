@@ -70,6 +70,18 @@ pub enum Accepted {
     Dropped,
 }
 
+/// One `sendTransaction` the node received, for scenarios that count what the agent sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub signature: Signature,
+    /// The slot it arrived in.
+    pub slot: u64,
+    /// Top-level instructions, compute-budget ones included.
+    pub instructions: usize,
+    /// `landed`, `dropped` (duplicate, expired) or `refused` (preflight or signature failure).
+    pub outcome: &'static str,
+}
+
 /// LiteSVM with slots, blockhashes, commitments and a status cache.
 pub struct Chain {
     svm: LiteSVM,
@@ -79,6 +91,7 @@ pub struct Chain {
     /// (slot, blockhash made by that slot), oldest first, `MAX_PROCESSING_AGE + 1` kept.
     blockhashes: VecDeque<(u64, Hash)>,
     statuses: HashMap<Signature, (u64, Option<TransactionError>)>,
+    received: Vec<Received>,
 }
 
 impl Chain {
@@ -99,8 +112,12 @@ impl Chain {
             finality_depth: finality_depth.max(1),
             blockhashes: VecDeque::new(),
             statuses: HashMap::new(),
+            received: Vec::new(),
         };
         chain.record_blockhash();
+        // Start from a Clock the chain set itself, as every later slot does; slot 0 would leave
+        // the first transactions reading LiteSVM's initial Clock.
+        chain.advance();
         Ok(chain)
     }
 
@@ -161,8 +178,35 @@ impl Chain {
             .any(|(slot, h)| h == hash && slot + MAX_PROCESSING_AGE >= self.slot)
     }
 
-    /// Runs the node's send path: duplicate and age checks, optional preflight, execution.
+    /// Every transaction received so far, rebroadcasts included, in arrival order.
+    pub fn received(&self) -> &[Received] {
+        &self.received
+    }
+
+    /// Runs the node's send path and records what became of the transaction.
     pub fn send(
+        &mut self,
+        tx: VersionedTransaction,
+        skip_preflight: bool,
+    ) -> Result<Accepted, SendError> {
+        let signature = tx.signatures.first().copied().unwrap_or_default();
+        let instructions = tx.message.instructions().len();
+        let result = self.execute(tx, skip_preflight);
+        self.received.push(Received {
+            signature,
+            slot: self.slot,
+            instructions,
+            outcome: match &result {
+                Ok(Accepted::Landed) => "landed",
+                Ok(Accepted::Dropped) => "dropped",
+                Err(_) => "refused",
+            },
+        });
+        result
+    }
+
+    /// The node's send path: duplicate and age checks, optional preflight, execution.
+    fn execute(
         &mut self,
         tx: VersionedTransaction,
         skip_preflight: bool,

@@ -350,6 +350,11 @@ impl LedgerSim {
         User::decode(&self.account(key)?.data).ok()
     }
 
+    /// Every transaction received so far, rebroadcasts included, in arrival order.
+    pub fn transactions(&self) -> Vec<super::chain::Received> {
+        self.shared.chain().received().to_vec()
+    }
+
     /// Applies `fault` to the next `count` requests (`None`: until cleared).
     pub fn set_fault(&self, fault: Fault, count: Option<u32>) {
         self.shared.set_fault(fault, count);

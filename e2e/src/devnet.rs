@@ -1,0 +1,349 @@
+//! A devnet on this machine: a ledger simulator with one device and its users, an eAPI simulator
+//! with their tunnels, and the shipped agent binary run against both as a process.
+//!
+//! Scenarios, the demo and the mass-event benchmark share it. The agent is configured only
+//! through its documented flags; nothing here reaches inside it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use doublezero_bgpstatus::serviceability::{BgpStatus, User, UserStatus};
+use serde_json::Value;
+use solana_pubkey::Pubkey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+use crate::eapi_sim::{self, EapiSim, SimConfig};
+use crate::ledger::{self, seed, LedgerSim};
+
+/// The VRF the simulated users live in, as DoubleZero provisions unicast users.
+pub const USER_VRF: &str = "vrf1";
+
+/// One simulated user: its account and its side of the tunnel.
+#[derive(Debug, Clone)]
+pub struct DevnetUser {
+    pub pubkey: Pubkey,
+    /// The user's BGP neighbor address (odd side of the /31).
+    pub peer: Ipv4Addr,
+    /// The device side of the /31.
+    pub device_addr: Ipv4Addr,
+    /// `Tunnel<id>`.
+    pub tunnel: String,
+}
+
+/// A ledger and a switch with `users` users provisioned on both.
+pub struct Devnet {
+    pub ledger: LedgerSim,
+    pub switch: EapiSim,
+    pub device: Pubkey,
+    /// The device's metrics-publisher keypair file (mode 0600).
+    pub keypair: PathBuf,
+    pub users: Vec<DevnetUser>,
+    pub dir: PathBuf,
+}
+
+impl Devnet {
+    /// Starts both simulators in this process. Users start with no BGP session and an
+    /// Unknown status on chain; every user's tunnel interface is configured and up.
+    pub async fn start(users: u16, slot_time: Duration) -> anyhow::Result<Devnet> {
+        let dir = scratch_dir()?;
+        let ledger = LedgerSim::start(ledger::Config {
+            slot_time,
+            ..ledger::Config::default()
+        })
+        .await?;
+        let keypair = dir.join("publisher.json");
+        let demo = seed::apply_demo(&ledger, users, &keypair)?;
+        let device = demo["device"].as_str().context("demo device")?.parse()?;
+        let users: Vec<DevnetUser> = demo["users"]
+            .as_array()
+            .context("demo users")?
+            .iter()
+            .map(|u| -> anyhow::Result<DevnetUser> {
+                let peer: Ipv4Addr = u["peer_ip"].as_str().context("peer_ip")?.parse()?;
+                Ok(DevnetUser {
+                    pubkey: u["pubkey"].as_str().context("pubkey")?.parse()?,
+                    peer,
+                    device_addr: Ipv4Addr::from(u32::from(peer) & !1),
+                    tunnel: format!("Tunnel{}", u["tunnel_id"]),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let switch = EapiSim::start(SimConfig {
+            tunnels: users
+                .iter()
+                .map(|u| eapi_sim::Tunnel {
+                    name: u.tunnel.clone(),
+                    vrf: USER_VRF.into(),
+                    address: format!("{}/31", u.device_addr),
+                    up: true,
+                })
+                .collect(),
+            ..SimConfig::new(dir.join("command-api.sock"))
+        })
+        .await?;
+        Ok(Devnet {
+            ledger,
+            switch,
+            device,
+            keypair,
+            users,
+            dir,
+        })
+    }
+
+    /// Sets user `i`'s BGP session to `state` (`Established`, `Active`, `Idle`…), or removes
+    /// it with `None`.
+    pub fn session(&self, i: usize, state: Option<&str>) -> anyhow::Result<()> {
+        let user = &self.users[i];
+        match state {
+            Some(state) => self.switch.set_peer(eapi_sim::Peer {
+                vrf: USER_VRF.into(),
+                address: user.peer.to_string(),
+                state: state.into(),
+                asn: "65000".into(),
+                rtt_us: Some(1_000 + i as u64),
+                up_down_time: None,
+                prefix_received: 1,
+                tunnel: None,
+            })?,
+            None => {
+                self.switch.remove_peer(USER_VRF, &user.peer.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes user `i`'s tunnel interface (the user is no longer provisioned on the switch).
+    pub fn remove_tunnel(&self, i: usize) {
+        self.switch.remove_tunnel(&self.users[i].tunnel);
+    }
+
+    /// User `i` as the chain holds it now.
+    pub fn chain(&self, i: usize) -> User {
+        self.ledger
+            .user(&self.users[i].pubkey)
+            .expect("a devnet user always exists")
+    }
+
+    pub fn chain_status(&self, i: usize) -> BgpStatus {
+        self.chain(i).bgp_status
+    }
+
+    /// Sets user `i`'s onchain status byte (offset 131, fixed in every layout), as an admin
+    /// deactivating or deleting the user would.
+    pub fn set_user_status(&self, i: usize, status: UserStatus) {
+        let key = self.users[i].pubkey;
+        let mut data = self.ledger.account(&key).expect("user exists").data;
+        data[131] = status.to_byte();
+        self.ledger.put_program_account(key, data);
+    }
+
+    /// Distinct transactions the ledger received, rebroadcasts counted once.
+    pub fn transactions_sent(&self) -> usize {
+        let mut signatures: Vec<_> = self
+            .ledger
+            .transactions()
+            .into_iter()
+            .map(|t| t.signature)
+            .collect();
+        signatures.sort_unstable();
+        signatures.dedup();
+        signatures.len()
+    }
+
+    /// Polls `done` every 100 ms until it holds or `timeout` passes.
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&Devnet) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The flags that point the agent at this devnet; `extra` flags are appended.
+    pub fn agent_args(&self, metrics: SocketAddr, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "run",
+            "--ledger-rpc-url",
+            &self.ledger.url(),
+            "--serviceability-program-id",
+            &self.ledger.program_id().to_string(),
+            "--keypair",
+            &self.keypair.display().to_string(),
+            "--local-device-pubkey",
+            &self.device.to_string(),
+            "--eapi-socket",
+            &self.switch.socket_path().display().to_string(),
+            "--metrics-enable",
+            "--metrics-addr",
+            &metrics.to_string(),
+            "--bgp-status-interval",
+            "1s",
+            "--cache-ttl",
+            "500ms",
+            "--log",
+            "stderr",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Starts the agent binary against this devnet.
+    pub async fn spawn_agent(&self, extra: &[&str]) -> anyhow::Result<Agent> {
+        Agent::spawn(&self.agent_args(free_port()?, extra), &self.dir).await
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn scratch_dir() -> anyhow::Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("dz-devnet-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A loopback port free right now, for the agent's metrics listener.
+pub fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// The release agent binary: `DZ_BGPSTATUS_BIN` when set, else built once per process with
+/// cargo (the workspace's own target directory).
+pub fn agent_binary() -> anyhow::Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("DZ_BGPSTATUS_BIN") {
+                return Ok(PathBuf::from(path));
+            }
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&workspace)
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    "doublezero-bgpstatus",
+                    "--bin",
+                    "doublezero-bgpstatus",
+                ])
+                .status()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !status.success() {
+                return Err(format!("building the agent failed: {status}"));
+            }
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace.join("target"));
+            Ok(target.join("release/doublezero-bgpstatus"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// The agent running as a process, its stderr collected in a file.
+pub struct Agent {
+    child: Child,
+    pub metrics: SocketAddr,
+    log: PathBuf,
+}
+
+impl Agent {
+    pub async fn spawn(args: &[String], dir: &Path) -> anyhow::Result<Agent> {
+        let metrics: SocketAddr = args
+            .iter()
+            .position(|a| a == "--metrics-addr")
+            .and_then(|i| args.get(i + 1))
+            .context("--metrics-addr")?
+            .parse()?;
+        let log = dir.join(format!("agent-{}.log", metrics.port()));
+        let child = Command::new(agent_binary()?)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .env("NO_COLOR", "1")
+            .kill_on_drop(true)
+            .spawn()?;
+        let agent = Agent {
+            child,
+            metrics,
+            log,
+        };
+        Ok(agent)
+    }
+
+    /// Everything the agent logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` on the agent's listener; `None` until it answers.
+    pub async fn get(&self, path: &str) -> Option<String> {
+        let mut stream = tokio::net::TcpStream::connect(self.metrics).await.ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.ok()?;
+        reply
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+    }
+
+    /// The `/status` JSON.
+    pub async fn status(&self) -> Option<Value> {
+        serde_json::from_str(&self.get("/status").await?).ok()
+    }
+
+    /// The value of one sample of `/metrics` (`name{labels}` as written), if present.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.get("/metrics").await?;
+        text.lines().find_map(|line| {
+            line.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    pub async fn stop(
+        mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("agent already reaped")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)?;
+        match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => bail!(
+                "the agent did not exit within 20s of {signal}:\n{}",
+                self.log()
+            ),
+        }
+    }
+}

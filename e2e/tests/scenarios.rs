@@ -1,0 +1,320 @@
+//! End-to-end scenarios: the release agent binary as a process, against the eAPI and ledger
+//! simulators. Each scenario is what an operator would watch happen on a real switch.
+
+use std::time::Duration;
+
+use doublezero_bgpstatus::serviceability::{BgpStatus, UserStatus};
+use doublezero_bgpstatus_e2e::devnet::Devnet;
+use doublezero_bgpstatus_e2e::eapi_sim::Fault as SwitchFault;
+use doublezero_bgpstatus_e2e::ledger::Fault as LedgerFault;
+use nix::sys::signal::Signal;
+
+const SLOT: Duration = Duration::from_millis(400);
+/// Generous bound for one change to reach the chain (tick 1 s, confirmation ~1 slot, poll 1 s),
+/// so a loaded CI machine does not make the scenarios flaky.
+const SETTLE: Duration = Duration::from_secs(30);
+
+fn all(devnet: &Devnet, status: BgpStatus) -> bool {
+    (0..devnet.users.len()).all(|i| devnet.chain_status(i) == status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_establishes_goes_up_on_chain_and_down_when_it_drops() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    devnet.session(1, Some("Active")).unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up
+                && d.chain_status(1) == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    let up = devnet.chain(0);
+    assert_eq!(up.bgp_rtt_ns, 1_000_000, "the session's sndRtt of 1000 µs");
+    assert_eq!(up.last_bgp_up_at, up.last_bgp_reported_at);
+
+    devnet.session(0, Some("Idle")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    let down = devnet.chain(0);
+    assert_eq!(down.bgp_rtt_ns, 0);
+    assert_eq!(down.last_bgp_up_at, up.last_bgp_up_at);
+    assert!(
+        down.last_bgp_reported_at > up.last_bgp_reported_at,
+        "down {down:?} up {up:?}\n{}",
+        agent.log()
+    );
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_the_chain_already_right_writes_nothing() {
+    let devnet = Devnet::start(3, SLOT).await.unwrap();
+    for i in 0..3 {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    let first = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        first.log()
+    );
+    assert!(first.stop(Signal::SIGTERM).await.unwrap().success());
+    let sent = devnet.transactions_sent();
+    let reported: Vec<u64> = (0..3)
+        .map(|i| devnet.chain(i).last_bgp_reported_at)
+        .collect();
+
+    let second = devnet.spawn_agent(&[]).await.unwrap();
+    // Several ticks, each of which would write if the agent started from Unknown.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let status = second
+        .status()
+        .await
+        .expect("the restarted agent serves /status");
+    assert_eq!(devnet.transactions_sent(), sent, "{}", second.log());
+    for (i, slot) in reported.iter().enumerate() {
+        assert_eq!(devnet.chain(i).last_bgp_reported_at, *slot);
+    }
+    let rows = status["users"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["why"] == "in_sync"), "{status:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_a_batch_loses_no_transition() {
+    let devnet = Devnet::start(40, SLOT).await.unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(devnet.wait_until(SETTLE, |_| true).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..40 {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    // Kill as soon as the first transaction of the batch reaches the ledger.
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.transactions_sent() > 0)
+            .await
+    );
+    agent.stop(Signal::SIGKILL).await.unwrap();
+
+    let restarted = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        restarted.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_and_tunnel_removed_while_the_chain_says_up_gives_down() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    devnet.session(1, Some("Established")).unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        agent.log()
+    );
+
+    // User 0 is deprovisioned from the switch: session and tunnel gone.
+    devnet.session(0, None).unwrap();
+    devnet.remove_tunnel(0);
+    // User 1 keeps its tunnel but its session disappears: provisioned here, not connected.
+    devnet.session(1, None).unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Down)).await,
+        "{}",
+        agent.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eapi_outage_writes_no_down() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    devnet.session(1, Some("Established")).unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        agent.log()
+    );
+    let sent = devnet.transactions_sent();
+
+    for fault in [
+        SwitchFault::SocketGone,
+        SwitchFault::Garbage,
+        SwitchFault::Truncated,
+    ] {
+        devnet.switch.set_fault(fault).unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        devnet.switch.clear_fault().unwrap();
+    }
+    assert!(all(&devnet, BgpStatus::Up));
+    assert_eq!(devnet.transactions_sent(), sent, "{}", agent.log());
+    let failures = agent
+        .metric("doublezero_bgpstatus_eapi_observation_failures_total{kind=\"socket_missing\"}")
+        .await
+        .unwrap_or(0.0);
+    assert!(failures >= 1.0, "{}", agent.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_rpc_outage_the_chain_catches_up_within_an_interval() {
+    let devnet = Devnet::start(3, SLOT).await.unwrap();
+    for i in 0..3 {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        agent.log()
+    );
+
+    devnet.ledger.set_fault(LedgerFault::Unavailable, None);
+    for i in 0..3 {
+        devnet.session(i, Some("Active")).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        all(&devnet, BgpStatus::Up),
+        "nothing can land during the outage"
+    );
+
+    devnet.ledger.clear_fault();
+    let recovered = tokio::time::Instant::now();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Down)).await,
+        "{}",
+        agent.log()
+    );
+    // The failed writes back off (15 s at most for a first transient failure); the catch-up
+    // must not wait for anything longer.
+    assert!(
+        recovered.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        recovered.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_user_is_pruned_from_the_table() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    devnet.session(1, Some("Established")).unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        agent.log()
+    );
+
+    devnet.set_user_status(1, UserStatus::Deleting);
+    devnet.session(1, None).unwrap();
+    let mut pruned = false;
+    for _ in 0..100 {
+        if let Some(status) = agent.status().await {
+            let rows = status["users"].as_array().unwrap();
+            if rows.len() == 1 && rows[0]["pubkey"] == devnet.users[0].pubkey.to_string() {
+                pruned = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(pruned, "{}", agent.log());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        devnet.chain_status(1),
+        BgpStatus::Up,
+        "a deleted user is not written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_metrics_publisher_gets_a_clear_error_and_no_retry_storm() {
+    let devnet = Devnet::start(3, SLOT).await.unwrap();
+    for i in 0..3 {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    // A funded key that is not the device's metrics publisher.
+    let impostor = devnet.dir.join("impostor.json");
+    let key = solana_keypair::Keypair::new();
+    std::fs::write(
+        &impostor,
+        serde_json::to_string(&key.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &impostor,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    devnet
+        .ledger
+        .airdrop(&solana_signer::Signer::pubkey(&key), 1_000_000_000);
+    let mut args = devnet.agent_args(doublezero_bgpstatus_e2e::devnet::free_port().unwrap(), &[]);
+    let at = args.iter().position(|a| a == "--keypair").unwrap();
+    args[at + 1] = impostor.display().to_string();
+    let agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let log = agent.log();
+    let expected = format!("is not device {}'s metrics publisher", devnet.device);
+    assert_eq!(
+        log.matches(&expected).count(),
+        1,
+        "said once, not every tick:\n{log}"
+    );
+    // Five ticks and not one transaction: every write would be refused (NotAllowed).
+    assert_eq!(devnet.ledger.transactions().len(), 0, "{log}");
+    let status = agent.status().await.unwrap();
+    assert!(
+        status["error"].as_str().unwrap().contains(&expected),
+        "{status:#}"
+    );
+    assert!(all(&devnet, BgpStatus::Unknown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_event_of_a_thousand_users_lands_in_few_transactions() {
+    let devnet = Devnet::start(1000, SLOT).await.unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    // Provisioned (tunnels up) but not connected: every user is first written Down.
+    assert!(
+        devnet
+            .wait_until(Duration::from_secs(90), |d| all(d, BgpStatus::Down))
+            .await,
+        "{}",
+        agent.log()
+    );
+    let before = devnet.transactions_sent();
+    for i in 0..1000 {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    assert!(
+        devnet
+            .wait_until(Duration::from_secs(90), |d| all(d, BgpStatus::Up))
+            .await,
+        "{}",
+        agent.log()
+    );
+    let transactions = devnet.transactions_sent() - before;
+    assert!(
+        transactions <= 1000usize.div_ceil(15),
+        "{transactions} transactions"
+    );
+}
