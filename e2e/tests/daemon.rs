@@ -1,0 +1,285 @@
+//! The daemon as an operator drives it: EOS `option` lines applied live, signals, `check`, the
+//! metrics endpoint, and key material kept out of every log line.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use doublezero_bgpstatus::serviceability::BgpStatus;
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, Devnet};
+use doublezero_bgpstatus_e2e::eapi_sim::{Daemon, Fault as SwitchFault};
+use nix::sys::signal::Signal;
+
+const SLOT: Duration = Duration::from_millis(400);
+const SETTLE: Duration = Duration::from_secs(30);
+
+fn options(pairs: &[(&str, &str)]) -> Daemon {
+    Daemon {
+        name: "doublezero-bgpstatus".into(),
+        exec: "/usr/bin/doublezero-bgpstatus run".into(),
+        options: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        shutdown: false,
+    }
+}
+
+async fn wait_for_log(agent: &doublezero_bgpstatus_e2e::devnet::Agent, text: &str) -> bool {
+    for _ in 0..150 {
+        if agent.log().contains(text) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() {
+    let devnet = Devnet::start(1, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    // The option beats the flag from the start: debug logging although the flags say nothing.
+    devnet.switch.set_daemon(options(&[("verbose", "true")]));
+    let agent = devnet
+        .spawn_agent(&["--options-interval", "1s"])
+        .await
+        .unwrap();
+    assert!(wait_for_log(&agent, "DEBUG").await, "{}", agent.log());
+
+    devnet.switch.set_daemon(options(&[
+        ("verbose", "true"),
+        ("bgp-status-down-grace-period", "30s"),
+        ("keypair", "/mnt/flash/other.json"),
+        ("no-such-option", "1"),
+    ]));
+    assert!(
+        wait_for_log(
+            &agent,
+            "option changed; applied option=\"bgp-status-down-grace-period\""
+        )
+        .await,
+        "{}",
+        agent.log()
+    );
+    let log = agent.log();
+    assert!(
+        log.contains("option changed; it takes effect after a restart"),
+        "{log}"
+    );
+    assert!(log.contains("keypair"), "{log}");
+    assert!(log.contains("unknown option"), "{log}");
+
+    // The grace now holds Up for 30 s after the session drops.
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
+            .await
+    );
+    devnet.session(0, Some("Idle")).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(devnet.chain_status(0), BgpStatus::Up, "{}", agent.log());
+
+    // An invalid value is refused and the running configuration kept.
+    devnet
+        .switch
+        .set_daemon(options(&[("bgp-status-interval", "soon")]));
+    assert!(
+        wait_for_log(&agent, "the daemon's EOS options are invalid").await,
+        "{}",
+        agent.log()
+    );
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_sigint_and_sigquit_each_stop_the_agent_cleanly() {
+    let devnet = Devnet::start(1, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+        let agent = devnet.spawn_agent(&[]).await.unwrap();
+        assert!(
+            wait_for_log(&agent, "agent started").await,
+            "{}",
+            agent.log()
+        );
+        let log_before = agent.log();
+        let status = agent.stop(signal).await.unwrap();
+        assert!(status.success(), "{signal}: {status:?}\n{log_before}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_error_is_logged_with_its_reason_and_exits_non_zero() {
+    let devnet = Devnet::start(1, SLOT).await.unwrap();
+    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let at = args.iter().position(|a| a == "--keypair").unwrap();
+    args[at + 1] = "/nonexistent/keypair.json".into();
+    let output = tokio::process::Command::new(agent_binary().unwrap())
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("fatal") && stderr.contains("/nonexistent/keypair.json"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_the_upstream_names_and_the_agents_own() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
+            .await
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = agent.get("/metrics").await.unwrap();
+    for family in [
+        "doublezero_bgpstatus_submissions_total{bgp_status=\"up\",result=\"success\"}",
+        "doublezero_bgpstatus_submission_duration_seconds_count",
+        "doublezero_telemetry_programdata_fetch_duration_seconds_count",
+        "doublezero_telemetry_programdata_fetch_total{result=\"success\"}",
+        "doublezero_telemetry_programdata_stale_cache_age_seconds",
+        "doublezero_bgpstatus_build_info",
+        "doublezero_bgpstatus_users{bgp_status=\"up\"}",
+        "doublezero_bgpstatus_users_observed{session=\"established\"}",
+        "doublezero_bgpstatus_payer_balance_lamports",
+        "doublezero_bgpstatus_instructions_per_transaction_count",
+    ] {
+        assert!(text.contains(family), "{family} missing from:\n{text}");
+    }
+    assert_eq!(
+        agent
+            .metric("doublezero_bgpstatus_users{bgp_status=\"up\"}")
+            .await,
+        Some(1.0)
+    );
+    let not_found = agent.get("/nope").await.unwrap();
+    assert!(not_found.contains("not found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_material_reaches_the_log_or_the_status() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    let agent = devnet.spawn_agent(&["--verbose"]).await.unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
+            .await
+    );
+    let status = agent.get("/status").await.unwrap();
+    let log = agent.log();
+    let file = std::fs::read_to_string(&devnet.keypair).unwrap();
+    let bytes: Vec<u8> = serde_json::from_str(&file).unwrap();
+    let secret_b58 = bs58::encode(&bytes).into_string();
+    let seed_b58 = bs58::encode(&bytes[..32]).into_string();
+    let seed_json = serde_json::to_string(&bytes[..32]).unwrap();
+    for text in [&status, &log] {
+        assert!(!text.contains(&secret_b58));
+        assert!(!text.contains(&seed_b58));
+        assert!(!text.contains(seed_json.trim_start_matches('[').trim_end_matches(']')));
+    }
+}
+
+async fn check(devnet: &Devnet, extra: &[&str]) -> (bool, String) {
+    let mut args = devnet.agent_args(free_port().unwrap(), extra);
+    args[0] = "check".into();
+    let output = tokio::process::Command::new(agent_binary().unwrap())
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_passes_on_a_healthy_switch_and_names_each_broken_part_with_a_fix() {
+    let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    let (ok, report) = check(&devnet, &[]).await;
+    assert!(ok, "{report}");
+    for item in [
+        "eapi", "bgp", "keypair", "rpc", "program", "device", "signer", "balance",
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("[ ok ]") && l.contains(item)),
+            "{item}:\n{report}"
+        );
+    }
+
+    // Broken eAPI: the report says which lines to configure.
+    devnet.switch.set_fault(SwitchFault::SocketGone).unwrap();
+    let (ok, report) = check(&devnet, &[]).await;
+    assert!(!ok);
+    assert!(report.contains("[FAIL] eapi"), "{report}");
+    assert!(report.contains("protocol unix-socket"), "{report}");
+    devnet.switch.clear_fault().unwrap();
+
+    // A keypair readable by others.
+    std::fs::set_permissions(
+        &devnet.keypair,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let (ok, report) = check(&devnet, &[]).await;
+    assert!(!ok);
+    assert!(
+        report.contains("[FAIL] keypair") && report.contains("chmod 600"),
+        "{report}"
+    );
+    std::fs::set_permissions(
+        &devnet.keypair,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
+    // The wrong device.
+    let other = solana_pubkey::Pubkey::new_unique().to_string();
+    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    args[0] = "check".into();
+    let at = args
+        .iter()
+        .position(|a| a == "--local-device-pubkey")
+        .unwrap();
+    args[at + 1] = other.clone();
+    let output = tokio::process::Command::new(agent_binary().unwrap())
+        .args(&args)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        report.contains("[FAIL] device") && report.contains(&other),
+        "{report}"
+    );
+
+    // An unreachable RPC.
+    let dead = format!("http://{}", free_port().unwrap());
+    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    args[0] = "check".into();
+    let at = args.iter().position(|a| a == "--ledger-rpc-url").unwrap();
+    args[at + 1] = dead;
+    let output = tokio::process::Command::new(agent_binary().unwrap())
+        .args(&args)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(report.contains("[FAIL] rpc"), "{report}");
+}
