@@ -1,7 +1,10 @@
 //! The JSON-RPC client: one HTTP POST per call, a bounded reply, typed results.
 //!
 //! [`Client`] wraps a `reqwest` client (rustls with the ring provider, no solana-client) behind
-//! an `Arc`, so clones share one connection pool and one byte counter. Each call is a single
+//! an `Arc`, so clones share one connection pool and one byte counter. Nothing is taken from the
+//! switch's userland: server certificates are checked against the Mozilla roots compiled into the
+//! binary (plus an optional private CA file), and host names go through hickory's pure-Rust
+//! resolver rather than glibc's NSS, which a static binary cannot load. Each call is a single
 //! POST with a total timeout; the reply body is read chunk by chunk and dropped as soon as it
 //! passes the configured cap, so a misbehaving endpoint cannot make the switch buffer an
 //! unbounded body. Read methods go through [`RetryPolicy`]; `sendTransaction` is sent exactly
@@ -46,7 +49,7 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
     /// Allow `http://` to non-loopback hosts (a lab ledger without TLS).
     pub allow_insecure_http: bool,
-    /// Extra PEM root certificates, added to the system roots.
+    /// Extra PEM root certificates, added to the bundled Mozilla roots.
     pub ca_file: Option<PathBuf>,
     pub retry: RetryPolicy,
 }
@@ -93,9 +96,13 @@ impl Client {
             // endpoints do not redirect, so a 3xx is reported as an HTTP error instead.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("doublezero-bgpstatus/", env!("CARGO_PKG_VERSION")));
+        let mut roots = bundled_roots();
         if let Some(path) = &config.ca_file {
-            builder = builder.tls_certs_merge(read_ca_file(path)?);
+            roots.extend(read_ca_file(path)?);
         }
+        builder = builder
+            .tls_certs_only(roots)
+            .dns_resolver(Arc::new(super::dns::HostsFirst::default()));
         let http = builder
             .build()
             .map_err(|e| ConfigError::HttpClient(error_chain(&e)))?;
@@ -498,6 +505,15 @@ fn install_crypto_provider() {
     });
 }
 
+/// The Mozilla root set from `webpki-root-certs`. Parsing DER cannot fail for these, but a
+/// certificate reqwest refused would only narrow the set, never widen it, so it is skipped.
+fn bundled_roots() -> Vec<reqwest::Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect()
+}
+
 fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ConfigError> {
     let fail = |reason: String| ConfigError::CaFile {
         path: path.display().to_string(),
@@ -572,6 +588,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_are_compiled_in_not_read_from_the_switch() {
+        // Every Mozilla root parses; the switch's CA bundle plays no part.
+        assert_eq!(
+            bundled_roots().len(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+        assert!(bundled_roots().len() > 100);
+    }
 
     #[test]
     fn plain_http_is_accepted_only_for_loopback_hosts() {

@@ -7,12 +7,13 @@
 //! with the Go agent's policy (`retry`), and `sendTransaction` is never retried here: the
 //! outbox resends the same signed bytes itself.
 //!
-//! TLS uses rustls with the ring provider and the system's root certificates (reqwest's
-//! platform verifier, which on Linux reads the OS bundle through `rustls-native-certs` and
-//! honours `SSL_CERT_FILE` / `SSL_CERT_DIR`), plus an optional PEM file of extra roots
-//! (`ClientConfig::ca_file`) for endpoints with a private CA or a switch without a bundle.
+//! Nothing is taken from the switch's userland, so the static release binary runs on any EOS:
+//! TLS uses rustls with the ring provider and the Mozilla roots compiled in (`webpki-root-certs`),
+//! plus an optional PEM file of extra roots (`ClientConfig::ca_file`) for a private CA; host
+//! names are resolved by hickory from `/etc/hosts` and `/etc/resolv.conf` (`dns`), not by NSS.
 
 mod client;
+mod dns;
 mod error;
 mod retry;
 mod types;
