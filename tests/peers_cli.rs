@@ -6,15 +6,28 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use doublezero_bgpstatus::bgp;
 use doublezero_bgpstatus::cli::peers::{self, Args};
-use support::{FakeEos, Switch};
+use doublezero_bgpstatus::switch;
+use support::{FakeEos, Outcome, Switch};
+
+/// `show ip interface` with the device side of 10.0.0.1's /31 on Tunnel500 (up) and an unrelated
+/// tunnel that is down, in the shape of the recorded goeapi sample.
+const INTERFACES: &str = r#"{"interfaces": {
+    "Tunnel500": {"name": "Tunnel500", "vrf": "default", "interfaceStatus": "connected",
+        "lineProtocolStatus": "up", "interfaceAddress": {"primaryIp": {"address": "10.0.0.0", "maskLen": 31}}},
+    "Tunnel501": {"name": "Tunnel501", "vrf": "default", "interfaceStatus": "notconnect",
+        "lineProtocolStatus": "down", "interfaceAddress": {"primaryIp": {"address": "169.254.9.0", "maskLen": 31}}}
+}}"#;
+
+fn with_interfaces(switch: Switch) -> Switch {
+    switch.answer("show ip interface", Outcome::Result(INTERFACES.into()))
+}
 
 fn switch() -> Switch {
-    Switch::new().with_summaries(
+    with_interfaces(Switch::new().with_summaries(
         "napalm-2024-show_ip_bgp_summary_vrf_all.json",
         "napalm-eos4.30.5M-asdot-linklocal-show_ipv6_bgp_summary_vrf_all.json",
-    )
+    ))
 }
 
 fn assert_golden(name: &str, actual: &str) {
@@ -49,25 +62,39 @@ async fn peers_json_lists_every_session_sorted_by_vrf_then_peer() {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["asn", "established", "peer", "state", "up_down_time", "vrf"]
+            [
+                "asn",
+                "established",
+                "peer",
+                "state",
+                "tunnel",
+                "tunnel_status",
+                "up_down_time",
+                "vrf"
+            ]
         );
     }
+    let on_tunnel: Vec<_> = rows.iter().filter(|r| !r["tunnel"].is_null()).collect();
+    assert_eq!(on_tunnel.len(), 1, "only 10.0.0.1 sits on a tunnel");
+    assert_eq!(on_tunnel[0]["peer"], "10.0.0.1");
+    assert_eq!(on_tunnel[0]["tunnel"], "Tunnel500");
+    assert_eq!(on_tunnel[0]["tunnel_status"], "up");
 }
 
 #[tokio::test]
 async fn peers_table_is_aligned_with_ages() {
     let eos = FakeEos::switch(switch()).await;
-    let table = bgp::fetch_peers(&eos.client()).await.unwrap();
+    let state = switch::observe(&eos.client()).await.unwrap();
     let now: SystemTime = UNIX_EPOCH + Duration::from_secs(1_721_160_000);
-    assert_golden("peers.txt", &peers::render_table(&table, now));
+    assert_golden("peers.txt", &peers::render_table(&state, now));
 }
 
 #[tokio::test]
 async fn peers_on_a_switch_without_bgp_says_so() {
-    let eos = FakeEos::switch(Switch::new().with_summaries(
+    let eos = FakeEos::switch(with_interfaces(Switch::new().with_summaries(
         "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
         "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
-    ))
+    )))
     .await;
     let args = Args {
         eapi_socket: eos.path().to_owned(),

@@ -5,14 +5,14 @@
 # device nodes /dev/null, /dev/random, /dev/urandom, and the eAPI socket the test serves into it.
 # No libc, loader, CA bundle, NSS module or resolver library is present.
 #
-#   eos-extension/tests/chroot-test.sh STATIC_BINARY LEDGER_SIM_BINARY
+#   eos-extension/tests/chroot-test.sh STATIC_BINARY LEDGER_SIM_BINARY EAPI_SIM_BINARY
 #
 # Needs root (chroot, mknod) and python3.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
 BIN="$(realpath "$1")"
 LEDGER_SIM="$(realpath "$2")"
+EAPI_SIM="$(realpath "$3")"
 
 if [ "$(id -u)" != 0 ]; then
     echo "chroot-test: needs root (chroot and mknod)" >&2
@@ -71,18 +71,18 @@ grep -q '^doublezero-bgpstatus [0-9]' <<<"$out" || fail "--version printed: $out
 
 echo "== peers over the eAPI unix socket"
 mkfifo "$WORK/eapi.ready"
-python3 "$HERE/eapi-fixture-server.py" "$ROOT/run/command-api.sock" "$REPO/tests/fixtures/eos" \
+"$EAPI_SIM" --socket "$ROOT/run/command-api.sock" --demo-users 3 \
     >"$WORK/eapi.ready" 2>"$WORK/eapi.log" &
 PIDS+=($!)
-wait_ready "$WORK/eapi.ready" eapi-fixture-server "$WORK/eapi.log" >/dev/null
+wait_ready "$WORK/eapi.ready" eapi-sim "$WORK/eapi.log" >/dev/null
 out="$(in_chroot peers --eapi-socket /run/command-api.sock --json)" || {
     cat "$WORK/eapi.log" >&2
     fail "peers exited non-zero"
 }
 echo "$out" | head -c 600
 echo
-python3 -c 'import json,sys; rows=json.load(sys.stdin); assert len(rows) >= 2, rows; assert any(r["peer"]=="10.0.0.1" for r in rows), rows' <<<"$out" \
-    || fail "peers did not list the sample's sessions"
+python3 -c 'import json,sys; rows=json.load(sys.stdin); assert len(rows) == 3, rows; assert any(r["peer"]=="169.254.0.1" and r["tunnel"]=="Tunnel500" and r["tunnel_status"]=="up" for r in rows), rows' <<<"$out" \
+    || fail "peers did not list the demo sessions on their tunnels"
 
 echo "== users from the ledger simulator, by host name"
 mkfifo "$WORK/ledger.ready"

@@ -1,5 +1,7 @@
 //! `doublezero-bgpstatus peers`: prints the switch's BGP sessions as the agent sees them, so an
-//! operator can check the eAPI socket and the peer table before running the daemon.
+//! operator can check the eAPI socket and the peer table before running the daemon. A session
+//! whose peer is the far side of a tunnel's /31 shows that tunnel and its status, read in the
+//! same eAPI request as the sessions.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,8 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bgp::{self, Asn, Peer, PeerTable};
+use crate::bgp::{Asn, Peer};
 use crate::eapi::{self, Client};
+use crate::switch::{self, SwitchState};
+use crate::tunnel::Tunnel;
 
 /// Arguments of `peers`.
 #[derive(Debug, clap::Args)]
@@ -31,23 +35,47 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// Reads the peer table and renders it, table or JSON, as `run` prints it.
 pub async fn render(args: &Args) -> anyhow::Result<String> {
     let client = Client::new(&args.eapi_socket);
-    let table = bgp::fetch_peers(&client).await?;
+    let state = switch::observe(&client).await?;
     Ok(if args.json {
-        render_json(&table)
+        render_json(&state)
     } else {
-        render_table(&table, SystemTime::now())
+        render_table(&state, SystemTime::now())
     })
 }
 
 /// The sessions sorted by VRF then peer address, as both outputs list them.
-fn sorted(table: &PeerTable) -> Vec<&Peer> {
-    let mut peers: Vec<&Peer> = table.iter().collect();
+fn sorted(state: &SwitchState) -> Vec<&Peer> {
+    let mut peers: Vec<&Peer> = state.peers.iter().collect();
     peers.sort_by(|a, b| (&a.vrf, &a.addr).cmp(&(&b.vrf, &b.addr)));
     peers
 }
 
+/// The tunnel a session runs over: the peer is the other address of a tunnel's /31, in the
+/// tunnel's VRF when the interface model gives one.
+fn tunnel_of<'a>(state: &'a SwitchState, peer: &Peer) -> Option<&'a Tunnel> {
+    let std::net::IpAddr::V4(ip) = peer.addr.ip() else {
+        return None;
+    };
+    let tunnel = state
+        .tunnels
+        .by_device_addr(std::net::Ipv4Addr::from(u32::from(ip) ^ 1))?;
+    tunnel
+        .vrf
+        .as_deref()
+        .is_none_or(|vrf| vrf == &*peer.vrf)
+        .then_some(tunnel)
+}
+
+fn tunnel_status(tunnel: &Tunnel) -> &'static str {
+    if tunnel.is_up() {
+        "up"
+    } else {
+        "down"
+    }
+}
+
 /// One JSON object per session, with a fixed set of keys for scripts.
-pub fn render_json(table: &PeerTable) -> String {
+pub fn render_json(state: &SwitchState) -> String {
     #[derive(Serialize)]
     struct Row<'a> {
         vrf: &'a str,
@@ -56,16 +84,21 @@ pub fn render_json(table: &PeerTable) -> String {
         established: bool,
         up_down_time: Option<f64>,
         asn: Option<&'a str>,
+        tunnel: Option<&'a str>,
+        tunnel_status: Option<&'static str>,
     }
-    let rows: Vec<Row> = sorted(table)
+    let rows: Vec<Row> = sorted(state)
         .into_iter()
-        .map(|peer| Row {
+        .map(|peer| (peer, tunnel_of(state, peer)))
+        .map(|(peer, tunnel)| Row {
             vrf: &peer.vrf,
             peer: peer.addr.to_string(),
             state: peer.state.as_str(),
             established: peer.is_established(),
             up_down_time: peer.up_down_time.filter(|time| time.is_finite()),
             asn: peer.asn.as_ref().map(Asn::as_str),
+            tunnel: tunnel.map(|t| &*t.name),
+            tunnel_status: tunnel.map(tunnel_status),
         })
         .collect();
     // Strings, booleans and finite floats always serialize.
@@ -75,14 +108,18 @@ pub fn render_json(table: &PeerTable) -> String {
 }
 
 /// An aligned table; `now` turns each last-change timestamp into an age.
-pub fn render_table(table: &PeerTable, now: SystemTime) -> String {
-    if table.is_empty() {
+pub fn render_table(state: &SwitchState, now: SystemTime) -> String {
+    if state.peers.is_empty() {
         return "no BGP sessions\n".to_owned();
     }
-    let header = ["VRF", "PEER", "STATE", "ASN", "SINCE"].map(str::to_owned);
-    let rows: Vec<[String; 5]> = sorted(table)
+    let header = ["VRF", "PEER", "STATE", "ASN", "SINCE", "TUNNEL"].map(str::to_owned);
+    let rows: Vec<[String; 6]> = sorted(state)
         .into_iter()
         .map(|peer| {
+            let tunnel = tunnel_of(state, peer).map_or_else(
+                || "-".to_owned(),
+                |t| format!("{} ({})", t.name, tunnel_status(t)),
+            );
             let since = peer
                 .last_change()
                 .map(|at| format_age(now.duration_since(at).unwrap_or_default()))
@@ -95,6 +132,7 @@ pub fn render_table(table: &PeerTable, now: SystemTime) -> String {
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), Asn::to_string),
                 since,
+                tunnel,
             ]
         })
         .collect();
