@@ -190,6 +190,7 @@ struct Row {
     wanted: Option<String>,
     why: String,
     detail: Option<String>,
+    until_unix: Option<u64>,
     flap_penalty: f64,
 }
 
@@ -348,11 +349,12 @@ fn write_table(out: &mut dyn Write, rows: &[&Row], color: bool) -> std::io::Resu
             let why = padded.last_mut().expect("eleven columns");
             *why = format!("{}{why}\x1b[0m", paint(&row.why));
         }
-        let line = format!(
-            "{}  {}",
-            padded.join("  "),
-            row.detail.as_deref().unwrap_or("")
-        );
+        // The relative time in the detail is as of the snapshot; the clock time stays true.
+        let until = row
+            .until_unix
+            .map_or(String::new(), |at| format!(" (at {})", utc(at)));
+        let detail = row.detail.as_deref().unwrap_or("");
+        let line = format!("{}  {detail}{until}", padded.join("  "));
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())

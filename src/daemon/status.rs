@@ -140,7 +140,7 @@ impl Reason {
             } => reason(
                 "refused",
                 Some(format!(
-                    "refused by the program: {error}; tried again in {:.0}s",
+                    "refused by the program: {error}; retried in {:.0}s",
                     secs(*until)
                 )),
                 Some(*until),
