@@ -175,7 +175,7 @@ impl UserRow {
         dampening: &DampeningPolicy,
     ) -> Self {
         let Reason { why, detail, until } = Reason::new(&state.why, now);
-        let until_s = until.map(|at| (secs_until(at, now) * 10.0).round() / 10.0);
+        let (until_s, until_unix) = until_times(until, now, now_unix);
         let tunnel = state.tunnel.as_ref().ok();
         let interface = match &state.tunnel_seen {
             Some(TunnelSeen::Present(t)) => Some(t),
@@ -209,11 +209,18 @@ impl UserRow {
             why,
             detail,
             until_s,
-            until_unix: until_s.map(|s| now_unix.saturating_add_signed(s.round() as i64)),
+            until_unix,
             flap_penalty: (state.flaps.penalty(dampening, now) * 10.0).round() / 10.0,
             transitions: state.flaps.transitions,
         }
     }
+}
+
+/// `until` as tenths of seconds from `now` and as unix seconds, `now` being `now_unix`.
+fn until_times(until: Option<Instant>, now: Instant, now_unix: u64) -> (Option<f64>, Option<u64>) {
+    let until_s = until.map(|at| (secs_until(at, now) * 10.0).round() / 10.0);
+    let until_unix = until_s.map(|s| now_unix.saturating_add_signed(s.round() as i64));
+    (until_s, until_unix)
 }
 
 /// One row per user, problems first (anything not in sync), then by pubkey.
@@ -229,4 +236,67 @@ pub fn rows(
         .collect();
     rows.sort_by(|a, b| (a.why == "in_sync", &a.pubkey).cmp(&(b.why == "in_sync", &b.pubkey)));
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_refusal_by_the_program_is_its_own_reason_with_its_retry_time() {
+        let now = Instant::now();
+        let until = now + Duration::from_secs(600);
+        let refused = Reason::new(
+            &Why::Backoff {
+                until,
+                error: "custom program error 0x2a".into(),
+                refused: true,
+            },
+            now,
+        );
+        assert_eq!(refused.why, "refused");
+        assert_eq!(
+            refused.detail.as_deref(),
+            Some("refused by the program: custom program error 0x2a; retried in 600s")
+        );
+        assert_eq!(refused.until, Some(until));
+    }
+
+    #[test]
+    fn a_transient_failure_backs_off_and_says_after_what() {
+        let now = Instant::now();
+        let backoff = Reason::new(
+            &Why::Backoff {
+                until: now + Duration::from_secs(15),
+                error: "node unhealthy".into(),
+                refused: false,
+            },
+            now,
+        );
+        assert_eq!(backoff.why, "backoff");
+        assert_eq!(
+            backoff.detail.as_deref(),
+            Some("retry in 15s after: node unhealthy")
+        );
+    }
+
+    #[test]
+    fn times_until_are_relative_and_absolute_and_agree() {
+        let now = Instant::now();
+        let at = now + Duration::from_millis(21_540_250);
+        assert_eq!(
+            until_times(Some(at), now, 1_750_000_000),
+            (Some(21_540.3), Some(1_750_021_540))
+        );
+        assert_eq!(until_times(None, now, 1_750_000_000), (None, None));
+        let reason = Reason::new(
+            &Why::InSync {
+                refresh_at: Some(at),
+            },
+            now,
+        );
+        assert_eq!((reason.why, reason.until), ("in_sync", Some(at)));
+    }
 }
