@@ -162,7 +162,11 @@ impl OutboxMetrics {
 /// Metrics of the daemon loop: what it observes and decides.
 #[derive(Clone)]
 pub struct DaemonMetrics {
+    /// Always 1, labelled `version`, `device` (pubkey) and `code`: the series a dashboard's
+    /// device picker reads, and the join key to the device's name. Set through [`Self::identify`].
     pub build_info: IntGaugeVec,
+    /// The configured `fee-floor-lamports`, drawn beside the payer's balance.
+    pub fee_floor: IntGauge,
     /// One eAPI observation (BGP summaries, and RTTs when needed).
     pub observation_duration: Histogram,
     /// Failed observations, by error kind; each one is a tick that wrote nothing.
@@ -192,7 +196,11 @@ impl DaemonMetrics {
                     "doublezero_bgpstatus_build_info",
                     "Build of the running agent (always 1)",
                 ),
-                &["version"],
+                &["version", "device", "code"],
+            )?,
+            fee_floor: IntGauge::new(
+                "doublezero_bgpstatus_fee_floor_lamports",
+                "Payer balance below which refreshes stop (changes still go out)",
             )?,
             observation_duration: Histogram::with_opts(
                 HistogramOpts::new(
@@ -247,6 +255,7 @@ impl DaemonMetrics {
             )?,
         };
         registry.register(Box::new(metrics.build_info.clone()))?;
+        registry.register(Box::new(metrics.fee_floor.clone()))?;
         registry.register(Box::new(metrics.observation_duration.clone()))?;
         registry.register(Box::new(metrics.observation_failures.clone()))?;
         registry.register(Box::new(metrics.users_by_chain_status.clone()))?;
@@ -256,10 +265,15 @@ impl DaemonMetrics {
         registry.register(Box::new(metrics.dampened_users.clone()))?;
         registry.register(Box::new(metrics.transitions.clone()))?;
         registry.register(Box::new(metrics.view_failures.clone()))?;
-        metrics
-            .build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
         Ok(metrics)
+    }
+
+    /// Labels `build_info` with the device; `code` is empty until the first device view. The
+    /// previous series goes, so there is only ever one.
+    pub fn identify(&self, device: &str, code: &str) {
+        self.build_info.reset();
+        self.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), device, code])
+            .set(1);
     }
 }

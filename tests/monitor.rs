@@ -274,7 +274,7 @@ async fn only_activated_users_of_this_device_are_considered_and_leavers_are_prun
     v.users[0].1.status = UserStatus::Deleting;
     run(&v, &switch, &mut table, &Policy::default());
     assert!(table.get(&user_pk(1)).is_none());
-    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 5, Instant::now());
+    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 5, 0, Instant::now());
     assert!(table.get(&user_pk(1)).is_none());
     assert_eq!(table.len(), 1);
 }
@@ -383,7 +383,7 @@ async fn no_second_update_while_the_first_is_in_flight_then_in_sync_after_confir
         Why::InFlight { .. }
     ));
 
-    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 30, Instant::now());
+    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 30, 0, Instant::now());
     advance(Duration::from_secs(10)).await;
     // The cached view is older than the confirmation: it must not undo it.
     assert!(run(&v, &switch, &mut table, &policy).is_empty());
@@ -437,7 +437,13 @@ async fn flapping_is_dampened_and_the_current_status_written_on_release() {
         switch.set(peer(1), session);
         advance(Duration::from_secs(15)).await;
         for update in run(&v, &switch, &mut table, &policy) {
-            table.confirmed(&update.user, update.status, SLOT + 100 + i, Instant::now());
+            table.confirmed(
+                &update.user,
+                update.status,
+                SLOT + 100 + i,
+                0,
+                Instant::now(),
+            );
             written.push(update.status);
         }
     }
@@ -490,7 +496,7 @@ async fn disabled_dampening_writes_every_transition() {
         );
         advance(Duration::from_secs(1)).await;
         for u in run(&v, &switch, &mut table, &policy) {
-            table.confirmed(&u.user, u.status, SLOT + 10 + i, Instant::now());
+            table.confirmed(&u.user, u.status, SLOT + 10 + i, 0, Instant::now());
             writes += 1;
         }
     }
@@ -507,7 +513,7 @@ async fn two_writes_of_one_user_are_spaced_by_the_minimum_interval() {
     let mut table = StateTable::default();
     let mut switch = Switch::with(peer(1), Session::Established);
     let first = run(&v, &switch, &mut table, &policy);
-    table.confirmed(&first[0].user, BgpStatus::Up, SLOT + 1, Instant::now());
+    table.confirmed(&first[0].user, BgpStatus::Up, SLOT + 1, 0, Instant::now());
     switch.set(peer(1), Session::NotEstablished("Idle".into()));
     advance(Duration::from_secs(2)).await;
     assert!(run(&v, &switch, &mut table, &policy).is_empty());
@@ -539,7 +545,7 @@ async fn a_failed_write_is_retried_after_a_backoff_that_grows() {
     assert!(run(&v, &switch, &mut table, &policy).is_empty());
     assert!(matches!(
         table.get(&user_pk(1)).unwrap().why,
-        Why::Backoff { .. }
+        Why::Backoff { refused: false, .. }
     ));
     advance(policy.failure_backoff).await;
     assert_eq!(run(&v, &switch, &mut table, &policy).len(), 1);
@@ -574,11 +580,17 @@ async fn a_refusal_by_the_program_waits_the_longest_backoff() {
         &policy,
     );
     run(&v, &switch, &mut table, &policy);
-    let Why::Backoff { until, error } = table.get(&user_pk(1)).unwrap().why.clone() else {
+    let Why::Backoff {
+        until,
+        error,
+        refused,
+    } = table.get(&user_pk(1)).unwrap().why.clone()
+    else {
         panic!("expected backoff");
     };
     assert_eq!(until - Instant::now(), policy.failure_backoff_max);
     assert!(error.contains("NotAllowed"));
+    assert!(refused, "a refusal is told apart from a transient failure");
 }
 
 #[tokio::test(start_paused = true)]
@@ -809,7 +821,7 @@ async fn drift_is_reported_once_per_change_and_the_session_still_decides() {
     tracing::subscriber::with_default(subscriber, || {
         let first = run(&v, &switch, &mut table, &policy);
         assert_eq!(first[0].status, BgpStatus::Up, "the session decides");
-        table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 1, Instant::now());
+        table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 1, 0, Instant::now());
         run(&v, &switch, &mut table, &policy);
         run(&v, &switch, &mut table, &policy);
         assert_eq!(log.count("tunnel drift"), 1);
@@ -948,5 +960,31 @@ async fn eos_tables_scope_the_peer_to_the_tunnels_vrf() {
     assert_eq!(
         table.get(&user_pk(1)).unwrap().session_vrf.as_deref(),
         Some("vrf2")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_table_remembers_the_rtt_the_chain_holds_from_the_view_and_from_confirmations() {
+    let (pk, mut seeded) = user(1, BgpStatus::Up, RECENT);
+    seeded.bgp_rtt_ns = 1_500_000;
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    run(
+        &view(vec![(pk, seeded)]),
+        &switch,
+        &mut table,
+        &Policy::default(),
+    );
+    assert_eq!(
+        table.get(&pk).unwrap().chain_rtt_ns,
+        1_500_000,
+        "seeded from the chain"
+    );
+
+    table.confirmed(&pk, BgpStatus::Up, SLOT + 1, 2_000_000, Instant::now());
+    assert_eq!(
+        table.get(&pk).unwrap().chain_rtt_ns,
+        2_000_000,
+        "what was written"
     );
 }

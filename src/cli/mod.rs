@@ -3,6 +3,7 @@
 pub mod check;
 pub mod peers;
 pub mod run;
+pub mod status;
 pub mod users;
 
 use std::ffi::OsString;
@@ -29,6 +30,8 @@ pub enum Command {
     Peers(peers::Args),
     /// List the User accounts of one device (or all devices), with their onchain BGP status.
     Users(users::Args),
+    /// Show what the running agent thinks of each user and why, from its /status listener.
+    Status(status::Args),
 }
 
 impl Cli {
@@ -57,6 +60,9 @@ impl Cli {
                         }
                         Command::Peers(args) => peers::run(args).await,
                         Command::Users(args) => users::run(args, &mut out, &mut err).await,
+                        Command::Status(args) => {
+                            status::run(args, &mut out, status::color_wanted()).await
+                        }
                         Command::Run(_) => unreachable!("handled above"),
                     }
                 })

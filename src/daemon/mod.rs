@@ -81,6 +81,10 @@ pub async fn run(
     let cache_metrics = CacheMetrics::register(&registry)?;
     let outbox_metrics = OutboxMetrics::register(&registry)?;
     let metrics = DaemonMetrics::register(&registry)?;
+    metrics.identify(&device_pk.to_string(), "");
+    metrics
+        .fee_floor
+        .set(i64::try_from(config.submit.fee_floor_lamports).unwrap_or(i64::MAX));
     let (status_tx, status_rx) = watch::channel(serde_json::Value::Null);
     if let Some(addr) = config.metrics_addr {
         let socket = TcpListener::bind(addr)
@@ -245,7 +249,11 @@ impl Daemon {
                 return;
             }
         };
-        self.status.device_code = Some(served.view.device.code.clone());
+        if self.status.device_code.as_deref() != Some(served.view.device.code.as_str()) {
+            self.metrics
+                .identify(&served.view.device_pk.to_string(), &served.view.device.code);
+            self.status.device_code = Some(served.view.device.code.clone());
+        }
         // The program refuses every write signed by anyone but the device's metrics publisher:
         // sending would only burn fees, one refused user at a time.
         let publisher = served.view.device.metrics_publisher_pk;
@@ -371,7 +379,8 @@ impl Daemon {
         let user = outcome.user;
         match outcome.result {
             Resolution::Confirmed { signature, slot } => {
-                self.table.confirmed(&user, outcome.status, slot, now);
+                self.table
+                    .confirmed(&user, outcome.status, slot, outcome.rtt_ns, now);
                 tracing::info!(%user, status = %outcome.status, %signature, slot, "status confirmed on chain");
                 self.status.outbox.last_signature = Some(signature.to_string());
             }
@@ -496,7 +505,8 @@ impl Daemon {
             .iter()
             .filter(|(_, s)| s.in_flight.is_some())
             .count();
-        self.status.users = status::rows(&self.table, now, &dampening);
+        self.status.at = unix_now();
+        self.status.users = status::rows(&self.table, now, self.status.at, &dampening);
         if let Ok(json) = serde_json::to_value(&self.status) {
             self.status_tx.send_replace(json);
         }

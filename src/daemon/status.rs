@@ -6,7 +6,7 @@ use serde::Serialize;
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;
 
-use crate::monitor::{Session, StateTable, TunnelSeen, UserState, Why};
+use crate::monitor::{DampeningPolicy, Session, StateTable, TunnelSeen, UserState, Why};
 
 /// Seconds from `now` to `at` (negative when past), for times the JSON reader cannot see as
 /// monotonic instants.
@@ -21,6 +21,8 @@ fn secs_until(at: Instant, now: Instant) -> f64 {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Status {
     pub version: &'static str,
+    /// Unix seconds when this snapshot was taken; every `until_s` counts from here.
+    pub at: u64,
     pub device: Option<String>,
     pub device_code: Option<String>,
     pub signer: String,
@@ -73,52 +75,107 @@ pub struct UserRow {
     pub drift: Option<String>,
     pub chain_status: String,
     pub chain_slot: u64,
+    /// The RTT the chain holds with that status, in nanoseconds (0: no sample).
+    pub rtt_ns: u64,
     pub wanted: Option<String>,
-    /// in_sync, writing, in_flight, dampened, min_interval, backoff, no_observation,
+    /// in_sync, writing, in_flight, dampened, min_interval, backoff, refused, no_observation,
     /// no_session, bad_tunnel.
     pub why: &'static str,
-    /// The detail of `why`: when the next write can go, or the error.
+    /// The detail of `why` for a person: when the next write can go, or the error.
     pub detail: Option<String>,
+    /// When `why` ends (refresh due, dampening released, interval over, retry), in seconds
+    /// from `Status::at`, for a person…
+    pub until_s: Option<f64>,
+    /// …and as unix seconds, for a program that reads the snapshot later.
+    pub until_unix: Option<u64>,
     pub flap_penalty: f64,
     pub transitions: u64,
 }
 
+/// What a [`Why`] says on a row: its name, its detail, and when it ends.
+struct Reason {
+    why: &'static str,
+    detail: Option<String>,
+    until: Option<Instant>,
+}
+
+impl Reason {
+    fn new(why: &Why, now: Instant) -> Self {
+        let reason = |why, detail: Option<String>, until| Reason { why, detail, until };
+        let secs = |at: Instant| secs_until(at, now);
+        match why {
+            Why::InSync { refresh_at } => reason(
+                "in_sync",
+                refresh_at.map(|at| format!("refresh due in {:.0}s", secs(at))),
+                *refresh_at,
+            ),
+            Why::Writing(update) => {
+                reason("writing", Some(format!("{update:?}").to_lowercase()), None)
+            }
+            Why::InFlight { since } => reason(
+                "in_flight",
+                Some(format!("sent {:.0}s ago", secs_until(now, *since).max(0.0))),
+                None,
+            ),
+            Why::Dampened { until } => reason(
+                "dampened",
+                Some(match until {
+                    Some(at) => format!("flapping; released in {:.0}s if quiet", secs(*at)),
+                    None => "flapping; released once the penalty decays".into(),
+                }),
+                *until,
+            ),
+            Why::MinInterval { until } => reason(
+                "min_interval",
+                Some(format!(
+                    "written recently; next write in {:.0}s",
+                    secs(*until)
+                )),
+                Some(*until),
+            ),
+            Why::Backoff {
+                until,
+                error,
+                refused: true,
+            } => reason(
+                "refused",
+                Some(format!(
+                    "refused by the program: {error}; retried in {:.0}s",
+                    secs(*until)
+                )),
+                Some(*until),
+            ),
+            Why::Backoff { until, error, .. } => reason(
+                "backoff",
+                Some(format!("retry in {:.0}s after: {error}", secs(*until))),
+                Some(*until),
+            ),
+            Why::NoObservation => reason(
+                "no_observation",
+                Some("the switch could not be read".into()),
+                None,
+            ),
+            Why::NoSession => reason(
+                "no_session",
+                Some("no session and no tunnel here, and the chain has no status yet".into()),
+                None,
+            ),
+            Why::BadTunnel(error) => reason("bad_tunnel", Some(error.to_string()), None),
+        }
+    }
+}
+
 impl UserRow {
+    /// The row of one user as of `now`, which is `now_unix` on the wall clock.
     pub fn new(
         pubkey: &Pubkey,
         state: &UserState,
         now: Instant,
-        dampening: &crate::monitor::DampeningPolicy,
+        now_unix: u64,
+        dampening: &DampeningPolicy,
     ) -> Self {
-        let (why, detail) = match &state.why {
-            Why::InSync { refresh_at } => (
-                "in_sync",
-                refresh_at.map(|at| format!("refresh due in {:.0}s", secs_until(at, now))),
-            ),
-            Why::Writing(reason) => ("writing", Some(format!("{reason:?}").to_lowercase())),
-            Why::InFlight { since } => (
-                "in_flight",
-                Some(format!("sent {:.0}s ago", secs_until(now, *since).max(0.0))),
-            ),
-            Why::Dampened { until } => (
-                "dampened",
-                until.map(|at| format!("released in {:.0}s if quiet", secs_until(at, now))),
-            ),
-            Why::MinInterval { until } => (
-                "min_interval",
-                Some(format!("next write in {:.0}s", secs_until(*until, now))),
-            ),
-            Why::Backoff { until, error } => (
-                "backoff",
-                Some(format!(
-                    "retry in {:.0}s after: {error}",
-                    secs_until(*until, now)
-                )),
-            ),
-            Why::NoObservation => ("no_observation", None),
-            Why::NoSession => ("no_session", None),
-            Why::BadTunnel(error) => ("bad_tunnel", Some(error.to_string())),
-        };
+        let Reason { why, detail, until } = Reason::new(&state.why, now);
+        let (until_s, until_unix) = until_times(until, now, now_unix);
         let tunnel = state.tunnel.as_ref().ok();
         let interface = match &state.tunnel_seen {
             Some(TunnelSeen::Present(t)) => Some(t),
@@ -147,25 +204,99 @@ impl UserRow {
             },
             chain_status: state.chain_status.to_string(),
             chain_slot: state.chain_slot,
+            rtt_ns: state.chain_rtt_ns,
             wanted: state.wanted.map(|s| s.to_string()),
             why,
             detail,
+            until_s,
+            until_unix,
             flap_penalty: (state.flaps.penalty(dampening, now) * 10.0).round() / 10.0,
             transitions: state.flaps.transitions,
         }
     }
 }
 
+/// `until` as tenths of seconds from `now` and as unix seconds, `now` being `now_unix`.
+fn until_times(until: Option<Instant>, now: Instant, now_unix: u64) -> (Option<f64>, Option<u64>) {
+    let until_s = until.map(|at| (secs_until(at, now) * 10.0).round() / 10.0);
+    let until_unix = until_s.map(|s| now_unix.saturating_add_signed(s.round() as i64));
+    (until_s, until_unix)
+}
+
 /// One row per user, problems first (anything not in sync), then by pubkey.
 pub fn rows(
     table: &StateTable,
     now: Instant,
-    dampening: &crate::monitor::DampeningPolicy,
+    now_unix: u64,
+    dampening: &DampeningPolicy,
 ) -> Vec<UserRow> {
     let mut rows: Vec<UserRow> = table
         .iter()
-        .map(|(pk, state)| UserRow::new(pk, state, now, dampening))
+        .map(|(pk, state)| UserRow::new(pk, state, now, now_unix, dampening))
         .collect();
     rows.sort_by(|a, b| (a.why == "in_sync", &a.pubkey).cmp(&(b.why == "in_sync", &b.pubkey)));
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_refusal_by_the_program_is_its_own_reason_with_its_retry_time() {
+        let now = Instant::now();
+        let until = now + Duration::from_secs(600);
+        let refused = Reason::new(
+            &Why::Backoff {
+                until,
+                error: "custom program error 0x2a".into(),
+                refused: true,
+            },
+            now,
+        );
+        assert_eq!(refused.why, "refused");
+        assert_eq!(
+            refused.detail.as_deref(),
+            Some("refused by the program: custom program error 0x2a; retried in 600s")
+        );
+        assert_eq!(refused.until, Some(until));
+    }
+
+    #[test]
+    fn a_transient_failure_backs_off_and_says_after_what() {
+        let now = Instant::now();
+        let backoff = Reason::new(
+            &Why::Backoff {
+                until: now + Duration::from_secs(15),
+                error: "node unhealthy".into(),
+                refused: false,
+            },
+            now,
+        );
+        assert_eq!(backoff.why, "backoff");
+        assert_eq!(
+            backoff.detail.as_deref(),
+            Some("retry in 15s after: node unhealthy")
+        );
+    }
+
+    #[test]
+    fn times_until_are_relative_and_absolute_and_agree() {
+        let now = Instant::now();
+        let at = now + Duration::from_millis(21_540_250);
+        assert_eq!(
+            until_times(Some(at), now, 1_750_000_000),
+            (Some(21_540.3), Some(1_750_021_540))
+        );
+        assert_eq!(until_times(None, now, 1_750_000_000), (None, None));
+        let reason = Reason::new(
+            &Why::InSync {
+                refresh_at: Some(at),
+            },
+            now,
+        );
+        assert_eq!((reason.why, reason.until), ("in_sync", Some(at)));
+    }
 }

@@ -114,10 +114,12 @@ pub enum Why {
     MinInterval {
         until: Instant,
     },
-    /// The last write failed; it is retried then.
+    /// The last write failed; it is retried then. `refused`: the program rejected it (see
+    /// [`Failure::permanent`]), so the retry fails the same way unless the chain changes.
     Backoff {
         until: Instant,
         error: String,
+        refused: bool,
     },
     /// The switch could not be read this tick: no evidence either way.
     NoObservation,
@@ -145,6 +147,9 @@ pub struct UserState {
     pub chain_status: BgpStatus,
     /// `last_bgp_reported_at` of that status (slot).
     pub chain_slot: u64,
+    /// `bgp_rtt_ns` written with that status (0: no sample), so `/status` shows the RTT a
+    /// reader of the account sees without the daemon keeping a second table.
+    pub chain_rtt_ns: u64,
     /// When the chain's status was last written (estimated from slots after a restart).
     pub last_write: Option<Instant>,
     pub last_seen_up: Option<Instant>,
@@ -173,6 +178,7 @@ impl UserState {
             tunnel: user.tunnel(),
             chain_status: user.bgp_status,
             chain_slot: user.last_bgp_reported_at,
+            chain_rtt_ns: user.bgp_rtt_ns,
             last_write: write_time(user.last_bgp_reported_at, view_slot, now, policy),
             last_seen_up: None,
             session: None,
@@ -201,6 +207,7 @@ impl UserState {
         if user.last_bgp_reported_at > self.chain_slot {
             self.chain_status = user.bgp_status;
             self.chain_slot = user.last_bgp_reported_at;
+            self.chain_rtt_ns = user.bgp_rtt_ns;
             self.last_write = write_time(user.last_bgp_reported_at, view_slot, now, policy);
         }
     }
@@ -239,8 +246,15 @@ impl StateTable {
         self.users.is_empty()
     }
 
-    /// The write of `status` landed at `slot`.
-    pub fn confirmed(&mut self, user: &Pubkey, status: BgpStatus, slot: u64, now: Instant) {
+    /// The write of `status` with `rtt_ns` landed at `slot`.
+    pub fn confirmed(
+        &mut self,
+        user: &Pubkey,
+        status: BgpStatus,
+        slot: u64,
+        rtt_ns: u64,
+        now: Instant,
+    ) {
         // A user pruned while its write was in flight stays pruned.
         let Some(entry) = self.users.get_mut(user) else {
             return;
@@ -250,6 +264,7 @@ impl StateTable {
         if slot >= entry.chain_slot {
             entry.chain_status = status;
             entry.chain_slot = slot;
+            entry.chain_rtt_ns = rtt_ns;
             entry.last_write = Some(now);
         }
     }

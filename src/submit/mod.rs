@@ -30,6 +30,8 @@ pub use crate::monitor::{Update, UpdateReason};
 pub struct Outcome {
     pub user: Pubkey,
     pub status: BgpStatus,
+    /// The RTT the update carried, so a confirmation tells what the account now holds.
+    pub rtt_ns: u64,
     pub result: Resolution,
 }
 

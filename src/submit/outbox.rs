@@ -669,6 +669,7 @@ impl Driver {
         let _ = self.outcomes.send(Outcome {
             user: update.user,
             status: update.status,
+            rtt_ns: update.rtt_ns,
             result,
         });
     }
