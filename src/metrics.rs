@@ -173,11 +173,9 @@ pub struct DaemonMetrics {
     pub observation_failures: IntCounterVec,
     /// Considered users by the status the chain holds.
     pub users_by_chain_status: IntGaugeVec,
-    /// Considered users by what the switch shows: established, not_established, absent,
-    /// unknown (no observation).
-    pub users_by_session: IntGaugeVec,
-    /// Considered users by the state of their tunnel interface: up, down, absent, unknown.
-    pub users_by_tunnel: IntGaugeVec,
+    /// Considered users by what the switch shows: the tunnel (up, down, absent) and the
+    /// session (established, not_established, absent), each unknown before the first reading.
+    pub users_observed: IntGaugeVec,
     /// Users whose writes are paused by flap dampening.
     pub dampened_users: IntGauge,
     /// Users whose tunnel or session disagrees with the chain's provisioning.
@@ -223,19 +221,12 @@ impl DaemonMetrics {
                 ),
                 &["bgp_status"],
             )?,
-            users_by_session: IntGaugeVec::new(
+            users_observed: IntGaugeVec::new(
                 Opts::new(
                     "doublezero_bgpstatus_users_observed",
-                    "Considered users by the session state the switch shows",
+                    "Considered users by the state of their tunnel and BGP session on the switch",
                 ),
-                &["session"],
-            )?,
-            users_by_tunnel: IntGaugeVec::new(
-                Opts::new(
-                    "doublezero_bgpstatus_users_tunnel",
-                    "Considered users by the state of their tunnel interface",
-                ),
-                &["tunnel"],
+                &["tunnel", "session"],
             )?,
             drifted_users: IntGauge::new(
                 "doublezero_bgpstatus_drifted_users",
@@ -259,8 +250,7 @@ impl DaemonMetrics {
         registry.register(Box::new(metrics.observation_duration.clone()))?;
         registry.register(Box::new(metrics.observation_failures.clone()))?;
         registry.register(Box::new(metrics.users_by_chain_status.clone()))?;
-        registry.register(Box::new(metrics.users_by_session.clone()))?;
-        registry.register(Box::new(metrics.users_by_tunnel.clone()))?;
+        registry.register(Box::new(metrics.users_observed.clone()))?;
         registry.register(Box::new(metrics.drifted_users.clone()))?;
         registry.register(Box::new(metrics.dampened_users.clone()))?;
         registry.register(Box::new(metrics.transitions.clone()))?;

@@ -149,7 +149,7 @@ async fn metrics_carry_the_upstream_names_and_the_agents_own() {
         "doublezero_telemetry_programdata_stale_cache_age_seconds",
         "doublezero_bgpstatus_build_info",
         "doublezero_bgpstatus_users{bgp_status=\"up\"}",
-        "doublezero_bgpstatus_users_observed{session=\"established\"}",
+        "doublezero_bgpstatus_users_observed{session=\"established\",tunnel=\"up\"}",
         "doublezero_bgpstatus_payer_balance_lamports",
         "doublezero_bgpstatus_instructions_per_transaction_count",
     ] {

@@ -462,8 +462,7 @@ impl Daemon {
         let now = Instant::now();
         let dampening = self.config.policy.dampening;
         let mut by_chain = [0i64; 3];
-        let mut by_session: BTreeMap<&str, i64> = BTreeMap::new();
-        let mut by_tunnel: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut observed: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         let mut dampened = 0;
         for (_, state) in self.table.iter() {
             by_chain[state.chain_status as usize] += 1;
@@ -473,9 +472,8 @@ impl Daemon {
                 Some(Session::NotEstablished(_)) => "not_established",
                 Some(Session::Absent) => "absent",
             };
-            *by_session.entry(session).or_default() += 1;
             let tunnel = state.tunnel_seen.as_ref().map_or("unknown", |t| t.state());
-            *by_tunnel.entry(tunnel).or_default() += 1;
+            *observed.entry((tunnel, session)).or_default() += 1;
             dampened += i64::from(matches!(state.why, crate::monitor::Why::Dampened { .. }));
         }
         for status in [BgpStatus::Unknown, BgpStatus::Up, BgpStatus::Down] {
@@ -484,17 +482,15 @@ impl Daemon {
                 .with_label_values(&[status.as_str()])
                 .set(by_chain[status as usize]);
         }
-        for session in ["established", "not_established", "absent", "unknown"] {
-            self.metrics
-                .users_by_session
-                .with_label_values(&[session])
-                .set(by_session.get(session).copied().unwrap_or(0));
-        }
+        // Every combination is set, zeros included, so a pair that empties drops to 0 rather
+        // than keeping its last count.
         for tunnel in ["up", "down", "absent", "unknown"] {
-            self.metrics
-                .users_by_tunnel
-                .with_label_values(&[tunnel])
-                .set(by_tunnel.get(tunnel).copied().unwrap_or(0));
+            for session in ["established", "not_established", "absent", "unknown"] {
+                self.metrics
+                    .users_observed
+                    .with_label_values(&[tunnel, session])
+                    .set(observed.get(&(tunnel, session)).copied().unwrap_or(0));
+            }
         }
         self.metrics.dampened_users.set(dampened);
         self.metrics
