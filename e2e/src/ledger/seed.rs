@@ -162,7 +162,7 @@ pub fn apply_accounts(sim: &LedgerSim, path: &Path) -> Result<usize, SeedError> 
 /// Even-length hex, either case; `None` for anything else.
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
