@@ -663,3 +663,175 @@ async fn a_seed_file_creates_its_devices_users_and_airdrops() {
     assert_eq!(sim.balance(&publisher), seed::PUBLISHER_FUNDING);
     assert_eq!(sim.balance(&friend), 42);
 }
+
+#[tokio::test]
+async fn a_rate_limit_is_a_retryable_429_with_retry_after_and_then_clears() {
+    let g = golden().await;
+    g.sim.set_fault(Fault::RateLimited, Some(1));
+    let err = g.client.get_slot(Commitment::Confirmed).await.unwrap_err();
+    assert!(matches!(err, RpcError::Http { status: 429, .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    g.client.get_slot(Commitment::Confirmed).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_garbage_reply_is_a_malformed_reply_for_the_agent() {
+    let g = golden().await;
+    g.sim.set_fault(Fault::Garbage, Some(1));
+    let err = g.client.get_slot(Commitment::Confirmed).await.unwrap_err();
+    assert!(matches!(err, RpcError::Malformed { .. }), "{err:?}");
+    g.client.get_slot(Commitment::Confirmed).await.unwrap();
+}
+
+#[tokio::test]
+async fn accounts_from_a_file_are_served_as_given() {
+    use doublezero_bgpstatus_e2e::ledger::seed;
+    let sim = start().await;
+    let foreign = Keypair::new().pubkey();
+    let owned = Keypair::new().pubkey();
+    let owner = Keypair::new().pubkey();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("accounts.json");
+    let accounts = serde_json::json!([
+        {"pubkey": foreign.to_string(), "owner": owner.to_string(), "lamports": 5_000_000, "data_hex": "DEADbeef"},
+        {"pubkey": owned.to_string(), "owner": SERVICEABILITY_PROGRAM_ID.to_string(), "data_hex": A2_HEX},
+    ]);
+    std::fs::write(&path, accounts.to_string()).unwrap();
+    assert_eq!(seed::apply_accounts(&sim, &path).unwrap(), 2);
+
+    let client = client(&sim);
+    let read = client
+        .get_account_info(&foreign, Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(
+        (read.owner, read.lamports, read.data),
+        (owner, 5_000_000, vec![0xde, 0xad, 0xbe, 0xef])
+    );
+    let read = client
+        .get_account_info(&owned, Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(
+        read.lamports,
+        sim.minimum_balance(206),
+        "rent-exempt by default"
+    );
+    assert_eq!(sim.user(&owned).unwrap().bgp_status, BgpStatus::Down);
+
+    // A bad entry places nothing, not even the good ones before it.
+    let other = Keypair::new().pubkey();
+    let bad = serde_json::json!([
+        {"pubkey": other.to_string(), "owner": owner.to_string(), "data_hex": "00"},
+        {"pubkey": other.to_string(), "owner": owner.to_string(), "data_hex": "0g"},
+    ]);
+    std::fs::write(&path, bad.to_string()).unwrap();
+    let err = seed::apply_accounts(&sim, &path).unwrap_err();
+    assert!(err.to_string().contains("not hex"), "{err}");
+    assert!(sim.account(&other).is_none());
+}
+
+#[tokio::test]
+async fn every_transaction_received_is_logged_with_its_wire_bytes_and_slot() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tx.jsonl");
+    let mut g = golden().await;
+    // The golden ledger again, this time logging.
+    g.sim = LedgerSim::start(Config {
+        slot_time: Duration::from_secs(3600),
+        tx_log: Some(log.clone()),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    g.client = client(&g.sim);
+    g.sim.create_device(&NewDevice {
+        key: Some(g.device),
+        code: "dz-ny7".into(),
+        metrics_publisher: g.payer.pubkey(),
+        public_ip: Ipv4Addr::new(45, 1, 2, 3),
+    });
+    g.sim.put_program_account(g.user, hex(A2_HEX));
+    g.sim.airdrop(&g.payer.pubkey(), 10 * SOL);
+
+    let landed = g.send(BgpStatus::Up, 1).await.unwrap();
+    g.sim.set_fault(Fault::DropTransactions, Some(1));
+    let dropped = g.send(BgpStatus::Down, 2).await.unwrap();
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, (signature, outcome)) in lines.iter().zip([(landed, "landed"), (dropped, "dropped")])
+    {
+        assert_eq!(line["signature"], signature.to_string());
+        assert_eq!(line["outcome"], outcome);
+        assert_eq!(line["slot"], g.sim.slot());
+        let wire = base64::engine::general_purpose::STANDARD
+            .decode(line["transaction"].as_str().unwrap())
+            .unwrap();
+        let tx: solana_transaction::versioned::VersionedTransaction =
+            wincode::deserialize(&wire).unwrap();
+        assert_eq!(tx.signatures[0], signature);
+    }
+}
+
+#[tokio::test]
+async fn the_binary_loads_accounts_funds_keys_and_logs_transactions() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let funded = Keypair::new().pubkey();
+    let placed = Keypair::new().pubkey();
+    let accounts = dir.path().join("accounts.json");
+    std::fs::write(
+        &accounts,
+        serde_json::json!([{"pubkey": placed.to_string(), "owner": funded.to_string(), "data_hex": "01"}])
+            .to_string(),
+    )
+    .unwrap();
+    let log = dir.path().join("tx.jsonl");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledger-sim"))
+        .arg("--listen=127.0.0.1:0")
+        .arg(format!("--accounts={}", accounts.display()))
+        .arg(format!("--fund={funded}:1234"))
+        .arg(format!("--fund={placed}:1"))
+        .arg(format!("--tx-log={}", log.display()))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(ready["accounts"], 1);
+    let client = Client::new(ClientConfig::new(ready["rpc_url"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        client
+            .get_balance(&funded, Commitment::Confirmed)
+            .await
+            .unwrap()
+            .value,
+        1234
+    );
+    let account = client
+        .get_account_info(&placed, Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!((account.owner, account.data), (funded, vec![1]));
+    assert!(
+        account.lamports > 1,
+        "funded on top of its rent-exempt balance"
+    );
+    assert!(log.exists(), "the log is created at start");
+    child.kill().await.unwrap();
+}

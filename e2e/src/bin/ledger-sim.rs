@@ -1,7 +1,8 @@
 //! `ledger-sim`: a Solana JSON-RPC ledger with the serviceability program's `SetUserBGPStatus`,
 //! for running the agent without a validator.
 //!
-//! It prints one JSON line on stdout once it listens (`{"rpc_url", "program_id", "seed"|"demo"}`)
+//! It prints one JSON line on stdout once it listens
+//! (`{"rpc_url", "program_id", "seed"?, "accounts"?, "demo"?}`)
 //! and serves until interrupted. The scenario API is under `/control` on the same port.
 
 use std::net::SocketAddr;
@@ -38,6 +39,29 @@ struct Args {
     /// Where --demo writes the device's metrics-publisher keypair (mode 0600).
     #[arg(long, default_value = "ledger-sim-publisher.json")]
     demo_keypair: PathBuf,
+    /// JSON array of raw accounts to place at start: `[{"pubkey", "owner", "lamports"?, "data_hex"}]`.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
+    /// Give PUBKEY this many lamports at start (repeatable).
+    #[arg(long, value_name = "PUBKEY:LAMPORTS", value_parser = parse_fund)]
+    fund: Vec<(Pubkey, u64)>,
+    /// Append every transaction received to FILE, one JSON line each:
+    /// `{"signature", "slot", "outcome", "transaction"}` (the wire bytes, base64).
+    #[arg(long, value_name = "FILE")]
+    tx_log: Option<PathBuf>,
+}
+
+fn parse_fund(text: &str) -> Result<(Pubkey, u64), String> {
+    let (key, lamports) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not PUBKEY:LAMPORTS"))?;
+    let key = key
+        .parse()
+        .map_err(|_| format!("{key:?} is not a base58 pubkey"))?;
+    let lamports = lamports
+        .parse()
+        .map_err(|_| format!("{lamports:?} is not a number of lamports"))?;
+    Ok((key, lamports))
 }
 
 #[tokio::main]
@@ -48,12 +72,19 @@ async fn main() -> anyhow::Result<()> {
         program_id: args.program_id,
         slot_time: Duration::from_millis(args.slot_time_ms.max(1)),
         finality_depth: args.finality_depth,
+        tx_log: args.tx_log,
         ..Config::default()
     })
     .await?;
     let mut ready = json!({"rpc_url": sim.url(), "program_id": sim.program_id().to_string()});
     if let Some(path) = &args.seed_file {
         ready["seed"] = seed::apply_file(&sim, path)?;
+    }
+    if let Some(path) = &args.accounts {
+        ready["accounts"] = json!(seed::apply_accounts(&sim, path)?);
+    }
+    for (key, lamports) in &args.fund {
+        sim.airdrop(key, *lamports);
     }
     if let Some(users) = args.demo {
         ready["demo"] = seed::apply_demo(&sim, users, &args.demo_keypair)?;

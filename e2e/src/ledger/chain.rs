@@ -78,8 +78,12 @@ pub struct Received {
     pub slot: u64,
     /// Top-level instructions, compute-budget ones included.
     pub instructions: usize,
-    /// `landed`, `dropped` (duplicate, expired) or `refused` (preflight or signature failure).
+    /// `landed`, `dropped` (duplicate, expired, or an injected drop) or `refused` (preflight or
+    /// signature failure).
     pub outcome: &'static str,
+    /// The transaction as it came over the wire, for the transaction log and for readers that
+    /// want to know which accounts it wrote.
+    pub wire: Vec<u8>,
 }
 
 /// LiteSVM with slots, blockhashes, commitments and a status cache.
@@ -183,26 +187,45 @@ impl Chain {
         &self.received
     }
 
-    /// Runs the node's send path and records what became of the transaction.
+    /// Runs the node's send path on `tx` (decoded from `wire`) and records what became of it.
     pub fn send(
         &mut self,
+        wire: Vec<u8>,
         tx: VersionedTransaction,
         skip_preflight: bool,
     ) -> Result<Accepted, SendError> {
         let signature = tx.signatures.first().copied().unwrap_or_default();
         let instructions = tx.message.instructions().len();
         let result = self.execute(tx, skip_preflight);
+        let outcome = match &result {
+            Ok(Accepted::Landed) => "landed",
+            Ok(Accepted::Dropped) => "dropped",
+            Err(_) => "refused",
+        };
+        self.record(signature, instructions, outcome, wire);
+        result
+    }
+
+    /// Records a transaction that an injected fault dropped before it reached the send path.
+    pub fn receive_dropped(&mut self, wire: Vec<u8>, tx: &VersionedTransaction) {
+        let signature = tx.signatures.first().copied().unwrap_or_default();
+        self.record(signature, tx.message.instructions().len(), "dropped", wire);
+    }
+
+    fn record(
+        &mut self,
+        signature: Signature,
+        instructions: usize,
+        outcome: &'static str,
+        wire: Vec<u8>,
+    ) {
         self.received.push(Received {
             signature,
             slot: self.slot,
             instructions,
-            outcome: match &result {
-                Ok(Accepted::Landed) => "landed",
-                Ok(Accepted::Dropped) => "dropped",
-                Err(_) => "refused",
-            },
+            outcome,
+            wire,
         });
-        result
     }
 
     /// The node's send path: duplicate and age checks, optional preflight, execution.
@@ -292,6 +315,26 @@ impl Chain {
             lamports,
             data,
             owner: self.program_id,
+            executable: false,
+            rent_epoch: u64::MAX,
+        };
+        self.svm
+            .set_account(key, account)
+            .expect("a plain data account is always accepted");
+    }
+
+    /// Stores an account owned by `owner`; `lamports` defaults to the rent-exempt minimum.
+    pub fn put_account(
+        &mut self,
+        key: Pubkey,
+        owner: Pubkey,
+        lamports: Option<u64>,
+        data: Vec<u8>,
+    ) {
+        let account = Account {
+            lamports: lamports.unwrap_or_else(|| self.minimum_balance(data.len())),
+            data,
+            owner,
             executable: false,
             rent_epoch: u64::MAX,
         };

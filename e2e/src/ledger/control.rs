@@ -7,7 +7,7 @@
 //! | `POST /control/accounts` | `{pubkey, data}` (base64; program-owned, rent-exempt) | `{}` |
 //! | `POST /control/airdrop` | `{pubkey, lamports}` | `{balance}` |
 //! | `GET /control/users/{pubkey}` | | the user, decoded |
-//! | `POST /control/fault` | `{fault: unavailable\|hang\|unhealthy\|drop_transactions, count?}` | `{}` |
+//! | `POST /control/fault` | `{fault: unavailable\|hang\|unhealthy\|drop_transactions\|rate_limited\|garbage, count?}` | `{}` |
 //! | `DELETE /control/fault` | | `{}` |
 //! | `POST /control/slots` | `{paused?, advance?}` | `{slot}` |
 //! | `GET /control/status` | | `{slot, program_id}` |

@@ -70,6 +70,22 @@ pub(crate) async fn handle(State(shared): State<std::sync::Arc<Shared>>, body: B
             };
             return axum::Json(envelope(Value::Null, Err(failure))).into_response();
         }
+        Some(Fault::RateLimited) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                "Too many requests for a specific RPC call",
+            )
+                .into_response()
+        }
+        Some(Fault::Garbage) => {
+            return (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "text/html")],
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            )
+                .into_response()
+        }
         Some(Fault::DropTransactions) | None => {}
     }
     let request: Value = match serde_json::from_slice(&body) {
@@ -470,10 +486,19 @@ fn send_transaction(shared: &Shared, params: &[Value]) -> RpcResult {
     let skip_preflight = field("skipPreflight")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if shared.take_drop() {
-        return Ok(json!(signature.to_string()));
+    let mut chain = shared.chain();
+    let result = match shared.take_drop() {
+        true => {
+            chain.receive_dropped(bytes, &tx);
+            Ok(Accepted::Dropped)
+        }
+        false => chain.send(bytes, tx, skip_preflight),
+    };
+    if let Some(received) = chain.received().last() {
+        shared.log_transaction(received);
     }
-    match shared.chain().send(tx, skip_preflight) {
+    drop(chain);
+    match result {
         Ok(Accepted::Landed | Accepted::Dropped) => Ok(json!(signature.to_string())),
         Err(SendError::SignatureVerification) => Err(Failure::new(
             -32003,

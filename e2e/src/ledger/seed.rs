@@ -9,6 +9,13 @@
 //! ```
 //! User entries take the fields of `POST /control/users` without `device`. Every metrics
 //! publisher is funded with [`PUBLISHER_FUNDING`] so it can pay fees and rent top-ups.
+//!
+//! An accounts file ([`apply_accounts`]) places raw accounts instead, for state captured from a
+//! real cluster or written by another tool:
+//! ```json
+//! [{"pubkey": "<base58>", "owner": "<base58>", "lamports": 1000000?, "data_hex": "07aa…"}]
+//! ```
+//! `lamports` defaults to the rent-exempt minimum for the data.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -66,6 +73,14 @@ struct SeedDevice {
 }
 
 #[derive(Deserialize)]
+struct AccountEntry {
+    pubkey: String,
+    owner: String,
+    lamports: Option<u64>,
+    data_hex: String,
+}
+
+#[derive(Deserialize)]
 struct SeedAirdrop {
     pubkey: String,
     lamports: u64,
@@ -112,6 +127,48 @@ pub fn apply_file(sim: &LedgerSim, path: &Path) -> Result<Value, SeedError> {
         sim.airdrop(&pubkey("airdrop pubkey", &a.pubkey)?, a.lamports);
     }
     Ok(json!({"devices": devices}))
+}
+
+/// Places every account of the JSON array in `path`; returns how many.
+pub fn apply_accounts(sim: &LedgerSim, path: &Path) -> Result<usize, SeedError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| SeedError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let entries: Vec<AccountEntry> =
+        serde_json::from_str(&text).map_err(|source| SeedError::Parse {
+            path: shown.clone(),
+            source,
+        })?;
+    // Check every entry before placing any, so a bad file leaves the ledger as it was.
+    let accounts = entries
+        .iter()
+        .map(|a| {
+            let key = pubkey("pubkey", &a.pubkey)?;
+            let data = decode_hex(&a.data_hex).ok_or_else(|| {
+                SeedError::Invalid(format!("{shown}: data_hex of {key} is not hex"))
+            })?;
+            Ok((key, pubkey("owner", &a.owner)?, a.lamports, data))
+        })
+        .collect::<Result<Vec<_>, SeedError>>()?;
+    let count = accounts.len();
+    for (key, owner, lamports, data) in accounts {
+        sim.put_account(key, owner, lamports, data);
+    }
+    Ok(count)
+}
+
+/// Even-length hex, either case; `None` for anything else.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// The demo: one device whose metrics publisher is a fresh keypair written to `keypair_path`,

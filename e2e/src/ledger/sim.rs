@@ -7,6 +7,7 @@
 //! held by a `Hang` fault are released then.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -20,7 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::account::{DeviceAccount, UserAccount, UserLayout};
-use super::chain::Chain;
+use base64::Engine as _;
+
+use super::chain::{Chain, Received};
 use super::program;
 use super::runtime::{Entrypoint, RegisterError};
 
@@ -39,6 +42,8 @@ pub struct Config {
     pub slot_time: Duration,
     /// Slots after which a landed transaction is finalized (a cluster's is about 32).
     pub finality_depth: u64,
+    /// Where to append every transaction received, one JSON line each (see [`LedgerSim::start`]).
+    pub tx_log: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -49,6 +54,7 @@ impl Default for Config {
             entrypoint: program::process_instruction,
             slot_time: Duration::from_millis(400),
             finality_depth: 32,
+            tx_log: None,
         }
     }
 }
@@ -61,6 +67,11 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the transaction log {path}: {source}")]
+    TxLog {
+        path: PathBuf,
         source: std::io::Error,
     },
 }
@@ -77,6 +88,10 @@ pub enum Fault {
     Unhealthy,
     /// `sendTransaction` answers with the signature but the transaction never lands.
     DropTransactions,
+    /// HTTP 429 with `Retry-After: 1`, as a public RPC provider's rate limiter answers.
+    RateLimited,
+    /// HTTP 200 with an HTML body, as a proxy in front of a dead node answers.
+    Garbage,
 }
 
 /// A device to create. The key is generated unless given.
@@ -127,6 +142,7 @@ pub(crate) struct Shared {
     paused: AtomicBool,
     next_index: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    tx_log: Option<Mutex<std::fs::File>>,
 }
 
 impl Shared {
@@ -164,6 +180,23 @@ impl Shared {
             Some(n) if n <= 1 => *slot = None,
             Some(n) => slot.as_mut().expect("a fault is set").1 = Some(n - 1),
             None => {}
+        }
+    }
+
+    /// Appends `received` to the transaction log, if there is one. A failed write is reported
+    /// and does not fail the send: the log is an observer, not part of the node.
+    pub(crate) fn log_transaction(&self, received: &Received) {
+        use std::io::Write as _;
+        let Some(log) = &self.tx_log else { return };
+        let line = serde_json::json!({
+            "signature": received.signature.to_string(),
+            "slot": received.slot,
+            "outcome": received.outcome,
+            "transaction": base64::engine::general_purpose::STANDARD.encode(&received.wire),
+        });
+        let mut file = log.lock().expect("tx log lock poisoned");
+        if let Err(e) = writeln!(file, "{line}") {
+            eprintln!("ledger-sim: cannot append to the transaction log: {e}");
         }
     }
 
@@ -254,6 +287,19 @@ impl LedgerSim {
     /// Builds the chain, binds the listener and starts serving and ticking.
     pub async fn start(config: Config) -> Result<LedgerSim, StartError> {
         let chain = Chain::new(config.program_id, config.entrypoint, config.finality_depth)?;
+        let tx_log = match &config.tx_log {
+            None => None,
+            Some(path) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| StartError::TxLog {
+                        path: path.clone(),
+                        source,
+                    })?,
+            )),
+        };
         let (stop, shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             chain: Mutex::new(chain),
@@ -261,6 +307,7 @@ impl LedgerSim {
             paused: AtomicBool::new(false),
             next_index: AtomicU64::new(1),
             shutdown,
+            tx_log,
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -326,6 +373,12 @@ impl LedgerSim {
     /// Stores raw bytes as a program-owned, rent-exempt account (e.g. a golden vector).
     pub fn put_program_account(&self, key: Pubkey, data: Vec<u8>) {
         self.shared.chain().put_program_account(key, data);
+    }
+
+    /// Stores an account exactly as given (any owner); `lamports` defaults to the rent-exempt
+    /// minimum for its data.
+    pub fn put_account(&self, key: Pubkey, owner: Pubkey, lamports: Option<u64>, data: Vec<u8>) {
+        self.shared.chain().put_account(key, owner, lamports, data);
     }
 
     pub fn airdrop(&self, key: &Pubkey, lamports: u64) {
