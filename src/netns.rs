@@ -116,6 +116,76 @@ mod tests {
         );
     }
 
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    /// Creates a network namespace pinned at `dir/name`, as `ip netns add` does, from a thread
+    /// of its own so the test's threads stay where they are.
+    fn pinned_namespace(dir: &Path, name: &str) -> u64 {
+        let path = dir.join(name);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    unshare(CloneFlags::CLONE_NEWNET).expect("unshare a network namespace");
+                    std::fs::write(&path, b"").unwrap();
+                    mount(
+                        Some("/proc/thread-self/ns/net"),
+                        &path,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .expect("pin the namespace");
+                    std::fs::metadata("/proc/thread-self/ns/net").unwrap()
+                })
+                .join()
+                .unwrap()
+        });
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap())
+    }
+
+    #[test]
+    fn entering_a_pinned_namespace_moves_the_thread_and_binds_its_resolv_conf() {
+        if !is_root() {
+            eprintln!("skipped: needs root (CI runs as root)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (netns_dir, etc_dir) = (dir.path().join("netns"), dir.path().join("etc"));
+        std::fs::create_dir_all(&netns_dir).unwrap();
+        std::fs::create_dir_all(etc_dir.join("ns-test")).unwrap();
+        std::fs::write(
+            etc_dir.join("ns-test/resolv.conf"),
+            "nameserver 192.0.2.53\n",
+        )
+        .unwrap();
+        let inode = pinned_namespace(&netns_dir, "ns-test");
+        let pin = netns_dir.join("ns-test");
+
+        let (entered, resolv) = std::thread::spawn(move || {
+            enter_at(&netns_dir, &etc_dir, "ns-test", Duration::ZERO).unwrap();
+            let now = std::fs::metadata("/proc/thread-self/ns/net").unwrap();
+            (
+                std::os::unix::fs::MetadataExt::ino(&now),
+                std::fs::read_to_string("/etc/resolv.conf").unwrap(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(entered, inode, "the thread runs in the pinned namespace");
+        assert_eq!(
+            resolv, "nameserver 192.0.2.53\n",
+            "DNS uses the VRF's resolvers"
+        );
+        let unchanged = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        assert_ne!(
+            unchanged, resolv,
+            "only the entering thread sees the bind mount"
+        );
+        nix::mount::umount(&pin).unwrap();
+    }
+
     #[test]
     fn a_file_that_is_not_a_namespace_is_refused() {
         let dir = tempfile::tempdir().unwrap();
