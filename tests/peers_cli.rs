@@ -1,9 +1,9 @@
 //! The `peers` command's output, pinned by golden files, read from the in-test EOS.
 //! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test --test peers_cli`.
 
+mod golden;
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use doublezero_bgpstatus::cli::peers::{self, Args};
@@ -30,18 +30,6 @@ fn switch() -> Switch {
     ))
 }
 
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected =
-        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
-}
-
 #[tokio::test]
 async fn peers_json_lists_every_session_sorted_by_vrf_then_peer() {
     let eos = FakeEos::switch(switch()).await;
@@ -50,7 +38,7 @@ async fn peers_json_lists_every_session_sorted_by_vrf_then_peer() {
         json: true,
     };
     let output = peers::render(&args).await.unwrap();
-    assert_golden("peers.json", &output);
+    golden::assert_matches("peers.json", &output);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
     for row in &rows {
         let mut keys: Vec<&str> = row
@@ -86,7 +74,7 @@ async fn peers_table_is_aligned_with_ages() {
     let eos = FakeEos::switch(switch()).await;
     let state = switch::observe(&eos.client()).await.unwrap();
     let now: SystemTime = UNIX_EPOCH + Duration::from_secs(1_721_160_000);
-    assert_golden("peers.txt", &peers::render_table(&state, now));
+    golden::assert_matches("peers.txt", &peers::render_table(&state, now));
 }
 
 #[tokio::test]

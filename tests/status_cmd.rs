@@ -2,6 +2,7 @@
 //! table and the JSON, one user's row, an unknown user, colour only when asked, and the message
 //! when no agent is running.
 
+mod golden;
 use clap::Parser;
 use doublezero_bgpstatus::cli::status;
 use serde_json::{json, Value};
@@ -116,25 +117,12 @@ async fn status_output(
     Ok(String::from_utf8(out).unwrap())
 }
 
-/// Compares with `tests/golden/NAME`; `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
-fn assert_golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
-}
-
 #[tokio::test]
 async fn status_table_puts_problems_first_and_matches_the_golden_file() {
     let out = status_output(serve(snapshot()).await, &[], false)
         .await
         .unwrap();
-    assert_golden("status.txt", &out);
+    golden::assert_matches("status.txt", &out);
     let order: Vec<usize> = [REFUSED, DAMPENED, IN_SYNC]
         .iter()
         .map(|pk| out.find(&format!("\n{pk}")).unwrap())
@@ -148,7 +136,7 @@ async fn status_json_passes_the_agents_snapshot_through() {
     let out = status_output(serve(snapshot()).await, &["--json"], false)
         .await
         .unwrap();
-    assert_golden("status.json", &out);
+    golden::assert_matches("status.json", &out);
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), snapshot());
 }
 

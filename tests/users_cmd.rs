@@ -2,6 +2,7 @@
 //! sends, and an undecodable account reported and skipped.
 
 mod fake_rpc;
+mod golden;
 mod vectors;
 
 use base64::Engine;
@@ -59,23 +60,10 @@ async fn users_output(extra: &[&str]) -> (String, String, Vec<Value>) {
     )
 }
 
-/// Compares with `tests/golden/NAME`; `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
-fn assert_golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(actual, expected, "output differs from {}", path.display());
-}
-
 #[tokio::test]
 async fn users_table_matches_the_golden_file_and_reports_the_corrupt_account() {
     let (out, err, _) = users_output(&["--device", DEVICE]).await;
-    assert_golden("users.txt", &out);
+    golden::assert_matches("users.txt", &out);
     assert_eq!(
         err,
         format!(
@@ -88,7 +76,7 @@ async fn users_table_matches_the_golden_file_and_reports_the_corrupt_account() {
 #[tokio::test]
 async fn users_json_has_exactly_the_documented_keys_and_matches_the_golden_file() {
     let (out, _, _) = users_output(&["--device", DEVICE, "--json"]).await;
-    assert_golden("users.json", &out);
+    golden::assert_matches("users.json", &out);
     let rows: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&out).unwrap();
     assert_eq!(rows.len(), 2);
     let keys: Vec<&str> = rows[0].keys().map(String::as_str).collect();
