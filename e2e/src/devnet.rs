@@ -118,6 +118,33 @@ impl Devnet {
         Ok(())
     }
 
+    /// `users` users with established sessions, the agent running with `extra` flags, and every
+    /// user confirmed Up on chain within `settle`: the starting point of most scenarios.
+    pub async fn all_up(
+        users: u16,
+        slot_time: Duration,
+        settle: Duration,
+        extra: &[&str],
+    ) -> anyhow::Result<(Devnet, Agent)> {
+        let devnet = Devnet::start(users, slot_time).await?;
+        for i in 0..devnet.users.len() {
+            devnet.session(i, Some("Established"))?;
+        }
+        let agent = devnet.spawn_agent(extra).await?;
+        let up = devnet
+            .wait_until(settle, |d| {
+                (0..d.users.len()).all(|i| d.chain_status(i) == BgpStatus::Up)
+            })
+            .await;
+        if !up {
+            bail!(
+                "not every user is Up on chain after {settle:?}:\n{}",
+                agent.log()
+            );
+        }
+        Ok((devnet, agent))
+    }
+
     /// Removes user `i`'s tunnel interface (the user is no longer provisioned on the switch).
     pub fn remove_tunnel(&self, i: usize) {
         self.switch.remove_tunnel(&self.users[i].tunnel);

@@ -58,16 +58,7 @@ async fn a_session_that_establishes_goes_up_on_chain_and_down_when_it_drops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_the_chain_already_right_writes_nothing() {
-    let devnet = Devnet::start(3, SLOT).await.unwrap();
-    for i in 0..3 {
-        devnet.session(i, Some("Established")).unwrap();
-    }
-    let first = devnet.spawn_agent(&[]).await.unwrap();
-    assert!(
-        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
-        "{}",
-        first.log()
-    );
+    let (devnet, first) = Devnet::all_up(3, SLOT, SETTLE, &[]).await.unwrap();
     assert!(first.stop(Signal::SIGTERM).await.unwrap().success());
     let sent = devnet.transactions_sent();
     let reported: Vec<u64> = (0..3)
@@ -116,15 +107,7 @@ async fn kill_9_in_the_middle_of_a_batch_loses_no_transition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_and_tunnel_removed_while_the_chain_says_up_gives_down() {
-    let devnet = Devnet::start(2, SLOT).await.unwrap();
-    devnet.session(0, Some("Established")).unwrap();
-    devnet.session(1, Some("Established")).unwrap();
-    let agent = devnet.spawn_agent(&[]).await.unwrap();
-    assert!(
-        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
-        "{}",
-        agent.log()
-    );
+    let (devnet, agent) = Devnet::all_up(2, SLOT, SETTLE, &[]).await.unwrap();
 
     // User 0 is deprovisioned from the switch: session and tunnel gone.
     devnet.session(0, None).unwrap();
@@ -140,15 +123,7 @@ async fn a_peer_and_tunnel_removed_while_the_chain_says_up_gives_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_eapi_outage_writes_no_down() {
-    let devnet = Devnet::start(2, SLOT).await.unwrap();
-    devnet.session(0, Some("Established")).unwrap();
-    devnet.session(1, Some("Established")).unwrap();
-    let agent = devnet.spawn_agent(&[]).await.unwrap();
-    assert!(
-        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
-        "{}",
-        agent.log()
-    );
+    let (devnet, agent) = Devnet::all_up(2, SLOT, SETTLE, &[]).await.unwrap();
     let sent = devnet.transactions_sent();
 
     for fault in [
@@ -171,16 +146,7 @@ async fn an_eapi_outage_writes_no_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_rpc_outage_the_chain_catches_up_within_an_interval() {
-    let devnet = Devnet::start(3, SLOT).await.unwrap();
-    for i in 0..3 {
-        devnet.session(i, Some("Established")).unwrap();
-    }
-    let agent = devnet.spawn_agent(&[]).await.unwrap();
-    assert!(
-        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
-        "{}",
-        agent.log()
-    );
+    let (devnet, agent) = Devnet::all_up(3, SLOT, SETTLE, &[]).await.unwrap();
 
     devnet.ledger.set_fault(LedgerFault::Unavailable, None);
     for i in 0..3 {
@@ -210,15 +176,7 @@ async fn after_an_rpc_outage_the_chain_catches_up_within_an_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deactivated_user_is_pruned_from_the_table() {
-    let devnet = Devnet::start(2, SLOT).await.unwrap();
-    devnet.session(0, Some("Established")).unwrap();
-    devnet.session(1, Some("Established")).unwrap();
-    let agent = devnet.spawn_agent(&[]).await.unwrap();
-    assert!(
-        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
-        "{}",
-        agent.log()
-    );
+    let (devnet, agent) = Devnet::all_up(2, SLOT, SETTLE, &[]).await.unwrap();
 
     devnet.set_user_status(1, UserStatus::Deleting);
     devnet.session(1, None).unwrap();
