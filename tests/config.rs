@@ -171,3 +171,48 @@ fn metrics_listen_only_when_enabled() {
     let (config, _) = Config::resolve(&args, &BTreeMap::new()).unwrap();
     assert_eq!(config.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
 }
+
+#[test]
+fn the_bootstrap_needs_no_setting_that_an_eos_option_may_give() {
+    // The sample daemon block puts the keypair and the environment in option lines: the flags
+    // alone must be enough to enter the namespace, start logging and read those options.
+    let bootstrap = Config::bootstrap(&flags(&[
+        "--management-namespace",
+        "ns-management",
+        "--log",
+        "stderr",
+    ]))
+    .unwrap();
+    assert_eq!(
+        bootstrap.management_namespace.as_deref(),
+        Some("ns-management")
+    );
+    assert_eq!(
+        bootstrap.eapi_socket.to_str(),
+        Some("/var/run/command-api.sock")
+    );
+    assert_eq!(bootstrap.daemon_name, "doublezero-bgpstatus");
+    assert!(Config::resolve(&flags(&[]), &BTreeMap::new()).is_err());
+    let (config, _) = Config::resolve(
+        &flags(&[]),
+        &options(&[("env", "localnet"), ("keypair", "/mnt/flash/id.json")]),
+    )
+    .unwrap();
+    assert_eq!(config.keypair.to_str(), Some("/mnt/flash/id.json"));
+}
+
+#[test]
+fn a_bad_bootstrap_setting_is_named() {
+    let err = Config::bootstrap(&flags(&[
+        "--management-namespace",
+        "a/b",
+        "--log",
+        "syslog",
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--management-namespace") && err.contains("--log"),
+        "{err}"
+    );
+}

@@ -93,6 +93,39 @@ async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
+    let devnet = Devnet::start(1, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut moved = Vec::new();
+    for flag in [
+        "--keypair",
+        "--serviceability-program-id",
+        "--ledger-rpc-url",
+    ] {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        let value = args.remove(at + 1);
+        args.remove(at);
+        moved.push((flag.trim_start_matches("--").to_string(), value));
+    }
+    devnet.switch.set_daemon(Daemon {
+        options: moved.into_iter().collect(),
+        ..options(&[])
+    });
+    let agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
+        .await
+        .unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_sigint_and_sigquit_each_stop_the_agent_cleanly() {
     let devnet = Devnet::start(1, SLOT).await.unwrap();
     devnet.session(0, Some("Established")).unwrap();

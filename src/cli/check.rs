@@ -93,8 +93,8 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<bool> {
 /// Every check, in the order an operator would fix them.
 pub async fn checks(settings: &RunArgs) -> Vec<Item> {
     let mut items = Vec::new();
-    let flags_only = match Config::resolve(settings, &BTreeMap::new()) {
-        Ok((config, _)) => config,
+    let bootstrap = match Config::bootstrap(settings) {
+        Ok(bootstrap) => bootstrap,
         Err(error) => {
             items.push(fail(
                 "configuration",
@@ -104,7 +104,7 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
             return items;
         }
     };
-    if let Some(ns) = &flags_only.management_namespace {
+    if let Some(ns) = &bootstrap.management_namespace {
         let path = std::path::Path::new("/var/run/netns").join(ns);
         items.push(if path.exists() {
             pass("namespace", format!("{} exists", path.display()))
@@ -117,12 +117,12 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         });
     }
 
-    let eapi = eapi::Client::new(&flags_only.eapi_socket);
-    let options = match read_options(&eapi, &flags_only.daemon_name).await {
+    let eapi = eapi::Client::new(&bootstrap.eapi_socket);
+    let options = match read_options(&eapi, &bootstrap.daemon_name).await {
         Ok(options) => {
             items.push(pass(
                 "eapi",
-                format!("{} answers", flags_only.eapi_socket.display()),
+                format!("{} answers", bootstrap.eapi_socket.display()),
             ));
             options
         }
@@ -144,11 +144,11 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         }
         Err(error) => {
             items.push(fail(
-                "options",
+                "configuration",
                 error.to_string(),
-                "fix the daemon block's option lines",
+                "fix the flags or the daemon block's option lines",
             ));
-            flags_only
+            return items;
         }
     };
 

@@ -1,7 +1,6 @@
 //! `run`: the daemon. Everything happens in `crate::daemon`; this file only enters the
 //! management namespace and starts logging, which must happen before the runtime's threads exist.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,8 +19,9 @@ pub struct Args {
 
 /// Runs the daemon on a runtime of its own; returns when it has stopped.
 pub fn main(args: Args) -> anyhow::Result<()> {
-    // Flags only: the namespace and the log target are restart settings, known before eAPI.
-    let (config, _) = Config::resolve(&args.settings, &BTreeMap::new())?;
+    // Flags only: the namespace and the log target are restart settings, known before eAPI;
+    // everything else may still come from the daemon block's options.
+    let config = Config::bootstrap(&args.settings)?;
     let level = logging::init(config.log, config.verbose);
     if let Some(name) = &config.management_namespace {
         netns::enter(name, NETNS_WAIT)?;

@@ -139,6 +139,18 @@ pub enum LogTarget {
     Stderr,
 }
 
+/// The settings needed before the EOS options can be read: where eAPI is, which daemon block is
+/// ours, and what must happen before the runtime starts (namespace, logging). Every other
+/// setting may come from an `option` line, so none of them is required yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrap {
+    pub management_namespace: Option<String>,
+    pub log: LogTarget,
+    pub verbose: bool,
+    pub eapi_socket: PathBuf,
+    pub daemon_name: String,
+}
+
 /// The validated configuration of `run` and `check`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -187,6 +199,29 @@ impl Config {
         let config = r.build();
         if r.problems.is_empty() {
             Ok((config, unknown))
+        } else {
+            Err(ConfigError(r.problems))
+        }
+    }
+
+    /// The settings that flags and environment alone must give (see [`Bootstrap`]).
+    pub fn bootstrap(args: &RunArgs) -> Result<Bootstrap, ConfigError> {
+        let options = BTreeMap::new();
+        let mut r = Resolver {
+            args,
+            options: &options,
+            problems: Vec::new(),
+            raw: BTreeMap::new(),
+        };
+        let bootstrap = Bootstrap {
+            management_namespace: r.namespace(),
+            log: r.log(),
+            verbose: r.switch("verbose"),
+            eapi_socket: PathBuf::from(r.lookup("eapi-socket").map(|(p, _)| p).unwrap_or_default()),
+            daemon_name: r.lookup("daemon-name").map(|(n, _)| n).unwrap_or_default(),
+        };
+        if r.problems.is_empty() {
+            Ok(bootstrap)
         } else {
             Err(ConfigError(r.problems))
         }
@@ -283,6 +318,38 @@ impl Resolver<'_> {
         self.parse::<bool>(name, "true or false").unwrap_or(false)
     }
 
+    fn namespace(&mut self) -> Option<String> {
+        let ns = self.lookup("management-namespace").map(|(ns, _)| ns)?;
+        if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
+            let source = self.source_of("management-namespace");
+            self.problem(
+                "management-namespace",
+                source,
+                format!("{ns:?} is not a namespace name under /var/run/netns"),
+            );
+        }
+        Some(ns)
+    }
+
+    fn log(&mut self) -> LogTarget {
+        match self.lookup("log") {
+            Some((text, source)) => match text.as_str() {
+                "auto" => LogTarget::Auto,
+                "journald" => LogTarget::Journald,
+                "stderr" => LogTarget::Stderr,
+                _ => {
+                    self.problem(
+                        "log",
+                        source,
+                        format!("{text:?} is not auto, journald or stderr"),
+                    );
+                    LogTarget::Auto
+                }
+            },
+            None => LogTarget::Auto,
+        }
+    }
+
     fn build(&mut self) -> Config {
         let env = self.parse::<Env>(
             "env",
@@ -332,17 +399,7 @@ impl Resolver<'_> {
             keypair::Permissions::Strict
         };
         let device = self.parse::<Pubkey>("local-device-pubkey", "a base58 public key");
-        let management_namespace = self.lookup("management-namespace").map(|(ns, _)| ns);
-        if let Some(ns) = &management_namespace {
-            if ns.is_empty() || ns.contains('/') || ns == "." || ns == ".." {
-                let source = self.source_of("management-namespace");
-                self.problem(
-                    "management-namespace",
-                    source,
-                    format!("{ns:?} is not a namespace name under /var/run/netns"),
-                );
-            }
-        }
+        let management_namespace = self.namespace();
         let metrics_enable = self.switch("metrics-enable");
         let metrics_addr =
             self.parse::<SocketAddr>("metrics-addr", "an address like 127.0.0.1:8080");
@@ -428,22 +485,7 @@ impl Resolver<'_> {
         let allow_insecure_http = self.switch("allow-insecure-http");
         let verbose = self.switch("verbose");
         self.switch("bgp-status-enable");
-        let log = match self.lookup("log") {
-            Some((text, source)) => match text.as_str() {
-                "auto" => LogTarget::Auto,
-                "journald" => LogTarget::Journald,
-                "stderr" => LogTarget::Stderr,
-                _ => {
-                    self.problem(
-                        "log",
-                        source,
-                        format!("{text:?} is not auto, journald or stderr"),
-                    );
-                    LogTarget::Auto
-                }
-            },
-            None => LogTarget::Auto,
-        };
+        let log = self.log();
 
         Config {
             program_id: program_id.unwrap_or_default(),

@@ -53,9 +53,9 @@ pub async fn run(
     level: LevelHandle,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (flags_only, _) = Config::resolve(&args, &BTreeMap::new())?;
-    let eapi = eapi::Client::new(&flags_only.eapi_socket).with_timeout(EAPI_TIMEOUT);
-    let options = match read_options(&eapi, &flags_only.daemon_name).await {
+    let bootstrap = Config::bootstrap(&args)?;
+    let eapi = eapi::Client::new(&bootstrap.eapi_socket).with_timeout(EAPI_TIMEOUT);
+    let options = match read_options(&eapi, &bootstrap.daemon_name).await {
         Ok(options) => options,
         Err(error) => {
             tracing::warn!(%error, "cannot read the daemon's EOS options yet; starting from flags");
