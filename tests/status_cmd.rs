@@ -209,3 +209,17 @@ async fn status_without_a_running_agent_says_how_to_start_it() {
         assert!(error.contains(needed), "missing {needed:?} in:\n{error}");
     }
 }
+
+#[test]
+fn status_from_a_namespace_that_does_not_exist_says_which() {
+    use clap::Parser as _;
+    let cli = doublezero_bgpstatus::cli::Cli::try_parse_from([
+        "doublezero-bgpstatus",
+        "status",
+        "--management-namespace",
+        "ns-does-not-exist",
+    ])
+    .unwrap();
+    let err = cli.run().unwrap_err().to_string();
+    assert!(err.contains("ns-does-not-exist"), "{err}");
+}

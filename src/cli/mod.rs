@@ -10,7 +10,8 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::find_key;
+use crate::config::{find_key, Config};
+use crate::netns;
 
 /// Keeps each DoubleZero user's BGP session status on chain, from the switch it runs on.
 #[derive(Debug, Parser)]
@@ -45,6 +46,7 @@ impl Cli {
         match self.command {
             Command::Run(args) => run::main(args),
             command => {
+                enter_namespace(&command)?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
@@ -68,6 +70,30 @@ impl Cli {
                 })
             }
         }
+    }
+}
+
+/// Enters the management namespace a one-shot command is asked to work from, before its
+/// runtime starts, so its RPC or `/status` connection leaves through the same VRF as the
+/// daemon's. `check` reports a missing namespace as one of its items rather than failing here.
+fn enter_namespace(command: &Command) -> anyhow::Result<()> {
+    let (name, required) = match command {
+        Command::Check(args) => (
+            Config::bootstrap(&args.settings)
+                .ok()
+                .and_then(|b| b.management_namespace),
+            false,
+        ),
+        Command::Users(args) => (args.management_namespace.clone(), true),
+        Command::Status(args) => (args.management_namespace.clone(), true),
+        Command::Run(_) | Command::Peers(_) => (None, false),
+    };
+    let Some(name) = name else {
+        return Ok(());
+    };
+    match netns::enter(&name, std::time::Duration::ZERO) {
+        Err(error) if required => Err(error.into()),
+        _ => Ok(()),
     }
 }
 

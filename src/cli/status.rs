@@ -33,6 +33,9 @@ pub struct Args {
     /// Only this user's row.
     #[arg(long)]
     user: Option<Pubkey>,
+    /// The network namespace the agent listens in (as `run --management-namespace`).
+    #[arg(long, value_name = "NAME")]
+    pub management_namespace: Option<String>,
 }
 
 /// Whether stdout should be coloured: a terminal, and no `NO_COLOR` (no-color.org).

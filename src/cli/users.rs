@@ -30,6 +30,9 @@ pub struct Args {
     /// Allow plain http:// to a host other than loopback.
     #[arg(long)]
     allow_insecure_http: bool,
+    /// Reach the RPC from this network namespace (e.g. ns-management, the management VRF).
+    #[arg(long, value_name = "NAME")]
+    pub management_namespace: Option<String>,
 }
 
 /// One row of `--json`: exactly these keys, enums as lowercase strings.
