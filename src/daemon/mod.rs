@@ -343,19 +343,24 @@ impl Daemon {
     /// One eAPI request for the RTT of every session being written Up; a failure costs only
     /// the RTT (written as 0, "no sample"), never the write.
     async fn fill_rtts(&self, peers: &PeerTable, updates: &mut [Update]) {
-        let keys: Vec<_> = updates
+        // The session the decision saw Established, in the VRF it was found in (the tunnel's),
+        // so the same address in another VRF never lends its RTT.
+        let wanted: Vec<(usize, bgp::PeerKey)> = updates
             .iter()
-            .filter(|u| u.wants_rtt)
-            .filter_map(|u| {
+            .enumerate()
+            .filter(|(_, u)| u.wants_rtt)
+            .filter_map(|(i, u)| {
+                let vrf = self.table.get(&u.user).and_then(|s| s.session_vrf.clone());
                 peers
                     .lookup(std::net::IpAddr::V4(u.peer))
-                    .find(|p| p.is_established())
-                    .map(bgp::Peer::key)
+                    .find(|p| p.is_established() && vrf.as_ref().is_none_or(|v| p.vrf == *v))
+                    .map(|p| (i, p.key()))
             })
             .collect();
-        if keys.is_empty() {
+        if wanted.is_empty() {
             return;
         }
+        let keys: Vec<bgp::PeerKey> = wanted.iter().map(|(_, key)| key.clone()).collect();
         let rtts = match bgp::fetch_rtts(&self.eapi, &keys).await {
             Ok(rtts) => rtts,
             Err(error) => {
@@ -363,13 +368,9 @@ impl Daemon {
                 return;
             }
         };
-        for update in updates.iter_mut().filter(|u| u.wants_rtt) {
-            if let Some(rtt) = rtts
-                .iter()
-                .find(|(key, _)| key.addr.ip() == std::net::IpAddr::V4(update.peer))
-                .map(|(_, rtt)| rtt)
-            {
-                update.rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+        for (i, key) in wanted {
+            if let Some(rtt) = rtts.get(&key) {
+                updates[i].rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
             }
         }
     }
