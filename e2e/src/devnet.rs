@@ -249,6 +249,15 @@ fn scratch_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Replaces the value after `flag` in an argument list built by [`Devnet::agent_args`].
+pub fn set_flag(args: &mut [String], flag: &str, value: impl Into<String>) {
+    let at = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} is not in the agent's arguments"));
+    args[at + 1] = value.into();
+}
+
 /// A loopback port free right now, for the agent's metrics listener.
 pub fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

@@ -16,6 +16,7 @@ use doublezero_bgpstatus::serviceability::{
 use doublezero_bgpstatus_e2e::ledger::{
     Config, Fault, LedgerSim, NewDevice, NewUser, UserLayout, SERVICEABILITY_PROGRAM_ID,
 };
+use solana_hash::Hash;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
@@ -100,6 +101,21 @@ impl Golden {
             .unwrap()
             .value
             .blockhash;
+        let wire = self.wire(signer, user, status, rtt, blockhash);
+        self.client
+            .send_transaction(&wire, SendOptions::default())
+            .await
+    }
+
+    /// The wire bytes of one `SetUserBGPStatus` for `user`, signed by `signer`.
+    fn wire(
+        &self,
+        signer: &Keypair,
+        user: &Pubkey,
+        status: BgpStatus,
+        rtt: u64,
+        blockhash: Hash,
+    ) -> Vec<u8> {
         let ix = set_user_bgp_status(
             &SERVICEABILITY_PROGRAM_ID,
             user,
@@ -108,10 +124,12 @@ impl Golden {
             status,
             rtt,
         );
-        let tx = signed_transaction(signer, &[ix], ComputeBudget::default(), blockhash);
-        self.client
-            .send_transaction(&wire_bytes(&tx), SendOptions::default())
-            .await
+        wire_bytes(&signed_transaction(
+            signer,
+            &[ix],
+            ComputeBudget::default(),
+            blockhash,
+        ))
     }
 
     async fn send(&self, status: BgpStatus, rtt: u64) -> Result<Signature, RpcError> {
@@ -323,20 +341,7 @@ async fn resending_the_same_bytes_is_already_processed() {
         .unwrap()
         .value
         .blockhash;
-    let ix = set_user_bgp_status(
-        &SERVICEABILITY_PROGRAM_ID,
-        &g.user,
-        &g.device,
-        &g.payer.pubkey(),
-        BgpStatus::Up,
-        1,
-    );
-    let wire = wire_bytes(&signed_transaction(
-        &g.payer,
-        &[ix],
-        ComputeBudget::default(),
-        blockhash,
-    ));
+    let wire = g.wire(&g.payer, &g.user, BgpStatus::Up, 1, blockhash);
     g.client
         .send_transaction(&wire, SendOptions::default())
         .await
@@ -374,20 +379,7 @@ async fn an_expired_blockhash_fails_preflight_with_blockhash_not_found() {
         .unwrap();
     assert_eq!(latest.last_valid_block_height, height + 150);
 
-    let ix = set_user_bgp_status(
-        &SERVICEABILITY_PROGRAM_ID,
-        &g.user,
-        &g.device,
-        &g.payer.pubkey(),
-        BgpStatus::Up,
-        1,
-    );
-    let wire = wire_bytes(&signed_transaction(
-        &g.payer,
-        &[ix],
-        ComputeBudget::default(),
-        latest.blockhash,
-    ));
+    let wire = g.wire(&g.payer, &g.user, BgpStatus::Up, 1, latest.blockhash);
     g.sim.advance_slots(151);
     let processed = g
         .client

@@ -223,8 +223,11 @@ async fn the_wrong_metrics_publisher_gets_a_clear_error_and_no_retry_storm() {
         .ledger
         .airdrop(&solana_signer::Signer::pubkey(&key), 1_000_000_000);
     let mut args = devnet.agent_args(doublezero_bgpstatus_e2e::devnet::free_port().unwrap(), &[]);
-    let at = args.iter().position(|a| a == "--keypair").unwrap();
-    args[at + 1] = impostor.display().to_string();
+    doublezero_bgpstatus_e2e::devnet::set_flag(
+        &mut args,
+        "--keypair",
+        impostor.display().to_string(),
+    );
     let agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
         .await
         .unwrap();
