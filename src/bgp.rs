@@ -225,9 +225,12 @@ impl PeerTable {
 
     /// Builds the table from the two summary results at `first` and `first + 1` of `reply`.
     /// `{"vrfs": {}}` and error 1000 "BGP inactive" are a successful read with no peers; any
-    /// other failure of these commands is an error.
+    /// other failure of these commands is an error. "BGP inactive" counts only from the first
+    /// summary: BGP not running fails that one (and EOS runs nothing after it), whereas the
+    /// IPv4 summary read and then the IPv6 one saying "inactive" contradict each other, and
+    /// reading that as "no sessions" would write Down for every user with a tunnel.
     pub fn from_reply(reply: &Reply, first: usize) -> Result<Self, EapiError> {
-        let bgp_inactive = reply.outcomes().iter().skip(first).take(2).any(|outcome| {
+        let bgp_inactive = reply.outcomes().get(first).is_some_and(|outcome| {
             matches!(outcome, CommandOutcome::Failed { code: 1000, errors }
                 if errors.iter().any(|error| error.to_ascii_lowercase().contains("bgp inactive")))
         });

@@ -147,6 +147,26 @@ async fn bgp_inactive_is_an_empty_successful_observation() {
 }
 
 #[tokio::test]
+async fn bgp_inactive_after_a_read_summary_is_a_failed_observation() {
+    // The IPv4 summary listed sessions, so an "inactive" IPv6 summary is not "no sessions".
+    let switch = Switch::new()
+        .answer(
+            "show ip bgp summary vrf all",
+            Outcome::Result(fixture("napalm-2024-show_ip_bgp_summary_vrf_all.json")),
+        )
+        .answer(
+            "show ipv6 bgp summary vrf all",
+            Outcome::Error(1000, vec!["BGP inactive".into()]),
+        );
+    let eos = FakeEos::switch(switch).await;
+    let err = bgp::fetch_peers(&eos.client()).await.unwrap_err();
+    assert!(
+        matches!(&err, EapiError::Command { code: 1000, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn other_command_failures_are_a_failed_observation_not_zero_peers() {
     let switch = Switch::new()
         .answer(

@@ -97,6 +97,21 @@ fn every_error_names_its_setting_and_all_are_reported_at_once() {
 }
 
 #[test]
+fn infinite_dampening_numbers_and_durations_beyond_go_are_refused() {
+    let args = flags(MINIMAL);
+    for (key, value) in [
+        ("dampening-penalty", "inf"),
+        ("dampening-suppress", "inf"),
+        ("dampening-penalty", "NaN"),
+        ("dampening-half-life", "3000000h"),
+    ] {
+        let err = Config::resolve(&args, &options(&[(key, value)])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("option dampening-"), "{key} {value}: {text}");
+    }
+}
+
+#[test]
 fn a_refresh_not_longer_than_the_poll_interval_is_refused() {
     let args = flags(&[MINIMAL, &["--bgp-status-refresh-interval", "5s"]].concat());
     let err = Config::resolve(&args, &BTreeMap::new()).unwrap_err();

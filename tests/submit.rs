@@ -90,6 +90,16 @@ impl Sent {
             .count()
     }
 
+    /// The `SetComputeUnitLimit` the transaction asks for.
+    fn compute_unit_limit(&self) -> Option<u32> {
+        let keys = &self.tx.message.account_keys;
+        self.tx.message.instructions.iter().find_map(|ix| {
+            let data = &ix.data;
+            (keys[usize::from(ix.program_id_index)] == COMPUTE_BUDGET && data[0] == 2)
+                .then(|| u32::from_le_bytes(data[1..5].try_into().unwrap()))
+        })
+    }
+
     fn skip_preflight(&self) -> bool {
         self.config["skipPreflight"] == json!(true)
     }
@@ -116,9 +126,14 @@ struct Ledger {
     /// Added to the block height on every `getBlockHeight`, to make time pass on chain.
     blocks_per_height_call: u64,
     blockhashes_handed_out: u8,
+    /// `getLatestBlockhash` answers 429 with this `Retry-After` (seconds) instead.
+    blockhash_refused: Option<String>,
     balance: u64,
     /// A user whose instruction the program rejects with this custom code at preflight.
     reject: Option<(Pubkey, u32)>,
+    /// Compute units each instruction consumes: a transaction asking for less runs out of
+    /// compute at preflight, in the instruction that crosses the limit.
+    cu_per_user: Option<u32>,
     /// A user whose instruction passes preflight but fails when the transaction executes
     /// (the chain changed in between): the transaction lands with this custom code.
     fail_on_chain: Option<(Pubkey, u32)>,
@@ -140,8 +155,10 @@ impl Default for Ledger {
             block_height: 1_000,
             blocks_per_height_call: 0,
             blockhashes_handed_out: 0,
+            blockhash_refused: None,
             balance: 1_000_000_000,
             reject: None,
+            cu_per_user: None,
             fail_on_chain: None,
             send_script: VecDeque::new(),
             sent: Vec::new(),
@@ -162,6 +179,10 @@ impl Ledger {
         let params = request["params"].clone();
         self.methods.push((method.clone(), params.clone()));
         match method.as_str() {
+            "getLatestBlockhash" if self.blockhash_refused.is_some() => Reply::status(
+                429,
+                vec![("Retry-After", self.blockhash_refused.clone().unwrap())],
+            ),
             "getLatestBlockhash" => {
                 self.blockhashes_handed_out += 1;
                 let hash = [self.blockhashes_handed_out; 32];
@@ -210,6 +231,11 @@ impl Ledger {
             Some(json!({"InstructionError": [at + sent.budget_instructions(), {"Custom": code}]}))
         });
         let preflight = !sent.skip_preflight();
+        let out_of_compute = self.cu_per_user.and_then(|per_user| {
+            let limit = sent.compute_unit_limit().unwrap_or(200_000);
+            let ran = (0..sent.users().len()).find(|&i| (i as u32 + 1) * per_user > limit)?;
+            Some((ran + sent.budget_instructions(), limit))
+        });
         let sends_of_this = 1 + self
             .sent
             .iter()
@@ -218,6 +244,21 @@ impl Ledger {
         self.sent.push(sent);
         if let Some(reply) = self.send_script.pop_front() {
             return reply;
+        }
+        if let (Some((index, limit)), true) = (out_of_compute, preflight) {
+            return Reply::error(
+                -32002,
+                &format!(
+                    "Transaction simulation failed: Error processing Instruction {index}: \
+                     Computational budget exceeded"
+                ),
+                json!({
+                    "accounts": null,
+                    "err": {"InstructionError": [index, "ComputationalBudgetExceeded"]},
+                    "logs": [format!("Program {PROGRAM} failed: exceeded CUs meter at BPF instruction #1")],
+                    "unitsConsumed": limit
+                }),
+            );
         }
         if let (Some((index, code)), true) = (reject_at, preflight) {
             // Verbatim shape of agave's -32002 for a program error (solana-rpc.md §1.4).
@@ -583,6 +624,81 @@ async fn unconfirmed_transaction_fails_at_the_deadline() {
         "{elapsed:?}"
     );
     assert_eq!(h.metrics.inflight_transactions.get(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_out_of_compute_is_resent_with_a_larger_limit_and_nobody_is_blamed() {
+    // The program costs 45,000 CU a user, well over the starting estimate.
+    let ledger = Ledger {
+        cu_per_user: Some(45_000),
+        ..Ledger::default()
+    };
+    let mut h = start(ledger, config()).await;
+    h.outbox.submit(changes(40)).unwrap();
+    let outcomes = h.outcomes(40).await;
+    assert!(outcomes.values().all(is_confirmed), "{outcomes:?}");
+
+    let ledger = h.ledger();
+    let landed: Vec<_> = ledger
+        .transactions()
+        .into_iter()
+        .filter(|t| ledger.landed.contains_key(&t.signature()))
+        .map(|t| (t.users().len(), t.compute_unit_limit().unwrap()))
+        .collect();
+    assert!(!landed.is_empty());
+    for (users, limit) in &landed {
+        assert!(
+            *limit >= *users as u32 * 45_000,
+            "{users} users, {limit} CU"
+        );
+        assert!(*limit <= 1_400_000);
+    }
+    assert_eq!(landed.iter().map(|(u, _)| u).sum::<usize>(), 40);
+    // 45,000 a user is covered at the third estimate (40,000 + 20 %): one raise per shortfall,
+    // not one per failed batch, so 19 users still fit a transaction.
+    assert!(
+        landed.iter().all(|(_, limit)| *limit <= 19 * 48_000),
+        "{landed:?}"
+    );
+    assert_eq!(landed.len(), 3, "{landed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_that_cannot_be_signed_fail_at_the_deadline_instead_of_waiting_forever() {
+    // An endpoint out of quota for "ever" (the largest Retry-After there is): the wait it asks
+    // for is capped, and the queued updates, which may be stale by then, are handed back.
+    let ledger = Ledger {
+        blockhash_refused: Some(u64::MAX.to_string()),
+        ..Ledger::default()
+    };
+    let mut cfg = config();
+    cfg.confirm_timeout = Duration::from_secs(90);
+    let mut h = start(ledger, cfg).await;
+    let started = Instant::now();
+    h.outbox.submit(changes(3)).unwrap();
+    let outcomes = h.outcomes(3).await;
+    let elapsed = started.elapsed();
+    for r in outcomes.values() {
+        match r {
+            Resolution::Failed { error, permanent } => {
+                assert!(error.contains("not sent within 90s"), "{error}");
+                assert!(error.contains("cannot get a blockhash"), "{error}");
+                assert!(!permanent, "the next tick may try again");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        elapsed >= Duration::from_secs(90) && elapsed < Duration::from_secs(91),
+        "{elapsed:?}"
+    );
+    let ledger = h.ledger();
+    assert!(ledger.sent.is_empty());
+    let asked = ledger.calls("getLatestBlockhash").len();
+    assert!(
+        (2..=3).contains(&asked),
+        "asked again after the capped wait, not only once: {asked}"
+    );
 }
 
 // ---- rebroadcast and expiry -------------------------------------------------------------------

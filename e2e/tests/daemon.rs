@@ -94,7 +94,10 @@ async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
+    // Started at boot before eAPI answers: the agent waits for the options rather than giving
+    // up on them (here it could not even start without them).
     let devnet = Devnet::start(1, SLOT).await.unwrap();
+    devnet.switch.set_fault(SwitchFault::SocketGone).unwrap();
     devnet.session(0, Some("Established")).unwrap();
     let mut args = devnet.agent_args(free_port().unwrap(), &[]);
     let mut moved = Vec::new();
@@ -115,6 +118,13 @@ async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
     let agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
         .await
         .unwrap();
+    assert!(
+        wait_for_log(&agent, "waiting for eAPI to read the daemon's EOS options").await,
+        "{}",
+        agent.log()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    devnet.switch.clear_fault().unwrap();
     assert!(
         devnet
             .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)

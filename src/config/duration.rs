@@ -43,8 +43,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         total += value * seconds;
         rest = tail;
     }
+    // Go's own limit (an int64 of nanoseconds, ~292 years): a longer value was never valid for
+    // the upstream agent, and keeping far below Duration's range means no `Instant + d` anywhere
+    // can overflow.
+    if total > MAX_SECONDS {
+        return Err(format!("{text:?}: out of range (at most ~292 years)"));
+    }
     Duration::try_from_secs_f64(total).map_err(|_| format!("{text:?}: out of range"))
 }
+
+const MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
 
 /// The shortest Go-style rendering, for logs and `check`.
 pub fn format(duration: Duration) -> String {
@@ -66,6 +74,19 @@ pub fn format(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_beyond_gos_range_are_refused() {
+        assert!(parse("2562047h").is_ok(), "just inside Go's range");
+        for huge in [
+            "2562048h",
+            "10000000000000000000s",
+            "1e400s",
+            "99999999999999999999999h",
+        ] {
+            assert!(parse(huge).is_err(), "{huge}");
+        }
+    }
 
     #[test]
     fn go_durations_parse() {

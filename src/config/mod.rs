@@ -433,17 +433,25 @@ impl Resolver<'_> {
             reuse: self.parse("dampening-reuse", "a number").unwrap_or(0.0),
             max_suppress: self.positive_duration("dampening-max-suppress"),
         };
-        if !(dampening.penalty > 0.0
-            && dampening.reuse > 0.0
-            && dampening.reuse < dampening.suppress)
-        {
-            let source = self.source_of("dampening-reuse");
+        // Finite numbers only: "inf" parses as a float, and an infinite penalty would make the
+        // release time of a suppressed user infinite too. The problem names the setting at fault.
+        let fault = if !(dampening.penalty > 0.0 && dampening.penalty.is_finite()) {
+            Some("dampening-penalty")
+        } else if !dampening.suppress.is_finite() {
+            Some("dampening-suppress")
+        } else if !(dampening.reuse > 0.0 && dampening.reuse < dampening.suppress) {
+            Some("dampening-reuse")
+        } else {
+            None
+        };
+        if let Some(name) = fault {
+            let source = self.source_of(name);
             self.problem(
-                "dampening-reuse",
+                name,
                 source,
                 format!(
-                    "need 0 < reuse ({}) < suppress ({}) and a positive penalty ({})",
-                    dampening.reuse, dampening.suppress, dampening.penalty
+                    "need a finite positive penalty ({}) and 0 < reuse ({}) < suppress ({}), finite",
+                    dampening.penalty, dampening.reuse, dampening.suppress
                 ),
             );
         }

@@ -35,6 +35,10 @@ pub use status::{Status, UserRow};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// eAPI calls must end well within a tick.
 const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
+/// At boot ProcMgr may start the daemon before eAPI answers: how long to wait for the daemon
+/// block's options before starting from the flags alone, and how often to ask meanwhile.
+const STARTUP_OPTIONS_WAIT: Duration = Duration::from_secs(20);
+const STARTUP_OPTIONS_RETRY: Duration = Duration::from_secs(2);
 
 /// Reads this daemon's `option` lines from the EOS running-config.
 pub async fn read_options(
@@ -55,14 +59,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let bootstrap = Config::bootstrap(&args)?;
     let eapi = eapi::Client::new(&bootstrap.eapi_socket).with_timeout(EAPI_TIMEOUT);
-    let options = match read_options(&eapi, &bootstrap.daemon_name).await {
-        Ok(options) => options,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the daemon's EOS options yet; starting from flags");
-            BTreeMap::new()
-        }
+    let Some(options) = startup_options(&eapi, &bootstrap.daemon_name, &shutdown).await else {
+        return Ok(());
     };
-    let (config, unknown) = Config::resolve(&args, &options)?;
+    let options_unread = options.is_none();
+    let (config, unknown) = Config::resolve(&args, &options.unwrap_or_default())?;
     report_unknown(&unknown);
     level.set_verbose(config.verbose);
 
@@ -143,9 +144,66 @@ pub async fn run(
             ..Status::default()
         },
         status_tx,
+        options_unread,
     };
-    daemon.run(outcomes, shutdown).await;
-    Ok(())
+    match daemon.run(outcomes, shutdown).await {
+        Some(restart) => Err(anyhow::anyhow!(restart)),
+        None => Ok(()),
+    }
+}
+
+/// The daemon block's options, waiting up to [`STARTUP_OPTIONS_WAIT`] for eAPI to answer.
+/// `Some(None)` when it did not: the daemon starts from its flags, and the first later read
+/// that changes a restart-only setting restarts it (see `Daemon::reload_options`). `None` when
+/// shut down while waiting.
+async fn startup_options(
+    eapi: &eapi::Client,
+    daemon_name: &str,
+    shutdown: &CancellationToken,
+) -> Option<Option<BTreeMap<String, String>>> {
+    let give_up = Instant::now() + STARTUP_OPTIONS_WAIT;
+    let mut said = false;
+    loop {
+        let error = match read_options(eapi, daemon_name).await {
+            Ok(options) => return Some(Some(options)),
+            Err(error) => error,
+        };
+        if Instant::now() + STARTUP_OPTIONS_RETRY > give_up {
+            tracing::warn!(%error, "cannot read the daemon's EOS options; starting from flags, and restarting if a later read changes a restart setting");
+            return Some(None);
+        }
+        if !said {
+            tracing::info!(%error, wait = ?STARTUP_OPTIONS_WAIT, "waiting for eAPI to read the daemon's EOS options");
+            said = true;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(STARTUP_OPTIONS_RETRY) => {}
+        }
+    }
+}
+
+/// Why the daemon must restart after reading options it could not read at startup: a setting
+/// that only takes effect at startup differs from what it started with.
+fn restart_for_late_options(
+    options_unread: bool,
+    changes: &[(&'static str, Apply)],
+) -> Option<String> {
+    if !options_unread {
+        return None;
+    }
+    let restart: Vec<_> = changes
+        .iter()
+        .filter(|(_, apply)| *apply == Apply::Restart)
+        .map(|(name, _)| *name)
+        .collect();
+    (!restart.is_empty()).then(|| {
+        format!(
+            "started without the daemon's EOS options (eAPI did not answer); exiting so that \
+             ProcMgr restarts it with option(s) {}",
+            restart.join(", ")
+        )
+    })
 }
 
 /// The configured device, or the one whose metrics publisher is the signer. Discovery is
@@ -196,19 +254,23 @@ struct Daemon {
     metrics: DaemonMetrics,
     status: Status,
     status_tx: watch::Sender<serde_json::Value>,
+    /// Started from flags because eAPI did not answer: no option has been read yet.
+    options_unread: bool,
 }
 
 impl Daemon {
+    /// Runs until shut down; `Some(why)` when it stopped to be restarted.
     async fn run(
         &mut self,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
         shutdown: CancellationToken,
-    ) {
+    ) -> Option<String> {
         let mut bgp_tick = ticker(self.config.bgp_interval, Instant::now());
         let mut options_tick = ticker(
             self.config.options_interval,
             Instant::now() + self.config.options_interval,
         );
+        let mut restart = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -219,7 +281,12 @@ impl Daemon {
                         _ = self.tick() => {}
                     }
                 }
-                _ = options_tick.tick() => self.reload_options(&mut bgp_tick, &mut options_tick).await,
+                _ = options_tick.tick() => {
+                    restart = self.reload_options(&mut bgp_tick, &mut options_tick).await;
+                    if restart.is_some() {
+                        break;
+                    }
+                }
             }
         }
         tracing::info!("stopping: no new writes, awaiting in-flight confirmations");
@@ -230,6 +297,7 @@ impl Daemon {
             self.apply(outcome);
         }
         tracing::info!("stopped");
+        restart
     }
 
     async fn tick(&mut self) {
@@ -406,24 +474,31 @@ impl Daemon {
         self.publish();
     }
 
-    async fn reload_options(&mut self, bgp_tick: &mut Interval, options_tick: &mut Interval) {
+    /// Applies changed live options; `Some(why)` when the daemon must restart instead.
+    async fn reload_options(
+        &mut self,
+        bgp_tick: &mut Interval,
+        options_tick: &mut Interval,
+    ) -> Option<String> {
         let options = match read_options(&self.eapi, &self.config.daemon_name).await {
             Ok(options) => options,
             Err(error) => {
                 tracing::debug!(%error, "cannot re-read the daemon's EOS options");
-                return;
+                return None;
             }
         };
         let (newer, unknown) = match Config::resolve(&self.args, &options) {
             Ok(resolved) => resolved,
             Err(error) => {
                 tracing::warn!(%error, "the daemon's EOS options are invalid; keeping the running configuration");
-                return;
+                return None;
             }
         };
         let changes = self.config.changes(&newer);
-        if changes.is_empty() {
-            return;
+        let restart = restart_for_late_options(self.options_unread, &changes);
+        self.options_unread = false;
+        if restart.is_some() || changes.is_empty() {
+            return restart;
         }
         report_unknown(&unknown);
         for (name, apply) in &changes {
@@ -453,6 +528,7 @@ impl Daemon {
         config.policy = newer.policy;
         config.cache = newer.cache;
         config.verbose = newer.verbose;
+        None
     }
 
     fn transitions(&self) -> u64 {
@@ -560,5 +636,29 @@ fn announce(update: &Update) {
                 update.user, update.peer, update.status
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_options_restart_only_for_a_changed_restart_setting() {
+        let live = [("bgp-status-interval", Apply::Live)];
+        let both = [
+            ("bgp-status-interval", Apply::Live),
+            ("ledger-rpc-url", Apply::Restart),
+            ("metrics-enable", Apply::Restart),
+        ];
+        assert_eq!(restart_for_late_options(true, &live), None);
+        assert_eq!(
+            restart_for_late_options(false, &both),
+            None,
+            "read at startup"
+        );
+        let why = restart_for_late_options(true, &both).unwrap();
+        assert!(why.contains("ledger-rpc-url, metrics-enable"), "{why}");
+        assert!(!why.contains("bgp-status-interval"), "{why}");
     }
 }

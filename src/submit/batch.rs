@@ -37,6 +37,22 @@ fn compute_limit(cu_per_instruction: u32, n: usize) -> u64 {
     base.saturating_add(base.saturating_mul(CU_MARGIN_PERCENT).div_ceil(100))
 }
 
+/// The next per-instruction estimate after a batch ran out of compute: double it, up to what a
+/// transaction of one instruction may ask for; `None` when it is there already.
+pub(crate) fn raised_cu_estimate(cu_per_instruction: u32) -> Option<u32> {
+    let ceiling = MAX_COMPUTE_UNIT_LIMIT * 100 / (100 + CU_MARGIN_PERCENT);
+    let ceiling = u32::try_from(ceiling).expect("below MAX_COMPUTE_UNIT_LIMIT");
+    (cu_per_instruction < ceiling).then(|| cu_per_instruction.saturating_mul(2).min(ceiling))
+}
+
+/// Whether a transaction failed because it ran out of the compute units it asked for: the
+/// batch's limit was too small, which is no fault of the user whose instruction was running.
+pub(crate) fn ran_out_of_compute(err: &TransactionError) -> bool {
+    matches!(err, TransactionError::InstructionError {
+        error: InstructionErrorKind::Other(name), ..
+    } if name == "ComputationalBudgetExceeded")
+}
+
 /// Most instructions one transaction holds under both the 1232-byte packet limit and the
 /// compute-unit ceiling; 0 when not even one fits.
 pub(crate) fn capacity(config: &OutboxConfig) -> usize {
@@ -170,6 +186,14 @@ fn program_error_name(code: u32) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compute_estimate_doubles_up_to_what_one_instruction_may_ask() {
+        assert_eq!(raised_cu_estimate(10_000), Some(20_000));
+        assert_eq!(raised_cu_estimate(1_000_000), Some(1_166_666));
+        assert_eq!(raised_cu_estimate(1_166_666), None);
+        assert_eq!(compute_limit(1_166_666, 1), MAX_COMPUTE_UNIT_LIMIT);
+    }
     use crate::serviceability::BgpStatus;
     use crate::submit::UpdateReason;
     use tokio::time::Instant;

@@ -35,6 +35,9 @@ use crate::rpc::{
 /// First wait after a failed send or blockhash fetch; doubles per failure up to the cap.
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The most of a server's `Retry-After` that is honoured. A quota reset hours away must not
+/// park status writes for hours (or overflow the clock): ask again after this and be told anew.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The handle the daemon holds. Dropping it shuts the outbox down with `confirm_timeout` as the
 /// grace period; [`Outbox::shutdown`] chooses the grace and waits for the end.
@@ -86,6 +89,7 @@ impl Outbox {
             next_poll: Instant::now(),
             admit_after: Instant::now(),
             admit_failures: 0,
+            last_admit_error: None,
             stop_at: None,
         };
         let task = tokio::spawn(driver.run(inbox));
@@ -125,7 +129,8 @@ struct Driver {
     per_tx: usize,
     metrics: OutboxMetrics,
     outcomes: mpsc::UnboundedSender<Outcome>,
-    /// Updates not yet in a transaction, oldest first, at most one per user.
+    /// Updates not yet in a transaction, oldest first, at most one per user. Each expires
+    /// `confirm_timeout` after its observation (see `expire_pending`).
     pending: VecDeque<Update>,
     inflight: Vec<InFlight>,
     fee: FeeGuard,
@@ -133,6 +138,8 @@ struct Driver {
     /// After a failed blockhash fetch, new batches wait until then.
     admit_after: Instant,
     admit_failures: u32,
+    /// Why the last batch could not be signed, for updates that expire waiting.
+    last_admit_error: Option<String>,
     /// Set once shutting down: in-flight transactions are abandoned at this instant.
     stop_at: Option<Instant>,
 }
@@ -144,6 +151,8 @@ struct InFlight {
     signature: Signature,
     wire: Vec<u8>,
     budget_instructions: usize,
+    /// The per-user compute estimate the current bytes were signed with.
+    cu_per_user: u32,
     last_valid_block_height: u64,
     /// The current bytes cannot land (preflight said the blockhash is unknown, or it
     /// expired): sign again with a fresh blockhash before the next send.
@@ -247,6 +256,9 @@ impl Driver {
         if !self.inflight.is_empty() {
             wake = wake.min(self.next_poll);
         }
+        for update in &self.pending {
+            wake = wake.min(update.observed_at + self.config.confirm_timeout);
+        }
         for tx in &self.inflight {
             wake = wake.min(tx.deadline);
             if !tx.seen {
@@ -286,6 +298,7 @@ impl Driver {
             self.next_poll = Instant::now() + self.config.poll_interval;
         }
         self.fail_overdue(Instant::now());
+        self.expire_pending(Instant::now());
         self.metrics
             .inflight_transactions
             .set(self.inflight.len() as i64);
@@ -305,6 +318,7 @@ impl Driver {
                     self.admit_failures += 1;
                     let wait = backoff(self.admit_failures, e.retry_after());
                     tracing::warn!(error = %e, ?wait, "cannot get a blockhash; will try again");
+                    self.last_admit_error = Some(format!("cannot get a blockhash: {e}"));
                     self.admit_after = Instant::now() + wait;
                     for update in batch.into_iter().rev() {
                         self.pending.push_front(update);
@@ -313,6 +327,7 @@ impl Driver {
                 }
             };
             self.admit_failures = 0;
+            self.last_admit_error = None;
             let signed = batch::sign(&self.config, &self.payer, &batch, hash.blockhash);
             let now = Instant::now();
             self.inflight.push(InFlight {
@@ -320,6 +335,7 @@ impl Driver {
                 signature: signed.signature,
                 wire: signed.wire,
                 budget_instructions: signed.budget_instructions,
+                cu_per_user: self.config.cu_per_instruction,
                 last_valid_block_height: hash.last_valid_block_height,
                 needs_resign: false,
                 accepted: false,
@@ -517,6 +533,7 @@ impl Driver {
         tracing::info!(old = %tx.signature, new = %signed.signature, "re-signed with a fresh blockhash");
         tx.signature = signed.signature;
         tx.wire = signed.wire;
+        tx.cu_per_user = self.config.cu_per_instruction;
         tx.last_valid_block_height = hash.last_valid_block_height;
         tx.needs_resign = false;
         tx.accepted = false;
@@ -601,6 +618,9 @@ impl Driver {
     fn split(&mut self, tx: InFlight, err: &TransactionError) {
         self.metrics.transactions_failed.inc();
         let error = describe(err);
+        if batch::ran_out_of_compute(err) {
+            return self.raise_compute_limit(tx, error);
+        }
         let Some(blamed) = blamed_update(err, tx.budget_instructions, tx.updates.len()) else {
             tracing::error!(signature = %tx.signature, users = tx.updates.len(), %error, "status transaction failed");
             return self.fail_all(tx, error);
@@ -628,6 +648,39 @@ impl Driver {
         }
     }
 
+    /// The program needs more compute per user than estimated: ask for twice as much (fewer
+    /// users then fit a transaction) and send the whole batch again. Nobody is blamed: whichever
+    /// instruction happened to run when the shared meter ran out is not the culprit.
+    fn raise_compute_limit(&mut self, tx: InFlight, error: String) {
+        // Batches signed before an earlier raise fail too; they only need the new limit.
+        if tx.cu_per_user < self.config.cu_per_instruction {
+            tracing::debug!(signature = %tx.signature, "ran out of compute at an old limit; resending");
+            for update in tx.updates.into_iter().rev() {
+                self.pending.push_front(update);
+            }
+            return;
+        }
+        let Some(raised) = batch::raised_cu_estimate(self.config.cu_per_instruction) else {
+            tracing::error!(signature = %tx.signature, %error, "status transaction ran out of compute at the largest limit");
+            return self.fail_all(tx, error);
+        };
+        self.config.cu_per_instruction = raised;
+        self.per_tx = self
+            .config
+            .per_transaction()
+            .min(self.config.transaction_capacity());
+        tracing::warn!(
+            signature = %tx.signature,
+            %error,
+            cu_per_user = raised,
+            per_transaction = self.per_tx,
+            "status transaction ran out of compute; raising the limit and resending"
+        );
+        for update in tx.updates.into_iter().rev() {
+            self.pending.push_front(update);
+        }
+    }
+
     fn fail_overdue(&mut self, now: Instant) {
         let (overdue, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.inflight)
             .into_iter()
@@ -641,6 +694,38 @@ impl Driver {
             tracing::warn!(users = tx.updates.len(), %error, "giving up on a status transaction");
             self.metrics.transactions_failed.inc();
             self.fail_all(tx, error);
+        }
+    }
+
+    /// Fails updates that waited `confirm_timeout` without being sent (the blockhash could not
+    /// be fetched all that time). The state they carry may be stale by now, and while queued
+    /// the user counts as in flight, so no newer decision is made: failing them hands the user
+    /// back to the next tick, which decides from a fresh observation.
+    fn expire_pending(&mut self, now: Instant) {
+        let timeout = self.config.confirm_timeout;
+        let (expired, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|u| now >= u.observed_at + timeout);
+        self.pending = keep;
+        if expired.is_empty() {
+            return;
+        }
+        let error = format!(
+            "not sent within {timeout:?}: {}",
+            self.last_admit_error
+                .as_deref()
+                .unwrap_or("waiting for room in flight")
+        );
+        tracing::warn!(users = expired.len(), %error, "giving up on queued status updates");
+        for update in &expired {
+            self.count(update, "error");
+            self.emit(
+                update,
+                Resolution::Failed {
+                    error: error.clone(),
+                    permanent: false,
+                },
+            );
         }
     }
 
@@ -696,7 +781,7 @@ fn reached(status: &TransactionStatus, target: Commitment) -> bool {
 /// so many switches hitting one endpoint do not retry in step.
 fn backoff(failures: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(asked) = retry_after {
-        return asked;
+        return asked.min(MAX_RETRY_AFTER);
     }
     let d = BASE_BACKOFF
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
@@ -750,6 +835,12 @@ mod tests {
         assert_eq!(
             backoff(1, Some(Duration::from_secs(7))),
             Duration::from_secs(7)
+        );
+        // A huge Retry-After (a day, or u64::MAX seconds) is capped, not added to the clock.
+        assert_eq!(backoff(1, Some(Duration::MAX)), MAX_RETRY_AFTER);
+        assert_eq!(
+            backoff(3, Some(Duration::from_secs(86_400))),
+            MAX_RETRY_AFTER
         );
     }
 }
