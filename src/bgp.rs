@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,9 +39,14 @@ const NEIGHBORS_REVISION: u8 = 2;
 /// (see [`PeerTable::from_reply`]).
 pub fn summary_commands() -> [Command; 2] {
     [
-        Command::new(IPV4_SUMMARY).with_revision(SUMMARY_REVISION),
+        ipv4_summary_command(),
         Command::new(IPV6_SUMMARY).with_revision(SUMMARY_REVISION),
     ]
+}
+
+/// The IPv4 summary alone: every session a user can have (users' tunnels are IPv4 /31s).
+pub fn ipv4_summary_command() -> Command {
+    Command::new(IPV4_SUMMARY).with_revision(SUMMARY_REVISION)
 }
 
 /// Reads the peer table in one request.
@@ -48,7 +54,7 @@ pub async fn fetch_peers(client: &Client) -> Result<PeerTable, EapiError> {
     let reply = client
         .execute(&Request::new().commands(summary_commands()))
         .await?;
-    PeerTable::from_reply(&reply, 0)
+    PeerTable::from_reply(&reply, 0..2)
 }
 
 /// A VRF name, shared by every peer of the VRF.
@@ -223,22 +229,26 @@ impl PeerTable {
         }
     }
 
-    /// Builds the table from the two summary results at `first` and `first + 1` of `reply`.
+    /// Builds the table from the summary results at `summaries` in `reply` (the IPv4 one
+    /// first).
     /// `{"vrfs": {}}` and error 1000 "BGP inactive" are a successful read with no peers; any
     /// other failure of these commands is an error. "BGP inactive" counts only from the first
     /// summary: BGP not running fails that one (and EOS runs nothing after it), whereas the
     /// IPv4 summary read and then the IPv6 one saying "inactive" contradict each other, and
     /// reading that as "no sessions" would write Down for every user with a tunnel.
-    pub fn from_reply(reply: &Reply, first: usize) -> Result<Self, EapiError> {
-        let bgp_inactive = reply.outcomes().get(first).is_some_and(|outcome| {
-            matches!(outcome, CommandOutcome::Failed { code: 1000, errors }
+    pub fn from_reply(reply: &Reply, summaries: Range<usize>) -> Result<Self, EapiError> {
+        let bgp_inactive = reply
+            .outcomes()
+            .get(summaries.start)
+            .is_some_and(|outcome| {
+                matches!(outcome, CommandOutcome::Failed { code: 1000, errors }
                 if errors.iter().any(|error| error.to_ascii_lowercase().contains("bgp inactive")))
-        });
+            });
         if bgp_inactive {
             return Ok(PeerTable::with_capacity(0));
         }
         let mut table = PeerTable::with_capacity(0);
-        for index in first..first + 2 {
+        for index in summaries {
             let raw = reply.result(index)?;
             let command = reply
                 .commands()

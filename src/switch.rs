@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::bgp::{self, PeerTable};
-use crate::eapi::{Client, EapiError, Reply, Request};
+use crate::eapi::{Client, EapiError, Request};
 use crate::monitor::{Session, SwitchLookup, VrfSession};
 use crate::tunnel::{self, Tunnel, TunnelTable};
 
@@ -20,26 +20,38 @@ pub struct SwitchState {
     pub tunnels: TunnelTable,
 }
 
+/// Which BGP summaries a reading takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summaries {
+    /// The IPv4 summary: every session a user can have, since users' tunnels are IPv4 /31s
+    /// and the lookups are by IPv4 address. What the daemon decides from, so that the IPv6
+    /// model failing or changing shape can never stop status writes.
+    Ipv4,
+    /// Both summaries, for an operator's complete listing (`peers`).
+    Both,
+}
+
 /// The interface command comes first: EOS stops at the first failed command, and a switch with
 /// BGP inactive fails the summaries (read as "no peers"), which must not cost the interfaces.
-fn request() -> Request {
-    Request::new()
-        .commands(std::iter::once(tunnel::interface_command()).chain(bgp::summary_commands()))
+fn request(summaries: Summaries) -> Request {
+    let request = Request::new().commands([tunnel::interface_command()]);
+    match summaries {
+        Summaries::Ipv4 => request.commands([bgp::ipv4_summary_command()]),
+        Summaries::Both => request.commands(bgp::summary_commands()),
+    }
 }
 
 /// Reads both tables in one request.
-pub async fn observe(client: &Client) -> Result<SwitchState, EapiError> {
-    SwitchState::from_reply(&client.execute(&request()).await?)
-}
-
-impl SwitchState {
-    /// Builds both tables from a reply to [`observe`]'s request.
-    pub fn from_reply(reply: &Reply) -> Result<Self, EapiError> {
-        Ok(SwitchState {
-            tunnels: TunnelTable::from_reply(reply, 0)?,
-            peers: PeerTable::from_reply(reply, 1)?,
-        })
-    }
+pub async fn observe(client: &Client, summaries: Summaries) -> Result<SwitchState, EapiError> {
+    let reply = client.execute(&request(summaries)).await?;
+    let count = match summaries {
+        Summaries::Ipv4 => 1,
+        Summaries::Both => 2,
+    };
+    Ok(SwitchState {
+        tunnels: TunnelTable::from_reply(&reply, 0)?,
+        peers: PeerTable::from_reply(&reply, 1..1 + count)?,
+    })
 }
 
 impl SwitchLookup for SwitchState {

@@ -906,7 +906,7 @@ async fn a_failed_interface_read_writes_nothing_even_when_the_chain_says_up() {
             ),
     )
     .await;
-    let observed = switch::observe(&eos.client()).await;
+    let observed = switch::observe(&eos.client(), switch::Summaries::Ipv4).await;
     let observation = match &observed {
         Ok(state) => Observation::Switch(state),
         Err(_) => Observation::Failed,

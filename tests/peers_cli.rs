@@ -72,7 +72,9 @@ async fn peers_json_lists_every_session_sorted_by_vrf_then_peer() {
 #[tokio::test]
 async fn peers_table_is_aligned_with_ages() {
     let eos = FakeEos::switch(switch()).await;
-    let state = switch::observe(&eos.client()).await.unwrap();
+    let state = switch::observe(&eos.client(), switch::Summaries::Both)
+        .await
+        .unwrap();
     let now: SystemTime = UNIX_EPOCH + Duration::from_secs(1_721_160_000);
     golden::assert_matches("peers.txt", &peers::render_table(&state, now));
 }

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use doublezero_bgpstatus::eapi::EapiError;
 use doublezero_bgpstatus::serviceability::NetworkV4;
-use doublezero_bgpstatus::switch::{self, SwitchState};
+use doublezero_bgpstatus::switch::{self, Summaries, SwitchState};
 use doublezero_bgpstatus::tunnel::{Tunnel, TunnelTable};
 use serde_json::Value;
 use support::{fixture, FakeEos, Outcome, Switch};
@@ -118,9 +118,12 @@ fn switch_with_interfaces(interfaces: Outcome) -> Switch {
         .answer("show ip interface", interfaces)
 }
 
-async fn observe(switch: Switch) -> (Result<SwitchState, EapiError>, Vec<Vec<String>>) {
+async fn observe_with(
+    switch: Switch,
+    summaries: Summaries,
+) -> (Result<SwitchState, EapiError>, Vec<Vec<String>>) {
     let eos = FakeEos::switch(switch).await;
-    let state = switch::observe(&eos.client()).await;
+    let state = switch::observe(&eos.client(), summaries).await;
     let requests = eos
         .requests()
         .iter()
@@ -129,23 +132,57 @@ async fn observe(switch: Switch) -> (Result<SwitchState, EapiError>, Vec<Vec<Str
     (state, requests)
 }
 
+/// What the daemon reads each tick.
+async fn observe(switch: Switch) -> (Result<SwitchState, EapiError>, Vec<Vec<String>>) {
+    observe_with(switch, Summaries::Ipv4).await
+}
+
 #[tokio::test]
-async fn one_request_reads_interfaces_and_both_summaries() {
-    let (state, requests) = observe(switch_with_interfaces(Outcome::Result(
-        goeapi_show_ip_interface(),
-    )))
-    .await;
-    let state = state.unwrap();
+async fn one_request_reads_interfaces_and_the_summaries_asked_for() {
+    let switch = || switch_with_interfaces(Outcome::Result(goeapi_show_ip_interface()));
+    let (state, requests) = observe(switch()).await;
+    let ipv4 = state.unwrap();
     assert_eq!(
         requests,
         vec![vec![
             "show ip interface".to_owned(),
             "show ip bgp summary vrf all".to_owned(),
-            "show ipv6 bgp summary vrf all".to_owned(),
         ]]
     );
-    assert_eq!(state.peers.len(), 4);
-    assert!(state.tunnels.is_empty());
+    assert!(ipv4.tunnels.is_empty());
+
+    let (state, requests) = observe_with(switch(), Summaries::Both).await;
+    let both = state.unwrap();
+    assert_eq!(requests[0].len(), 3);
+    assert_eq!(requests[0][2], "show ipv6 bgp summary vrf all");
+    assert_eq!(both.peers.len(), 4);
+    assert!(ipv4.peers.len() < both.peers.len(), "{}", ipv4.peers.len());
+    assert!(ipv4
+        .peers
+        .iter()
+        .all(|p| both.peers.lookup(p.addr.ip()).any(|q| q.vrf == p.vrf)));
+}
+
+#[tokio::test]
+async fn a_broken_ipv6_summary_cannot_stop_the_daemons_observation() {
+    let switch = || {
+        Switch::new()
+            .answer(
+                "show ip bgp summary vrf all",
+                Outcome::Result(fixture("napalm-2024-show_ip_bgp_summary_vrf_all.json")),
+            )
+            .answer(
+                "show ip interface",
+                Outcome::Result(goeapi_show_ip_interface()),
+            )
+            .answer(
+                "show ipv6 bgp summary vrf all",
+                Outcome::Error(1002, vec!["invalid command".into()]),
+            )
+    };
+    assert!(observe(switch()).await.0.is_ok());
+    let (both, _) = observe_with(switch(), Summaries::Both).await;
+    assert!(matches!(both, Err(EapiError::Command { code: 1002, .. })));
 }
 
 #[tokio::test]

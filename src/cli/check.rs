@@ -156,27 +156,29 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         .iter()
         .all(|i| i.name != "eapi" || i.verdict == Verdict::Pass)
     {
-        items.push(match switch::observe(&eapi).await {
-            Ok(state) if state.peers.is_empty() => warn(
-                "bgp",
-                "no BGP sessions on this switch",
-                "expected only while no user is connected; check `show ip bgp summary vrf all`",
-            ),
-            Ok(state) => pass(
-                "bgp",
-                format!(
-                    "{} BGP sessions ({} established), {} tunnel interfaces",
-                    state.peers.len(),
-                    state.peers.iter().filter(|p| p.is_established()).count(),
-                    state.tunnels.len()
+        items.push(
+            match switch::observe(&eapi, switch::Summaries::Ipv4).await {
+                Ok(state) if state.peers.is_empty() => warn(
+                    "bgp",
+                    "no BGP sessions on this switch",
+                    "expected only while no user is connected; check `show ip bgp summary vrf all`",
                 ),
-            ),
-            Err(error) => fail(
-                "bgp",
-                error.to_string(),
-                "check `show ip bgp summary vrf all` and `show ip interface`",
-            ),
-        });
+                Ok(state) => pass(
+                    "bgp",
+                    format!(
+                        "{} BGP sessions ({} established), {} tunnel interfaces",
+                        state.peers.len(),
+                        state.peers.iter().filter(|p| p.is_established()).count(),
+                        state.tunnels.len()
+                    ),
+                ),
+                Err(error) => fail(
+                    "bgp",
+                    error.to_string(),
+                    "check `show ip bgp summary vrf all` and `show ip interface`",
+                ),
+            },
+        );
     }
 
     let signer = match keypair::load(&config.keypair, config.keypair_permissions) {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::bgp::{Asn, Peer};
 use crate::eapi::{self, Client};
-use crate::switch::{self, SwitchState};
+use crate::switch::{self, Summaries, SwitchState};
 use crate::tunnel::Tunnel;
 
 /// Arguments of `peers`.
@@ -35,7 +35,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// Reads the peer table and renders it, table or JSON, as `run` prints it.
 pub async fn render(args: &Args) -> anyhow::Result<String> {
     let client = Client::new(&args.eapi_socket);
-    let state = switch::observe(&client).await?;
+    let state = switch::observe(&client, Summaries::Both).await?;
     Ok(if args.json {
         render_json(&state)
     } else {

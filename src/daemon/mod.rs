@@ -354,7 +354,7 @@ impl Daemon {
         });
 
         let started = Instant::now();
-        let switch = switch::observe(&self.eapi).await;
+        let switch = switch::observe(&self.eapi, switch::Summaries::Ipv4).await;
         self.metrics
             .observation_duration
             .observe(started.elapsed().as_secs_f64());
