@@ -12,7 +12,7 @@
 //! interface read that fails is an `Err`, never an empty table, because an absent tunnel is
 //! evidence that a user was removed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -114,7 +114,7 @@ impl TunnelTable {
             };
             let position = table.tunnels.len();
             if let Some(net) = tunnel.address.filter(|net| net.prefix == 31) {
-                table.by_address.insert(net.addr, position);
+                table.by_address.entry(net.addr).or_insert(position);
             }
             if let Some(number) = tunnel.number() {
                 table.by_number.insert(number, position);
@@ -124,7 +124,8 @@ impl TunnelTable {
         Ok(table)
     }
 
-    /// The tunnel whose /31 address is `device_addr` (a user's `tunnel_net` base).
+    /// The tunnel whose /31 address is `device_addr` (a user's `tunnel_net` base); the first
+    /// by name if several hold it (see the monitor's lookup, which prefers the user's own).
     pub fn by_device_addr(&self, device_addr: Ipv4Addr) -> Option<&Tunnel> {
         self.tunnels.get(*self.by_address.get(&device_addr)?)
     }
@@ -153,7 +154,9 @@ impl TunnelTable {
 /// tunnels stay unparsed, so an odd Ethernet or Vlan cannot fail the read.
 #[derive(Deserialize)]
 struct Interfaces {
-    interfaces: HashMap<String, Box<RawValue>>,
+    /// By name, so that the table (and which of two tunnels holding the same address is
+    /// found) is the same on every read.
+    interfaces: BTreeMap<String, Box<RawValue>>,
 }
 
 #[derive(Deserialize)]

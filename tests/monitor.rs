@@ -566,6 +566,47 @@ async fn a_failed_write_is_retried_after_a_backoff_that_grows() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_status_does_not_wait_out_the_backoff_of_an_older_one() {
+    // The chain says Up and a refresh is due; the refresh keeps failing (an RPC outage) until
+    // its backoff is long; then the session drops. The Down was never tried: it goes out on
+    // the next tick, and a failure of it starts its own backoff from the first step.
+    let policy = Policy::default();
+    let slots_in_refresh = policy.refresh.as_millis() as u64 / 400;
+    let v = view(vec![user(1, BgpStatus::Up, slots_in_refresh + 1)]);
+    let mut switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    for _ in 0..8 {
+        let updates = run(&v, &switch, &mut table, &policy);
+        assert_eq!(statuses(&updates)[0].1, BgpStatus::Up);
+        table.failed(&user_pk(1), "503".into(), false, Instant::now(), &policy);
+        advance(policy.failure_backoff_max).await;
+    }
+    table.failed(&user_pk(1), "503".into(), false, Instant::now(), &policy);
+    let failure = table.get(&user_pk(1)).unwrap().failure.clone().unwrap();
+    assert_eq!(
+        failure.retry_at - Instant::now(),
+        policy.failure_backoff_max
+    );
+
+    advance(policy.failure_backoff).await;
+    assert!(
+        run(&v, &switch, &mut table, &policy).is_empty(),
+        "Up still waits"
+    );
+    switch.set(peer(1), Session::Absent);
+    let updates = run(&v, &switch, &mut table, &policy);
+    assert_eq!(
+        statuses(&updates),
+        vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
+    );
+    table.failed(&user_pk(1), "503".into(), false, Instant::now(), &policy);
+    let failure = table.get(&user_pk(1)).unwrap().failure.clone().unwrap();
+    assert_eq!(failure.status, BgpStatus::Down);
+    assert_eq!(failure.attempts, 1);
+    assert_eq!(failure.retry_at - Instant::now(), policy.failure_backoff);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refusal_by_the_program_waits_the_longest_backoff() {
     let policy = Policy::default();
     let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
@@ -889,6 +930,26 @@ async fn a_misnamed_tunnel_or_a_moved_address_is_drift_with_both_values() {
         (&*interface, address.map(|net| net.to_string())),
         ("Tunnel502", Some("169.254.0.100/31".to_owned()))
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_users_own_tunnel_wins_when_a_leftover_one_holds_the_same_address() {
+    // Tunnel900 in vrf9 is found first by address; the user's Tunnel501 in vrf1 holds the
+    // same /31 and carries the live session. The session is looked up in vrf1 every time.
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let mut switch = Switch::default();
+    switch.add_tunnel(900, "vrf9", 2, true);
+    let mut switch = switch.with_tunnel_of(1, "vrf1", true);
+    switch.set(peer(1), Session::Established);
+    switch.set_in("vrf9", peer(1), Session::NotEstablished("Active".into()));
+    let mut table = StateTable::default();
+    assert_eq!(
+        statuses(&run(&v, &switch, &mut table, &Policy::default())),
+        vec![(user_pk(1), BgpStatus::Up, UpdateReason::Change)]
+    );
+    let row = table.get(&user_pk(1)).unwrap();
+    assert_eq!(row.session_vrf.as_deref(), Some("vrf1"));
+    assert_eq!(row.drift, None);
 }
 
 #[tokio::test(start_paused = true)]

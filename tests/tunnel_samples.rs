@@ -66,6 +66,25 @@ fn ceos_brief_sample_gives_tunnel1_up_on_its_slash_31_without_a_vrf() {
 }
 
 #[test]
+fn two_tunnels_on_one_address_resolve_the_same_way_whatever_the_reply_order() {
+    let tunnel = |name: &str, vrf: &str| {
+        format!(
+            r#""{name}": {{"vrf": "{vrf}", "interfaceStatus": "connected", "lineProtocolStatus": "up",
+               "interfaceAddress": {{"primaryIp": {{"address": "169.254.0.2", "maskLen": 31}}}}}}"#
+        )
+    };
+    let (a, b) = (tunnel("Tunnel501", "vrf1"), tunnel("Tunnel900", "vrf9"));
+    for text in [
+        format!(r#"{{"interfaces": {{{a}, {b}}}}}"#),
+        format!(r#"{{"interfaces": {{{b}, {a}}}}}"#),
+    ] {
+        let table = TunnelTable::from_json(&text).unwrap();
+        let found = table.by_device_addr(Ipv4Addr::new(169, 254, 0, 2)).unwrap();
+        assert_eq!(&*found.name, "Tunnel501", "{text}");
+    }
+}
+
+#[test]
 fn goeapi_show_ip_interface_sample_has_no_tunnels_and_reads_vrf_and_primary_ip() {
     let text = goeapi_show_ip_interface();
     assert!(TunnelTable::from_json(&text).unwrap().is_empty());

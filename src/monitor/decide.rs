@@ -74,7 +74,17 @@ fn decide_user(
         return None;
     };
 
-    let interface = switch.tunnel(tunnel.device_addr());
+    // The same /31 may sit on two tunnels in different VRFs (a leftover one): the user's own
+    // `Tunnel<tunnel_id>` wins, so the session is looked up in the same VRF on every tick.
+    let holds_net = |found: &&Tunnel| {
+        found
+            .address
+            .is_some_and(|net| net.prefix == 31 && net.addr == tunnel.device_addr())
+    };
+    let interface = switch
+        .tunnel_numbered(user.tunnel_id)
+        .filter(holds_net)
+        .or_else(|| switch.tunnel(tunnel.device_addr()));
     let tunnel_vrf = interface.and_then(|found| found.vrf.as_deref());
     let found = switch.session(tunnel.peer_addr(), tunnel_vrf);
     let drift = drift(switch, user.tunnel_id, tunnel, interface, found.as_ref());
@@ -129,7 +139,13 @@ fn decide_user(
         entry.why = Why::InFlight { since };
         return None;
     }
-    if let Some(failure) = entry.failure.as_ref().filter(|f| now < f.retry_at) {
+    // The backoff is for retrying the same write. A new status was never tried: it goes out
+    // now, or a Down would wait out minutes of backoff earned by refreshes during an outage.
+    if let Some(failure) = entry
+        .failure
+        .as_ref()
+        .filter(|f| now < f.retry_at && f.status == wanted)
+    {
         entry.why = Why::Backoff {
             until: failure.retry_at,
             error: failure.error.clone(),

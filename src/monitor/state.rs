@@ -132,6 +132,8 @@ pub enum Why {
 /// The last failed write of a user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
+    /// The status that failed to be written; the backoff holds back only that status.
+    pub status: BgpStatus,
     pub error: String,
     /// The program refused it (e.g. NotAllowed); retrying without a change will not help.
     pub permanent: bool,
@@ -282,8 +284,16 @@ impl StateTable {
         let Some(entry) = self.users.get_mut(user) else {
             return;
         };
-        entry.in_flight = None;
-        let attempts = entry.failure.as_ref().map_or(0, |f| f.attempts) + 1;
+        let status = entry
+            .in_flight
+            .take()
+            .map(|(_, status)| status)
+            .or(entry.wanted)
+            .unwrap_or_default();
+        let attempts = match &entry.failure {
+            Some(previous) if previous.status == status => previous.attempts + 1,
+            _ => 1,
+        };
         let wait = if permanent {
             policy.failure_backoff_max
         } else {
@@ -293,6 +303,7 @@ impl StateTable {
                 .min(policy.failure_backoff_max)
         };
         entry.failure = Some(Failure {
+            status,
             error,
             permanent,
             attempts,
