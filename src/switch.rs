@@ -44,13 +44,10 @@ fn request(summaries: Summaries) -> Request {
 /// Reads both tables in one request.
 pub async fn observe(client: &Client, summaries: Summaries) -> Result<SwitchState, EapiError> {
     let reply = client.execute(&request(summaries)).await?;
-    let count = match summaries {
-        Summaries::Ipv4 => 1,
-        Summaries::Both => 2,
-    };
     Ok(SwitchState {
         tunnels: TunnelTable::from_reply(&reply, 0)?,
-        peers: PeerTable::from_reply(&reply, 1..1 + count)?,
+        // Every command after the interfaces is a summary.
+        peers: PeerTable::from_reply(&reply, 1..reply.commands().len())?,
     })
 }
 

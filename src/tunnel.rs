@@ -55,6 +55,13 @@ impl Tunnel {
         &*self.line_protocol == "up"
     }
 
+    /// Whether the tunnel's address is the /31 whose first address is `device_addr`; the Go
+    /// agent only matches /31s (spec §8.2).
+    pub fn holds(&self, device_addr: Ipv4Addr) -> bool {
+        self.address
+            .is_some_and(|net| net.prefix == 31 && net.addr == device_addr)
+    }
+
     /// The `N` of `TunnelN`, as the controller numbers user tunnels by `tunnel_id`.
     pub fn number(&self) -> Option<u16> {
         self.name.strip_prefix("Tunnel")?.parse().ok()

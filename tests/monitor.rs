@@ -43,10 +43,7 @@ impl SwitchLookup for Switch {
     }
 
     fn tunnel(&self, device_addr: Ipv4Addr) -> Option<&Tunnel> {
-        self.tunnels.iter().find(|t| {
-            t.address
-                .is_some_and(|net| net.addr == device_addr && net.prefix == 31)
-        })
+        self.tunnels.iter().find(|t| t.holds(device_addr))
     }
 
     fn tunnel_numbered(&self, number: u16) -> Option<&Tunnel> {

@@ -102,14 +102,9 @@ impl Devnet {
         let user = &self.users[i];
         match state {
             Some(state) => self.switch.set_peer(eapi_sim::Peer {
-                vrf: USER_VRF.into(),
-                address: user.peer.to_string(),
-                state: state.into(),
                 asn: "65000".into(),
                 rtt_us: Some(1_000 + i as u64),
-                up_down_time: None,
-                prefix_received: 1,
-                tunnel: None,
+                ..eapi_sim::Peer::new(USER_VRF, &user.peer.to_string(), state)
             })?,
             None => {
                 self.switch.remove_peer(USER_VRF, &user.peer.to_string());

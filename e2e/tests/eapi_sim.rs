@@ -44,19 +44,6 @@ impl Lab {
     }
 }
 
-fn peer(vrf: &str, address: &str, state: &str) -> Peer {
-    Peer {
-        vrf: vrf.into(),
-        address: address.into(),
-        state: state.into(),
-        asn: "65001".into(),
-        rtt_us: Some(1500),
-        up_down_time: None,
-        prefix_received: 1,
-        tunnel: None,
-    }
-}
-
 fn fixture_path(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/eos")
@@ -93,11 +80,11 @@ fn keys(value: &Value) -> BTreeSet<String> {
 async fn configured_peers_are_read_by_the_agent_with_their_vrfs_and_states() {
     let lab = Lab::start(|config| {
         config.peers = vec![
-            peer("vrf1", "169.254.0.1", "Established"),
-            peer("vrf1", "169.254.0.3", "Active"),
-            peer("default", "2001:db8::1", "Established"),
+            Peer::new("vrf1", "169.254.0.1", "Established"),
+            Peer::new("vrf1", "169.254.0.3", "Active"),
+            Peer::new("default", "2001:db8::1", "Established"),
             // Listed by both summaries (RFC 5549), one session to the agent.
-            peer("default", "fe80::1%Et3", "Idle"),
+            Peer::new("default", "fe80::1%Et3", "Idle"),
         ]
     })
     .await;
@@ -126,12 +113,13 @@ async fn configured_peers_are_read_by_the_agent_with_their_vrfs_and_states() {
 #[tokio::test]
 async fn peer_changes_and_removals_show_on_the_next_read() {
     let lab =
-        Lab::start(|config| config.peers = vec![peer("vrf1", "169.254.0.1", "Established")]).await;
+        Lab::start(|config| config.peers = vec![Peer::new("vrf1", "169.254.0.1", "Established")])
+            .await;
     lab.sim
-        .set_peer(peer("vrf1", "169.254.0.1", "Idle"))
+        .set_peer(Peer::new("vrf1", "169.254.0.1", "Idle"))
         .unwrap();
     lab.sim
-        .set_peer(peer("vrf1", "169.254.0.5", "OpenSent"))
+        .set_peer(Peer::new("vrf1", "169.254.0.5", "OpenSent"))
         .unwrap();
     assert_eq!(
         states(&lab.peers().await),
@@ -147,12 +135,12 @@ async fn peer_changes_and_removals_show_on_the_next_read() {
 
 #[tokio::test]
 async fn rtts_come_from_snd_rtt_in_microseconds_for_established_peers_only() {
-    let mut slow = peer("vrf1", "169.254.0.1", "Established");
+    let mut slow = Peer::new("vrf1", "169.254.0.1", "Established");
     slow.rtt_us = Some(4287);
-    let mut v6 = peer("default", "2001:db8::1", "Established");
+    let mut v6 = Peer::new("default", "2001:db8::1", "Established");
     v6.rtt_us = Some(250);
     let lab = Lab::start(|config| {
-        config.peers = vec![slow, v6, peer("vrf1", "169.254.0.3", "Active")];
+        config.peers = vec![slow, v6, Peer::new("vrf1", "169.254.0.3", "Active")];
     })
     .await;
     let table = lab.peers().await;
@@ -175,7 +163,7 @@ async fn rtts_come_from_snd_rtt_in_microseconds_for_established_peers_only() {
 async fn switch_without_bgp_reads_as_an_empty_table_from_error_1000() {
     let lab = Lab::start(|config| {
         config.bgp = false;
-        config.peers = vec![peer("vrf1", "169.254.0.1", "Established")];
+        config.peers = vec![Peer::new("vrf1", "169.254.0.1", "Established")];
     })
     .await;
     assert!(lab.peers().await.is_empty());
@@ -228,7 +216,8 @@ async fn slow_reply_is_a_timeout_for_a_client_with_a_shorter_timeout() {
 
 #[tokio::test]
 async fn garbage_and_truncated_replies_are_http_protocol_errors() {
-    let lab = Lab::start(|config| config.peers = vec![peer("vrf1", "169.254.0.1", "Idle")]).await;
+    let lab =
+        Lab::start(|config| config.peers = vec![Peer::new("vrf1", "169.254.0.1", "Idle")]).await;
     for fault in [Fault::Garbage, Fault::Truncated] {
         lab.sim.set_fault(fault.clone()).unwrap();
         let err = fetch_peers(&lab.client()).await.unwrap_err();
@@ -331,7 +320,7 @@ async fn daemon_options_are_read_by_the_agents_config_parser() {
 
 #[tokio::test]
 async fn interface_models_have_the_keys_of_the_recorded_samples() {
-    let mut user = peer("vrf1", "169.254.0.1", "Established");
+    let mut user = Peer::new("vrf1", "169.254.0.1", "Established");
     user.tunnel = Some("Tunnel500".into());
     let lab = Lab::start(|config| config.peers = vec![user]).await;
 
@@ -383,7 +372,7 @@ async fn tunnels_come_and_go_with_their_peers_unless_set_explicitly() {
             .filter(|name| name.starts_with("Tunnel"))
             .collect()
     };
-    let mut user = peer("vrf1", "169.254.0.3", "Established");
+    let mut user = Peer::new("vrf1", "169.254.0.3", "Established");
     user.tunnel = Some("Tunnel501".into());
     lab.sim.set_peer(user).unwrap();
     lab.sim

@@ -76,14 +76,9 @@ fn decide_user(
 
     // The same /31 may sit on two tunnels in different VRFs (a leftover one): the user's own
     // `Tunnel<tunnel_id>` wins, so the session is looked up in the same VRF on every tick.
-    let holds_net = |found: &&Tunnel| {
-        found
-            .address
-            .is_some_and(|net| net.prefix == 31 && net.addr == tunnel.device_addr())
-    };
     let interface = switch
         .tunnel_numbered(user.tunnel_id)
-        .filter(holds_net)
+        .filter(|own| own.holds(tunnel.device_addr()))
         .or_else(|| switch.tunnel(tunnel.device_addr()));
     let tunnel_vrf = interface.and_then(|found| found.vrf.as_deref());
     let found = switch.session(tunnel.peer_addr(), tunnel_vrf);

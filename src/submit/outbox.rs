@@ -320,9 +320,7 @@ impl Driver {
                     tracing::warn!(error = %e, ?wait, "cannot get a blockhash; will try again");
                     self.last_admit_error = Some(format!("cannot get a blockhash: {e}"));
                     self.admit_after = Instant::now() + wait;
-                    for update in batch.into_iter().rev() {
-                        self.pending.push_front(update);
-                    }
+                    self.requeue(batch);
                     return;
                 }
             };
@@ -643,7 +641,12 @@ impl Driver {
                 permanent: true,
             },
         );
-        for update in rest.into_iter().rev() {
+        self.requeue(rest);
+    }
+
+    /// Puts updates back at the head of the queue in their order: they were first in line.
+    fn requeue(&mut self, updates: Vec<Update>) {
+        for update in updates.into_iter().rev() {
             self.pending.push_front(update);
         }
     }
@@ -655,10 +658,7 @@ impl Driver {
         // Batches signed before an earlier raise fail too; they only need the new limit.
         if tx.cu_per_user < self.config.cu_per_instruction {
             tracing::debug!(signature = %tx.signature, "ran out of compute at an old limit; resending");
-            for update in tx.updates.into_iter().rev() {
-                self.pending.push_front(update);
-            }
-            return;
+            return self.requeue(tx.updates);
         }
         let Some(raised) = batch::raised_cu_estimate(self.config.cu_per_instruction) else {
             tracing::error!(signature = %tx.signature, %error, "status transaction ran out of compute at the largest limit");
@@ -676,9 +676,7 @@ impl Driver {
             per_transaction = self.per_tx,
             "status transaction ran out of compute; raising the limit and resending"
         );
-        for update in tx.updates.into_iter().rev() {
-            self.pending.push_front(update);
-        }
+        self.requeue(tx.updates);
     }
 
     fn fail_overdue(&mut self, now: Instant) {

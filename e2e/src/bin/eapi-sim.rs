@@ -119,14 +119,12 @@ fn demo_users(count: u32) -> Vec<Peer> {
     let base = u32::from(Ipv4Addr::new(169, 254, 0, 0));
     (0..count)
         .map(|k| Peer {
-            vrf: "vrf1".into(),
-            address: Ipv4Addr::from(base + 2 * k + 1).to_string(),
-            state: "Established".into(),
-            asn: "65001".into(),
-            rtt_us: Some(1500),
-            up_down_time: None,
-            prefix_received: 1,
             tunnel: Some(format!("Tunnel{}", 500 + k)),
+            ..Peer::new(
+                "vrf1",
+                &Ipv4Addr::from(base + 2 * k + 1).to_string(),
+                "Established",
+            )
         })
         .collect()
 }

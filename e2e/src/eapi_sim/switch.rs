@@ -71,6 +71,23 @@ pub struct Daemon {
     pub shutdown: bool,
 }
 
+impl Peer {
+    /// A session in `state` with the defaults of `--peers FILE` (AS 65001), a 1.5 ms RTT and
+    /// one received prefix, as a live user session looks.
+    pub fn new(vrf: &str, address: &str, state: &str) -> Peer {
+        Peer {
+            vrf: vrf.into(),
+            address: address.into(),
+            state: state.into(),
+            asn: default_peer_asn(),
+            rtt_us: Some(1500),
+            up_down_time: None,
+            prefix_received: 1,
+            tunnel: None,
+        }
+    }
+}
+
 fn default_vrf() -> String {
     "default".into()
 }
@@ -614,19 +631,6 @@ fn parse_net(text: &str) -> Result<(Ipv4Addr, u8), SimError> {
 mod tests {
     use super::*;
 
-    fn peer(vrf: &str, address: &str, state: &str) -> Peer {
-        Peer {
-            vrf: vrf.into(),
-            address: address.into(),
-            state: state.into(),
-            asn: "65001".into(),
-            rtt_us: Some(1500),
-            up_down_time: None,
-            prefix_received: 1,
-            tunnel: None,
-        }
-    }
-
     fn switch() -> Switch {
         Switch::new("65000".into(), Ipv4Addr::new(192, 0, 2, 1), 1000.0)
     }
@@ -635,10 +639,10 @@ mod tests {
     fn up_down_time_moves_only_when_the_state_changes() {
         let mut switch = switch();
         switch
-            .set_peer(peer("vrf1", "10.0.0.1", "Active"), 10.0)
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Active"), 10.0)
             .unwrap();
         switch
-            .set_peer(peer("vrf1", "10.0.0.1", "Active"), 20.0)
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Active"), 20.0)
             .unwrap();
         let summary = switch.summary(Family::Ipv4, &VrfFilter::All);
         assert_eq!(
@@ -646,7 +650,7 @@ mod tests {
             10.0
         );
         switch
-            .set_peer(peer("vrf1", "10.0.0.1", "Established"), 30.0)
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Established"), 30.0)
             .unwrap();
         let summary = switch.summary(Family::Ipv4, &VrfFilter::All);
         assert_eq!(
@@ -659,13 +663,13 @@ mod tests {
     fn default_vrf_is_listed_without_peers_and_families_split_peers() {
         let mut switch = switch();
         switch
-            .set_peer(peer("vrf1", "10.0.0.1", "Established"), 1.0)
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Established"), 1.0)
             .unwrap();
         switch
-            .set_peer(peer("vrf1", "2001:db8::1", "Established"), 1.0)
+            .set_peer(Peer::new("vrf1", "2001:db8::1", "Established"), 1.0)
             .unwrap();
         switch
-            .set_peer(peer("vrf1", "fe80::1%Et3", "Established"), 1.0)
+            .set_peer(Peer::new("vrf1", "fe80::1%Et3", "Established"), 1.0)
             .unwrap();
         let v4 = switch.summary(Family::Ipv4, &VrfFilter::All);
         assert_eq!(v4["vrfs"]["default"]["peers"], json!({}));
@@ -690,7 +694,7 @@ mod tests {
     #[test]
     fn peer_tunnel_holds_the_device_side_of_the_slash_31_and_leaves_with_the_peer() {
         let mut switch = switch();
-        let mut user = peer("vrf1", "169.254.0.1", "Established");
+        let mut user = Peer::new("vrf1", "169.254.0.1", "Established");
         user.tunnel = Some("Tunnel500".into());
         switch.set_peer(user, 1.0).unwrap();
         let brief = switch.ip_interface_brief();
@@ -711,7 +715,7 @@ mod tests {
     #[test]
     fn explicit_tunnel_overrides_and_outlives_the_peer_tunnel() {
         let mut switch = switch();
-        let mut user = peer("vrf1", "169.254.0.1", "Established");
+        let mut user = Peer::new("vrf1", "169.254.0.1", "Established");
         user.tunnel = Some("Tunnel500".into());
         switch.set_peer(user, 1.0).unwrap();
         switch
@@ -731,10 +735,10 @@ mod tests {
     fn neighbour_detail_has_rtt_only_when_established() {
         let mut switch = switch();
         switch
-            .set_peer(peer("vrf1", "10.0.0.1", "Established"), 1.0)
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Established"), 1.0)
             .unwrap();
         switch
-            .set_peer(peer("vrf1", "10.0.0.3", "Active"), 1.0)
+            .set_peer(Peer::new("vrf1", "10.0.0.3", "Active"), 1.0)
             .unwrap();
         let all = switch.neighbors(Family::Ipv4, None, &VrfFilter::All, 61.0);
         let list = all["vrfs"]["vrf1"]["peerList"].as_array().unwrap();
@@ -771,9 +775,9 @@ mod tests {
     fn invalid_addresses_and_tunnel_names_are_refused() {
         let mut switch = switch();
         assert!(switch
-            .set_peer(peer("vrf1", "not-an-ip", "Idle"), 1.0)
+            .set_peer(Peer::new("vrf1", "not-an-ip", "Idle"), 1.0)
             .is_err());
-        let mut user = peer("vrf1", "169.254.0.1", "Established");
+        let mut user = Peer::new("vrf1", "169.254.0.1", "Established");
         user.tunnel = Some("Gre500".into());
         assert!(switch.set_peer(user, 1.0).is_err());
         assert!(switch
