@@ -42,6 +42,15 @@ impl Lab {
         let mut values = self.client().run(&[Command::new(command)]).await?;
         Ok(values.remove(0))
     }
+
+    /// Runs a privileged command the way the agent does: `enable` first.
+    async fn run_privileged(&self, command: &str) -> Result<Value, EapiError> {
+        let mut values = self
+            .client()
+            .run(&[Command::new(command).privileged()])
+            .await?;
+        Ok(values.remove(0))
+    }
 }
 
 fn fixture_path(name: &str) -> std::path::PathBuf {
@@ -285,37 +294,94 @@ async fn unknown_command_is_error_1002_invalid_input_as_eos_answers() {
     }
 }
 
+fn our_daemon() -> Daemon {
+    Daemon {
+        name: "doublezero-bgpstatus".into(),
+        exec: "/usr/bin/doublezero-bgpstatus run".into(),
+        options: BTreeMap::from([
+            ("rpc-url".into(), "http://127.0.0.1:8899".into()),
+            ("name".into(), "Bruce Wayne".into()),
+        ]),
+        shutdown: false,
+    }
+}
+
 #[tokio::test]
 async fn daemon_options_are_read_by_the_agents_config_parser() {
-    let lab = Lab::start(|config| {
-        config.daemons = vec![Daemon {
-            name: "doublezero-bgpstatus".into(),
-            exec: "/usr/bin/doublezero-bgpstatus run".into(),
-            options: BTreeMap::from([
-                ("rpc-url".into(), "http://127.0.0.1:8899".into()),
-                ("name".into(), "Bruce Wayne".into()),
-            ]),
-            shutdown: false,
-        }]
-    })
-    .await;
+    let lab = Lab::start(|config| config.daemons = vec![our_daemon()]).await;
     let config = lab
-        .run("show running-config section daemon doublezero-bgpstatus")
+        .run_privileged("show running-config section daemon doublezero-bgpstatus")
         .await
         .unwrap();
-    let options =
-        doublezero_bgpstatus::config::daemon_options(&config, "doublezero-bgpstatus").unwrap();
+    let options = doublezero_bgpstatus::config::daemon_options(&config, "doublezero-bgpstatus")
+        .unwrap()
+        .unwrap();
     assert_eq!(options["rpc-url"], "http://127.0.0.1:8899");
     assert_eq!(options["name"], "Bruce Wayne");
     let absent = lab
-        .run("show running-config section daemon other")
+        .run_privileged("show running-config section daemon other")
         .await
         .unwrap();
-    assert!(
-        doublezero_bgpstatus::config::daemon_options(&absent, "other")
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        doublezero_bgpstatus::config::daemon_options(&absent, "other"),
+        Ok(None)
     );
+}
+
+#[tokio::test]
+async fn the_running_config_without_enable_fails_as_on_eos() {
+    let lab = Lab::start(|config| config.daemons = vec![our_daemon()]).await;
+    let err = lab
+        .run("show running-config section daemon doublezero-bgpstatus")
+        .await
+        .unwrap_err();
+    let EapiError::Command {
+        code: 1002,
+        failures,
+        ..
+    } = &err
+    else {
+        panic!("expected 1002, got {err:?}");
+    };
+    assert_eq!(
+        failures[0].errors,
+        ["Invalid input (privileged mode required)"]
+    );
+}
+
+#[tokio::test]
+async fn the_agent_reads_its_options_under_every_reading_of_the_unknown_eos_facts() {
+    use doublezero_bgpstatus_e2e::eapi_sim::SectionJson;
+    let lab = Lab::start(|config| config.daemons = vec![our_daemon()]).await;
+    for section_json in [
+        SectionJson::Filtered,
+        SectionJson::Ignored,
+        SectionJson::Empty,
+        SectionJson::Refused,
+    ] {
+        for starts_privileged in [false, true] {
+            lab.sim.set_eos_behaviour(starts_privileged, section_json);
+            let options =
+                doublezero_bgpstatus::config::read_options(&lab.client(), "doublezero-bgpstatus")
+                    .await
+                    .unwrap_or_else(|e| panic!("{section_json:?}/{starts_privileged}: {e}"));
+            assert_eq!(
+                options.get("name").map(String::as_str),
+                Some("Bruce Wayne"),
+                "{section_json:?}/{starts_privileged}"
+            );
+            let none = doublezero_bgpstatus::config::read_options(&lab.client(), "other")
+                .await
+                .unwrap();
+            assert!(none.is_empty(), "{section_json:?}: no block, no options");
+        }
+    }
+    // Every request that asked for the running-config started with `enable`.
+    for request in lab.sim.requests() {
+        if request.iter().any(|c| c.starts_with("show running-config")) {
+            assert_eq!(request[0], "enable", "{request:?}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -8,8 +8,7 @@ use std::io::Write;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 
-use crate::config::{Config, RunArgs};
-use crate::daemon::read_options;
+use crate::config::{read_options, Config, RunArgs};
 use crate::rpc::{self, Commitment};
 use crate::serviceability::{discover_device, Device};
 use crate::{eapi, keypair, switch};

@@ -21,7 +21,7 @@ use solana_pubkey::Pubkey;
 
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use keys::{find as find_key, Apply, Key, KEYS};
-pub use options::daemon_options;
+pub use options::{daemon_options, read as read_options};
 
 use crate::env::Env;
 use crate::keypair;

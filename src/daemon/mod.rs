@@ -19,8 +19,8 @@ use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::bgp::{self, PeerTable};
-use crate::config::{daemon_options, Apply, Config, RunArgs};
-use crate::eapi::{self, Command, EapiError};
+use crate::config::{read_options, Apply, Config, RunArgs};
+use crate::eapi::{self, EapiError};
 use crate::logging::{self, LevelHandle, Severity};
 use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics};
 use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
@@ -39,17 +39,6 @@ const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
 /// block's options before starting from the flags alone, and how often to ask meanwhile.
 const STARTUP_OPTIONS_WAIT: Duration = Duration::from_secs(20);
 const STARTUP_OPTIONS_RETRY: Duration = Duration::from_secs(2);
-
-/// Reads this daemon's `option` lines from the EOS running-config.
-pub async fn read_options(
-    eapi: &eapi::Client,
-    daemon_name: &str,
-) -> Result<BTreeMap<String, String>, EapiError> {
-    let command = format!("show running-config section daemon {daemon_name}");
-    let values = eapi.run(&[Command::new(command.clone())]).await?;
-    let value = values.into_iter().next().unwrap_or_default();
-    daemon_options(&value, daemon_name).map_err(|reason| eapi::model_error(&command, reason))
-}
 
 /// Runs the daemon until `shutdown` is cancelled. An error is fatal and returned with its reason.
 pub async fn run(

@@ -124,7 +124,15 @@ fn describe_command_failure(code: &i64, message: &str, failures: &[CommandFailur
             failure.errors.join(" / ")
         ));
     }
+    let privilege = failures
+        .iter()
+        .flat_map(|failure| &failure.errors)
+        .any(|error| error.contains("privileged mode required"));
     let advice = match code {
+        _ if privilege => {
+            "EOS refused the command outside privileged mode; the agent sends `enable` first, so \
+             check that `enable` needs no password for the socket's user (root)"
+        }
         1002 => "the command is not valid on this EOS release",
         1003 => "the command has no JSON model on this EOS release",
         1005 => "the socket user lacks privileges; run the agent as root",

@@ -17,7 +17,11 @@ use super::{CommandFailure, EapiError};
 pub struct Command {
     text: String,
     revision: Option<u8>,
+    privileged: bool,
 }
+
+/// What every Arista client sends before a privileged command (eos.md §9 item 2).
+const ENABLE: &str = "enable";
 
 impl Command {
     /// A command answered with the model revision that `version: 1` selects.
@@ -25,7 +29,15 @@ impl Command {
         Command {
             text: text.into(),
             revision: None,
+            privileged: false,
         }
+    }
+
+    /// Marks a command that only privileged mode may run (`show running-config …`): a request
+    /// carrying one starts with `enable`, whatever privilege the socket starts at.
+    pub fn privileged(mut self) -> Self {
+        self.privileged = true;
+        self
     }
 
     /// Pins the model revision (1–99) this command is parsed against.
@@ -91,12 +103,18 @@ impl Request {
         &self.commands
     }
 
+    /// Whether the request starts with `enable`: it carries a privileged command. Its result
+    /// (`{}`) is skipped when the reply is read, so outcomes still match [`Request::commands`].
+    fn enables(&self) -> bool {
+        self.commands.iter().any(|command| command.privileged)
+    }
+
     pub(crate) fn encode(&self, id: &str) -> Vec<u8> {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Params<'a> {
             version: u8,
-            cmds: &'a [Command],
+            cmds: &'a [&'a Command],
             format: &'static str,
             timestamps: bool,
             auto_complete: bool,
@@ -110,12 +128,14 @@ impl Request {
             params: Params<'a>,
             id: &'a str,
         }
+        let enable = self.enables().then(|| Command::new(ENABLE));
+        let cmds: Vec<&Command> = enable.iter().chain(&self.commands).collect();
         let envelope = Envelope {
             jsonrpc: "2.0",
             method: "runCmds",
             params: Params {
                 version: 1,
-                cmds: &self.commands,
+                cmds: &cmds,
                 format: "json",
                 timestamps: false,
                 // Abbreviations and aliases would make the answer depend on switch config.
@@ -285,9 +305,10 @@ struct DataEntry {
 
 /// Turns an HTTP body into per-command outcomes. Protocol-level errors (no per-command data)
 /// and malformed envelopes are errors; command failures are outcomes, because a caller may
-/// still use the commands that ran.
+/// still use the commands that ran. A failed `enable` is an error: no command ran after it.
 pub(crate) fn decode_reply(request: &Request, body: &[u8]) -> Result<Reply, EapiError> {
-    let sent = request.commands.len();
+    let skip = usize::from(request.enables());
+    let sent = request.commands.len() + skip;
     let envelope: ReplyEnvelope = serde_json::from_slice(body).map_err(|err| EapiError::Http {
         detail: format!("reply is not a JSON-RPC object: {err}"),
     })?;
@@ -329,6 +350,18 @@ pub(crate) fn decode_reply(request: &Request, body: &[u8]) -> Result<Reply, Eapi
             });
         }
         outcomes.resize_with(sent, || CommandOutcome::NotRun);
+        if skip == 1 {
+            if let CommandOutcome::Failed { errors, .. } = outcomes.remove(0) {
+                return Err(EapiError::Command {
+                    code: error.code,
+                    message: error.message,
+                    failures: vec![CommandFailure {
+                        command: ENABLE.into(),
+                        errors,
+                    }],
+                });
+            }
+        }
         return Ok(Reply {
             commands,
             outcomes,
@@ -348,7 +381,11 @@ pub(crate) fn decode_reply(request: &Request, body: &[u8]) -> Result<Reply, Eapi
             ),
         });
     }
-    let outcomes = results.into_iter().map(CommandOutcome::Ok).collect();
+    let outcomes = results
+        .into_iter()
+        .skip(skip)
+        .map(CommandOutcome::Ok)
+        .collect();
     Ok(Reply {
         commands,
         outcomes,
@@ -380,6 +417,65 @@ mod tests {
                 "expandAliases": false, "stopOnError": true,
                 "cmds": [{"cmd": "show ip bgp summary vrf all", "revision": 1}, "show version"]}})
         );
+    }
+
+    fn privileged_request() -> Request {
+        Request::new().commands([
+            Command::new("show running-config section daemon x").privileged(),
+            Command::new("show version"),
+        ])
+    }
+
+    #[test]
+    fn a_privileged_command_puts_enable_first_and_only_then() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&privileged_request().encode("e")).unwrap();
+        assert_eq!(
+            body["params"]["cmds"],
+            json!([
+                "enable",
+                "show running-config section daemon x",
+                "show version"
+            ])
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&request(&["show version"]).encode("e")).unwrap();
+        assert_eq!(body["params"]["cmds"], json!(["show version"]));
+    }
+
+    #[test]
+    fn the_result_of_enable_is_skipped_so_outcomes_match_the_commands() {
+        let body = br#"{"jsonrpc":"2.0","id":"e","result":[{},{"cmds":{}},{"version":"4.30"}]}"#;
+        let reply = decode_reply(&privileged_request(), body).unwrap();
+        let values = reply.into_values().unwrap();
+        assert_eq!(values, [json!({"cmds": {}}), json!({"version": "4.30"})]);
+        // Two results for three commands on the wire is a protocol error, not a shifted reply.
+        let short = br#"{"jsonrpc":"2.0","id":"e","result":[{"cmds":{}},{"version":"4.30"}]}"#;
+        assert!(matches!(
+            decode_reply(&privileged_request(), short),
+            Err(EapiError::Http { .. })
+        ));
+    }
+
+    #[test]
+    fn a_failed_command_after_enable_is_reported_at_its_own_index() {
+        let body = br#"{"jsonrpc":"2.0","id":"e","error":{"code":1002,"message":"CLI command 2 of 3 'show running-config section daemon x' failed: invalid command","data":[{},{"errors":["Invalid input (at token 2: 'section')"]}]}}"#;
+        let reply = decode_reply(&privileged_request(), body).unwrap();
+        assert!(matches!(
+            &reply.outcomes()[0],
+            CommandOutcome::Failed { code: 1002, .. }
+        ));
+        assert!(matches!(reply.outcomes()[1], CommandOutcome::NotRun));
+    }
+
+    #[test]
+    fn a_failed_enable_is_an_error_naming_enable() {
+        let body = br#"{"jsonrpc":"2.0","id":"e","error":{"code":1005,"message":"CLI command 1 of 3 'enable' failed: unauthorized","data":[{"errors":["Authorization denied"]}]}}"#;
+        let err = decode_reply(&privileged_request(), body).unwrap_err();
+        let EapiError::Command { failures, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(failures[0].command, "enable");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use doublezero_bgpstatus_e2e::eapi_sim::{self, Daemon, EapiSim, Peer, SimConfig, SimError};
+use doublezero_bgpstatus_e2e::eapi_sim::{
+    self, Daemon, EapiSim, Peer, SectionJson, SimConfig, SimError,
+};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// A simulated Arista switch's eAPI unix socket, driven over an HTTP/JSON control API.
@@ -42,6 +44,12 @@ struct Args {
     /// An `option KEY value VALUE` line of the daemon block (repeatable).
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = parse_option)]
     options: Vec<(String, String)>,
+    /// Requests start in privileged mode (by default `show running-config` needs `enable`).
+    #[arg(long)]
+    starts_privileged: bool,
+    /// How `show running-config section …` answers in JSON.
+    #[arg(long, value_enum, default_value_t = SectionJson::Filtered)]
+    section_json: SectionJson,
 }
 
 fn parse_option(text: &str) -> Result<(String, String), String> {
@@ -66,6 +74,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = SimConfig::new(&args.socket);
     config.control = Some(args.control);
     config.bgp = !args.no_bgp;
+    config.starts_privileged = args.starts_privileged;
+    config.section_json = args.section_json;
     if let Some(path) = &args.replay {
         config.replay = eapi_sim::load_replay(path)?;
     }

@@ -1,7 +1,8 @@
 //! The CLI commands the simulator understands, parsed token by token the way EOS reports a bad
 //! one: error 1002 with `Invalid input (at token N: 'word')`, N counted from 0 as in the vEOS
 //! sample (`show bogus` → token 1). BGP commands on a switch without `router bgp` fail with
-//! 1000 "BGP inactive" (eos.md §1.5).
+//! 1000 "BGP inactive" (eos.md §1.5). `show running-config` is privileged: without a preceding
+//! `enable` in the same request it fails as it does on EOS (eos.md §9 item 2).
 
 use serde_json::{json, Value};
 
@@ -43,11 +44,25 @@ pub struct Replay {
     pub ipv6: Option<String>,
 }
 
-/// Runs one command against the switch.
-pub fn run(text: &str, switch: &Switch, replay: &Replay, now: f64) -> Result<Output, CommandError> {
+/// The privilege level of one request's CLI session: every request starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Unprivileged,
+    Privileged,
+}
+
+/// Runs one command against the switch in the request's `mode` (which `enable` raises).
+pub fn run(
+    text: &str,
+    switch: &Switch,
+    replay: &Replay,
+    now: f64,
+    mode: &mut Mode,
+) -> Result<Output, CommandError> {
     let mut words = Words::new(text);
     if words.keyword("enable") {
         words.end()?;
+        *mode = Mode::Privileged;
         return Ok(Output::Json(json!({})));
     }
     words.expect("show")?;
@@ -56,9 +71,24 @@ pub fn run(text: &str, switch: &Switch, replay: &Replay, now: f64) -> Result<Out
         return Ok(Output::Json(switch.version(now)));
     }
     if words.keyword("running-config") {
-        words.expect("section")?;
-        let pattern = words.rest()?;
-        return Ok(Output::Json(switch.running_config(&pattern)));
+        if *mode != Mode::Privileged {
+            return Err(CommandError {
+                code: 1002,
+                errors: vec!["Invalid input (privileged mode required)".into()],
+            });
+        }
+        if words.keyword("section") {
+            let pattern = words.rest()?;
+            return match switch.running_config_section(&pattern) {
+                Some(config) => Ok(Output::Json(config)),
+                None => {
+                    words.position -= 1 + pattern.split_whitespace().count();
+                    Err(words.invalid())
+                }
+            };
+        }
+        words.end()?;
+        return Ok(Output::Json(switch.running_config()));
     }
     let family = if words.keyword("ip") {
         if words.keyword("interface") {
@@ -230,7 +260,46 @@ mod tests {
     }
 
     fn run_on(switch: &Switch, text: &str) -> Result<Output, CommandError> {
-        run(text, switch, &Replay::default(), 1.0)
+        run(
+            text,
+            switch,
+            &Replay::default(),
+            1.0,
+            &mut Mode::Unprivileged,
+        )
+    }
+
+    #[test]
+    fn running_config_needs_enable_first_like_eos() {
+        let switch = switch();
+        let err = run_on(&switch, "show running-config section daemon x").unwrap_err();
+        assert_eq!(
+            (err.code, err.errors),
+            (
+                1002,
+                vec!["Invalid input (privileged mode required)".to_owned()]
+            )
+        );
+        let mut mode = Mode::Unprivileged;
+        let replay = Replay::default();
+        assert!(run("enable", &switch, &replay, 1.0, &mut mode).is_ok());
+        assert_eq!(mode, Mode::Privileged);
+        assert!(run("show running-config", &switch, &replay, 1.0, &mut mode).is_ok());
+    }
+
+    #[test]
+    fn a_refused_section_filter_is_invalid_input_at_its_token() {
+        let mut switch = switch();
+        switch.section_json = super::super::switch::SectionJson::Refused;
+        let err = run(
+            "show running-config section daemon x",
+            &switch,
+            &Replay::default(),
+            1.0,
+            &mut Mode::Privileged,
+        )
+        .unwrap_err();
+        assert_eq!(err.errors, ["Invalid input (at token 2: 'section')"]);
     }
 
     #[test]
@@ -278,9 +347,24 @@ mod tests {
             ipv6: None,
         };
         let switch = switch();
-        let all = run("show ip bgp summary vrf all", &switch, &replay, 1.0).unwrap();
+        let mut mode = Mode::Unprivileged;
+        let all = run(
+            "show ip bgp summary vrf all",
+            &switch,
+            &replay,
+            1.0,
+            &mut mode,
+        )
+        .unwrap();
         assert_eq!(all, Output::Raw("{\"vrfs\": {}}\n".into()));
-        let v6 = run("show ipv6 bgp summary vrf all", &switch, &replay, 1.0).unwrap();
+        let v6 = run(
+            "show ipv6 bgp summary vrf all",
+            &switch,
+            &replay,
+            1.0,
+            &mut mode,
+        )
+        .unwrap();
         assert!(matches!(v6, Output::Json(_)));
     }
 }

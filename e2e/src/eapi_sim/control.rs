@@ -12,6 +12,7 @@
 //! | `POST /tunnels/remove` | `{"name"}` | remove an explicit tunnel (404 if absent) |
 //! | `POST /daemons` | `Daemon` | add or replace a `daemon` block |
 //! | `POST /bgp` | `{"enabled"}` | configure or remove `router bgp` |
+//! | `POST /eos` | `{"starts_privileged", "section_json"}` | choose the reading of unestablished EOS facts |
 //! | `POST /fault` | `Fault` | inject a failure |
 //! | `DELETE /fault` | | clear it |
 //!
@@ -29,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use super::{Daemon, Fault, Peer, Sim, SimError, Tunnel};
+use super::{Daemon, Fault, Peer, SectionJson, Sim, SimError, Tunnel};
 
 type Shared = State<Arc<Sim>>;
 
@@ -52,6 +53,7 @@ pub(crate) async fn serve(
         .route("/tunnels/remove", post(remove_tunnel))
         .route("/daemons", post(set_daemon))
         .route("/bgp", post(set_bgp))
+        .route("/eos", post(set_eos))
         .route("/fault", post(set_fault).delete(clear_fault))
         .with_state(sim);
     let task = tokio::spawn(async move {
@@ -112,6 +114,21 @@ async fn set_daemon(State(sim): Shared, Json(daemon): Json<Daemon>) -> Response 
 
 async fn set_bgp(State(sim): Shared, Json(bgp): Json<Bgp>) -> Response {
     sim.switch().bgp = bgp.enabled;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct Eos {
+    #[serde(default)]
+    starts_privileged: bool,
+    #[serde(default)]
+    section_json: SectionJson,
+}
+
+async fn set_eos(State(sim): Shared, Json(eos): Json<Eos>) -> Response {
+    let mut switch = sim.switch();
+    switch.starts_privileged = eos.starts_privileged;
+    switch.section_json = eos.section_json;
     StatusCode::NO_CONTENT.into_response()
 }
 

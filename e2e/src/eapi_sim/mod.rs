@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 pub use commands::Replay;
 pub use fault::Fault;
-pub use switch::{Daemon, Peer, Tunnel};
+pub use switch::{Daemon, Peer, SectionJson, Tunnel};
 
 use server::State;
 use switch::Switch;
@@ -84,6 +84,11 @@ pub struct SimConfig {
     pub daemons: Vec<Daemon>,
     /// Recorded summaries served instead of the simulated ones.
     pub replay: Replay,
+    /// Requests start in privileged mode (no `enable` needed); off by default, as the unkind
+    /// reading of an unestablished fact.
+    pub starts_privileged: bool,
+    /// How `show running-config section …` answers.
+    pub section_json: SectionJson,
 }
 
 impl SimConfig {
@@ -98,6 +103,8 @@ impl SimConfig {
             tunnels: Vec::new(),
             daemons: Vec::new(),
             replay: Replay::default(),
+            starts_privileged: false,
+            section_json: SectionJson::default(),
         }
     }
 }
@@ -115,6 +122,8 @@ impl EapiSim {
     pub async fn start(config: SimConfig) -> Result<EapiSim, SimError> {
         let mut switch = Switch::new(config.asn, config.router_id, now());
         switch.bgp = config.bgp;
+        switch.starts_privileged = config.starts_privileged;
+        switch.section_json = config.section_json;
         for peer in config.peers {
             switch.set_peer(peer, now())?;
         }
@@ -187,6 +196,14 @@ impl EapiSim {
     /// Configures or removes `router bgp`.
     pub fn set_bgp(&self, enabled: bool) {
         self.sim.switch().bgp = enabled;
+    }
+
+    /// Chooses the reading of the unestablished EOS facts: whether requests start privileged,
+    /// and how `section` answers in JSON.
+    pub fn set_eos_behaviour(&self, starts_privileged: bool, section_json: SectionJson) {
+        let mut switch = self.sim.switch();
+        switch.starts_privileged = starts_privileged;
+        switch.section_json = section_json;
     }
 
     /// Injects `fault` until cleared, replacing (and undoing) any earlier one.
@@ -313,6 +330,8 @@ impl Sim {
         serde_json::json!({
             "socket": self.path,
             "bgp": switch.bgp,
+            "starts_privileged": switch.starts_privileged,
+            "section_json": switch.section_json,
             "asn": switch.asn,
             "router_id": switch.router_id,
             "peers": switch.peers().collect::<Vec<_>>(),

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::commands::{self, CommandError, Output, Replay};
+use super::commands::{self, CommandError, Mode, Output, Replay};
 use super::fault::Fault;
 use super::switch::Switch;
 
@@ -158,6 +158,11 @@ pub(crate) fn respond(state: &State, body: &[u8], fault: Option<&Fault>) -> Vec<
     let now = super::now();
     let switch = state.switch.lock().expect("switch lock");
     let total = params.commands.len();
+    let mut mode = if switch.starts_privileged {
+        Mode::Privileged
+    } else {
+        Mode::Unprivileged
+    };
     let mut parts: Vec<String> = Vec::with_capacity(total);
     let mut first_failure: Option<(usize, CommandError)> = None;
     for (index, command) in params.commands.iter().enumerate() {
@@ -170,7 +175,7 @@ pub(crate) fn respond(state: &State, body: &[u8], fault: Option<&Fault>) -> Vec<
                 code: *code,
                 errors: errors.clone(),
             }),
-            _ => commands::run(command, &switch, &state.replay, now),
+            _ => commands::run(command, &switch, &state.replay, now, &mut mode),
         };
         match outcome {
             Ok(Output::Json(value)) => parts.push(value.to_string()),

@@ -111,11 +111,32 @@ struct Session {
     since: f64,
 }
 
+/// How `show running-config section …` answers in JSON. Whether EOS honours `section` in JSON
+/// mode is not established (eos.md §8, §9 item 2), so each reading is one setting and the agent
+/// is tested under all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionJson {
+    /// Only the matching blocks.
+    #[default]
+    Filtered,
+    /// The filter is ignored: the whole running-config.
+    Ignored,
+    /// An empty rendering, `{"cmds": {}}`.
+    Empty,
+    /// Error 1002, invalid input at the `section` token.
+    Refused,
+}
+
 /// Everything the simulated switch knows. Keys of the maps are what EOS keys them by.
 #[derive(Debug, Clone)]
 pub struct Switch {
     /// Whether `router bgp` is configured; without it BGP commands fail with 1000 "BGP inactive".
     pub bgp: bool,
+    /// Whether a request over the socket starts in privileged mode. Not established for the unix
+    /// socket (eos.md §9 item 2): `false`, the unkind reading, unless a test says otherwise.
+    pub starts_privileged: bool,
+    pub section_json: SectionJson,
     /// The local AS, as text (asdot possible).
     pub asn: String,
     pub router_id: Ipv4Addr,
@@ -133,6 +154,8 @@ impl Switch {
     pub fn new(asn: String, router_id: Ipv4Addr, booted: f64) -> Self {
         Switch {
             bgp: true,
+            starts_privileged: false,
+            section_json: SectionJson::Filtered,
             asn,
             router_id,
             sessions: BTreeMap::new(),
@@ -317,16 +340,16 @@ impl Switch {
         json!({ "interfaces": interfaces })
     }
 
-    /// `show running-config section <pattern>`: the top-level blocks whose header contains the
-    /// pattern (EOS takes a regex; a substring covers `daemon NAME`), in the JSON shape of
-    /// eos.md §4.1.
-    pub fn running_config(&self, pattern: &str) -> Value {
+    /// `show running-config`: the hostname, the eAPI socket and every `daemon` block, in the JSON
+    /// shape of eos.md §4.1.
+    pub fn running_config(&self) -> Value {
         let mut cmds = Map::new();
+        cmds.insert("hostname eapi-sim".into(), Value::Null);
+        cmds.insert(
+            "management api http-commands".into(),
+            json!({"comments": [], "cmds": {"protocol unix-socket": null, "no shutdown": null}}),
+        );
         for daemon in self.daemons.values() {
-            let header = format!("daemon {}", daemon.name);
-            if !header.contains(pattern) {
-                continue;
-            }
             let mut lines = Map::new();
             lines.insert(format!("exec {}", daemon.exec), Value::Null);
             for (key, value) in &daemon.options {
@@ -338,9 +361,34 @@ impl Switch {
                 "no shutdown"
             };
             lines.insert(last.to_owned(), Value::Null);
-            cmds.insert(header, json!({ "comments": [], "cmds": lines }));
+            cmds.insert(
+                format!("daemon {}", daemon.name),
+                json!({ "comments": [], "cmds": lines }),
+            );
         }
-        json!({ "cmds": cmds })
+        json!({ "cmds": cmds, "header": ["! Command: show running-config", "! device: eapi-sim"] })
+    }
+
+    /// `show running-config section <pattern>`, as [`Switch::section_json`] says: by default the
+    /// top-level blocks whose header contains the pattern (EOS takes a regex; a substring covers
+    /// `daemon NAME`). `None` when the switch refuses the `section` filter.
+    pub fn running_config_section(&self, pattern: &str) -> Option<Value> {
+        let whole = self.running_config();
+        match self.section_json {
+            SectionJson::Refused => None,
+            SectionJson::Ignored => Some(whole),
+            SectionJson::Empty => Some(json!({ "cmds": {} })),
+            SectionJson::Filtered => {
+                let cmds: Map<String, Value> = whole["cmds"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(header, _)| header.contains(pattern))
+                    .map(|(header, block)| (header.clone(), block.clone()))
+                    .collect();
+                Some(json!({ "cmds": cmds }))
+            }
+        }
     }
 
     /// `show version`, with the keys of the cEOS 4.30.0F sample.
@@ -764,11 +812,23 @@ mod tests {
             shutdown: false,
         });
         assert_eq!(
-            switch.running_config("daemon bgpstatus"),
-            json!({"cmds": {"daemon bgpstatus": {"comments": [], "cmds": {
+            switch.running_config_section("daemon bgpstatus"),
+            Some(
+                json!({"cmds": {"daemon bgpstatus": {"comments": [], "cmds": {
                 "exec /usr/bin/x": null, "option name value Bruce Wayne": null, "no shutdown": null}}}})
+            )
         );
-        assert_eq!(switch.running_config("daemon other"), json!({"cmds": {}}));
+        assert_eq!(
+            switch.running_config_section("daemon other"),
+            Some(json!({"cmds": {}}))
+        );
+        let whole = switch.running_config();
+        assert!(whole["cmds"]["daemon bgpstatus"].is_object());
+        assert!(whole["cmds"]["management api http-commands"].is_object());
+        switch.section_json = SectionJson::Ignored;
+        assert_eq!(switch.running_config_section("daemon other"), Some(whole));
+        switch.section_json = SectionJson::Refused;
+        assert_eq!(switch.running_config_section("daemon bgpstatus"), None);
     }
 
     #[test]
