@@ -587,7 +587,7 @@ async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
     let sim = start().await;
     let path = std::env::temp_dir().join(format!("ledger-sim-demo-{}.json", std::process::id()));
     let demo = seed::apply_demo(&sim, 3, &path).unwrap();
-    let publisher = load(&path, Permissions::Strict).unwrap();
+    let publisher = load(&path, Permissions::Strict).unwrap().keypair;
     std::fs::remove_file(&path).unwrap();
     assert_eq!(demo["metrics_publisher"], publisher.pubkey().to_string());
     assert_eq!(sim.balance(&publisher.pubkey()), seed::PUBLISHER_FUNDING);

@@ -181,19 +181,21 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
     }
 
     let signer = match keypair::load(&config.keypair, config.keypair_permissions) {
-        Ok(keypair) => {
-            items.push(pass(
-                "keypair",
-                format!("{} (signer {})", config.keypair.display(), keypair.pubkey()),
-            ));
-            Some(keypair.pubkey())
+        Ok(loaded) => {
+            let mut found = format!(
+                "{} (signer {})",
+                config.keypair.display(),
+                loaded.keypair.pubkey()
+            );
+            if let Some(notice) = loaded.notice {
+                found = format!("{found}; {notice}");
+            }
+            items.push(pass("keypair", found));
+            Some(loaded.keypair.pubkey())
         }
         Err(error) => {
-            items.push(fail(
-                "keypair",
-                error.to_string(),
-                "put the metrics publisher's keypair on flash with mode 0600",
-            ));
+            let fix = keypair_fix(&error);
+            items.push(fail("keypair", error.to_string(), fix));
             None
         }
     };
@@ -336,6 +338,29 @@ async fn device_item(
     discover_device(rpc, &config.program_id, signer, Commitment::Confirmed)
         .await
         .map_err(|error| fail("device", error.to_string(), "set --local-device-pubkey"))
+}
+
+/// The fix that works on EOS: flash is vfat, where chmod fails, so chmod is advised only where
+/// the filesystem keeps modes.
+fn keypair_fix(error: &keypair::KeypairError) -> String {
+    use keypair::KeypairError as E;
+    match error {
+        E::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => format!(
+            "copy the metrics publisher's keypair to the switch: \
+             `copy scp:USER@HOST/PATH flash:{}` (or set --keypair / option keypair)",
+            keypair::DEFAULT_PATH.trim_start_matches("/mnt/flash/")
+        ),
+        E::TooOpen { path, .. } => format!("`bash sudo chmod 600 {}`", path.display()),
+        E::WorldReadableOnFat { .. } => {
+            "flash is mounted so that every user can read it: remount it with fmask=0007 (EOS's \
+             default), or keep the key on a filesystem that keeps modes with mode 0600"
+                .into()
+        }
+        E::Owner { path, .. } => format!("`bash sudo chown root {}`", path.display()),
+        E::Read { .. } | E::TooLarge { .. } | E::Malformed { .. } | E::Mismatch { .. } => {
+            "use the solana-keygen JSON file of this device's metrics publisher".into()
+        }
+    }
 }
 
 fn eapi_fix(error: &eapi::EapiError) -> String {

@@ -386,13 +386,6 @@ impl Resolver<'_> {
             Some(_) => {}
         }
         let keypair = self.lookup("keypair").map(|(path, _)| PathBuf::from(path));
-        if keypair.is_none() {
-            self.problem(
-                "keypair",
-                Source::Flag,
-                "required: the metrics publisher's solana-keygen JSON file",
-            );
-        }
         let keypair_permissions = if self.switch("allow-insecure-keypair-permissions") {
             keypair::Permissions::AllowInsecure
         } else {

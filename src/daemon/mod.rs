@@ -56,7 +56,11 @@ pub async fn run(
     report_unknown(&unknown);
     level.set_verbose(config.verbose);
 
-    let payer = keypair::load(&config.keypair, config.keypair_permissions)?;
+    let loaded = keypair::load(&config.keypair, config.keypair_permissions)?;
+    if let Some(notice) = &loaded.notice {
+        tracing::warn!("{notice}");
+    }
+    let payer = loaded.keypair;
     let signer = payer.pubkey();
     let rpc = rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: config.allow_insecure_http,
