@@ -1,29 +1,44 @@
-//! Logging: structured `tracing` events to journald when its socket exists, otherwise to stderr
-//! (which ProcMgr keeps under `/var/log/agents`, shown by `show agent NAME logs`), with a level
-//! that can change live. Status transitions are also sent to syslog with facility LOCAL4 in
-//! EOS's `%FACILITY-SEVERITY-MNEMONIC:` form so they appear in `show logging`.
+//! Logging: human-readable lines on stderr always — ProcMgr keeps them under
+//! `/var/log/agents` and `show agent NAME logs` shows them, where operators look for every
+//! agent's log — and, in addition, structured events to journald where its socket exists
+//! (systemd-based EOS runs journald; eos.md §9 item 3). Colour only when stderr is a terminal:
+//! under ProcMgr it is a file. The level and the journald copy can change live. Status
+//! transitions also go to syslog with facility LOCAL4 in EOS's `%FACILITY-SEVERITY-MNEMONIC:`
+//! form so they appear in `show logging`.
 
+use std::io::IsTerminal;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::reload;
+use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
+use tracing_subscriber::{reload, Registry};
 
 use crate::config::LogTarget;
 
 const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
 
-/// Changes the log level of the running process.
+type Filtered = Layered<reload::Layer<LevelFilter, Registry>, Registry>;
+
+/// Changes the log level and the journald copy of the running process.
 #[derive(Clone)]
-pub struct LevelHandle(Option<reload::Handle<LevelFilter, tracing_subscriber::Registry>>);
+pub struct LevelHandle {
+    level: Option<reload::Handle<LevelFilter, Registry>>,
+    journald: Option<reload::Handle<Option<tracing_journald::Layer>, Filtered>>,
+}
 
 impl LevelHandle {
     pub fn set_verbose(&self, verbose: bool) {
-        if let Some(handle) = &self.0 {
+        if let Some(handle) = &self.level {
             let _ = handle.reload(level(verbose));
+        }
+    }
+
+    /// Starts or stops the journald copy; stderr is unaffected.
+    pub fn set_target(&self, target: LogTarget) {
+        if let Some(handle) = &self.journald {
+            let _ = handle.reload(journald(target));
         }
     }
 }
@@ -36,28 +51,42 @@ fn level(verbose: bool) -> LevelFilter {
     }
 }
 
+/// The journald layer `target` asks for, when journald is there to take it.
+fn journald(target: LogTarget) -> Option<tracing_journald::Layer> {
+    let present = Path::new(JOURNALD_SOCKET).exists();
+    match target {
+        LogTarget::Stderr => None,
+        LogTarget::Auto if !present => None,
+        LogTarget::Auto | LogTarget::Journald => match tracing_journald::layer() {
+            Ok(layer) => Some(layer),
+            Err(error) => {
+                if target == LogTarget::Journald {
+                    eprintln!("cannot log to journald ({JOURNALD_SOCKET}): {error}; logging to stderr only");
+                }
+                None
+            }
+        },
+    }
+}
+
 /// Installs the process-wide subscriber. Called once, from `main`.
 pub fn init(target: LogTarget, verbose: bool) -> LevelHandle {
-    let (filter, handle) = reload::Layer::new(level(verbose));
-    let journald = match target {
-        LogTarget::Stderr => None,
-        LogTarget::Journald => tracing_journald::layer().ok(),
-        LogTarget::Auto if Path::new(JOURNALD_SOCKET).exists() => tracing_journald::layer().ok(),
-        LogTarget::Auto => None,
-    };
-    let output = match journald {
-        Some(journald) => journald.boxed(),
-        None => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .boxed(),
-    };
+    let (filter, level_handle) = reload::Layer::new(level(verbose));
+    let (journald, journald_handle) = reload::Layer::new(journald(target));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = tracing_subscriber::registry()
         .with(filter)
-        .with(output)
+        .with(journald)
+        .with(stderr)
         .try_init()
         .is_ok();
-    LevelHandle(installed.then_some(handle))
+    LevelHandle {
+        level: installed.then_some(level_handle),
+        journald: installed.then_some(journald_handle),
+    }
 }
 
 /// Syslog severities used for operator events.

@@ -1,8 +1,9 @@
-use doublezero_bgpstatus::cli::Cli;
+use doublezero_bgpstatus::cli::{run::Logged, Cli};
 
 fn main() -> std::process::ExitCode {
     match Cli::parse_process_args().run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) if err.is::<Logged>() => std::process::ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

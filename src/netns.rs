@@ -1,27 +1,40 @@
-//! Entering the management network namespace before the runtime starts.
+//! Entering the management network namespace before the runtime starts, and noticing when EOS
+//! replaces it.
 //!
 //! On a DoubleZero switch the agent's RPC and metrics traffic must leave through the management
-//! VRF, which EOS exposes as a Linux network namespace (`/var/run/netns/ns-management`). A
-//! namespace applies per thread, so it is entered on the main thread before tokio spawns any:
-//! every thread then inherits it. Like `ip netns exec`, a private mount namespace then binds
+//! VRF, which EOS exposes as a Linux network namespace: `/run/netns/ns-management` on newer
+//! releases, `/var/run/netns/…` on older ones (eos.md §9 item 4). A namespace applies per
+//! thread, so it is entered on the main thread before tokio spawns any: every thread then
+//! inherits it. Like `ip netns exec`, a private mount namespace then binds
 //! `/etc/netns/NAME/resolv.conf` over `/etc/resolv.conf` when it exists, so DNS uses the VRF's
 //! resolvers. The eAPI unix socket is a file and stays reachable from any namespace.
+//!
+//! At boot the file can appear before EOS has bind-mounted the namespace on it (`setns` on the
+//! bare file fails with EINVAL), so entering waits until it is an nsfs mount. EOS can also delete
+//! and recreate a VRF's namespace while the agent runs; the agent would then talk into a dead
+//! one, so [`Entered::replaced`] tells the daemon, which exits to be restarted inside the new one.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+/// Where EOS mounts VRF namespaces, newest first.
+pub const NETNS_DIRS: [&str; 2] = ["/run/netns", "/var/run/netns"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
-    #[error("network namespace {name} did not appear at {path} within {waited:?}; check the VRF (e.g. `vrf instance management`) or --management-namespace")]
+    #[error("network namespace {name} did not appear under {dirs} within {waited:?}; check the VRF (e.g. `vrf instance management`) or --management-namespace")]
     Missing {
         name: String,
-        path: PathBuf,
+        dirs: String,
         waited: Duration,
     },
+    #[error("network namespace {path} is not mounted (no nsfs bind mount) after {waited:?}; EOS may still be creating the VRF")]
+    NotMounted { path: PathBuf, waited: Duration },
     #[error("cannot enter network namespace {name}: {source} (the agent must run as root)")]
     Enter { name: String, source: nix::Error },
     #[error("cannot open {path}: {source}")]
@@ -33,39 +46,100 @@ pub enum NetnsError {
     Resolver { path: PathBuf, source: nix::Error },
 }
 
-/// Enters `/var/run/netns/NAME`, waiting up to `wait` for it to appear (at boot the agent may
-/// start before EOS has created the VRF).
-pub fn enter(name: &str, wait: Duration) -> Result<(), NetnsError> {
-    enter_at(
-        Path::new("/var/run/netns"),
-        Path::new("/etc/netns"),
-        name,
-        wait,
-    )
+/// The namespace this process entered, to notice when EOS replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entered {
+    pub name: String,
+    pub path: PathBuf,
+    /// The nsfs inode entered: a recreated namespace has another.
+    pub inode: u64,
 }
 
-fn enter_at(
-    netns_dir: &Path,
+/// What became of the entered namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    Same,
+    /// Deleted and not (yet) back: keep going, the process still holds the old one.
+    Gone,
+    /// A different namespace now has the name.
+    Replaced {
+        inode: u64,
+    },
+}
+
+impl Entered {
+    /// Looks at the namespace's file again (one `stat`).
+    pub fn watch(&self) -> Watch {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if is_nsfs(&self.path) && meta.ino() != self.inode => {
+                Watch::Replaced { inode: meta.ino() }
+            }
+            Ok(_) => Watch::Same,
+            Err(_) => Watch::Gone,
+        }
+    }
+}
+
+/// Enters namespace `name` from the directories EOS uses, waiting up to `wait` for it to appear
+/// and be mounted (at boot the agent may start before EOS has created the VRF).
+pub fn enter(name: &str, wait: Duration) -> Result<Entered, NetnsError> {
+    let dirs: Vec<&Path> = NETNS_DIRS.iter().map(Path::new).collect();
+    enter_from(&dirs, Path::new("/etc/netns"), name, wait)
+}
+
+/// Where namespace `name` is, in the first directory that has it.
+pub fn find(name: &str) -> Option<PathBuf> {
+    NETNS_DIRS
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+}
+
+fn is_nsfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
+}
+
+fn enter_from(
+    dirs: &[&Path],
     etc_dir: &Path,
     name: &str,
     wait: Duration,
-) -> Result<(), NetnsError> {
-    let path = netns_dir.join(name);
+) -> Result<Entered, NetnsError> {
     let start = Instant::now();
-    while !path.exists() {
-        if start.elapsed() >= wait {
-            return Err(NetnsError::Missing {
-                name: name.into(),
-                path,
-                waited: wait,
-            });
+    let poll = || std::thread::sleep(Duration::from_millis(200));
+    let path = loop {
+        let found = dirs.iter().map(|dir| dir.join(name)).find(|p| p.exists());
+        match found {
+            Some(path) if is_nsfs(&path) => break path,
+            Some(path) if start.elapsed() >= wait => {
+                return Err(NetnsError::NotMounted { path, waited: wait })
+            }
+            None if start.elapsed() >= wait => {
+                return Err(NetnsError::Missing {
+                    name: name.into(),
+                    dirs: dirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    waited: wait,
+                })
+            }
+            _ => poll(),
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    };
     let file = File::open(&path).map_err(|source| NetnsError::Open {
         path: path.clone(),
         source,
     })?;
+    let inode = file
+        .metadata()
+        .map_err(|source| NetnsError::Open {
+            path: path.clone(),
+            source,
+        })?
+        .ino();
     setns(&file, CloneFlags::CLONE_NEWNET).map_err(|source| NetnsError::Enter {
         name: name.into(),
         source,
@@ -77,7 +151,11 @@ fn enter_at(
             source,
         })?;
     }
-    Ok(())
+    Ok(Entered {
+        name: name.into(),
+        path,
+        inode,
+    })
 }
 
 /// What `ip netns exec` does for DNS: a private mount namespace, so the bind mount is seen only
@@ -107,73 +185,106 @@ mod tests {
     #[test]
     fn a_namespace_that_never_appears_is_a_clear_error_after_the_wait() {
         let dir = tempfile::tempdir().unwrap();
-        let err = enter_at(dir.path(), dir.path(), "ns-management", Duration::ZERO).unwrap_err();
+        let (run, var_run) = (dir.path().join("run"), dir.path().join("var-run"));
+        let err = enter_from(
+            &[&run, &var_run],
+            dir.path(),
+            "ns-management",
+            Duration::ZERO,
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, NetnsError::Missing { .. }));
         assert!(
-            text.contains("ns-management") && text.contains("--management-namespace"),
+            text.contains("ns-management")
+                && text.contains("--management-namespace")
+                && text.contains(&format!("{} or {}", run.display(), var_run.display())),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_mounted_namespace_is_never_entered() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bogus"), b"").unwrap();
+        let err = enter_from(
+            &[dir.path()],
+            dir.path(),
+            "bogus",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(matches!(err, NetnsError::NotMounted { .. }), "{err}");
     }
 
     fn is_root() -> bool {
         nix::unistd::geteuid().is_root()
     }
 
-    /// Creates a network namespace pinned at `dir/name`, as `ip netns add` does, from a thread
-    /// of its own so the test's threads stay where they are.
-    fn pinned_namespace(dir: &Path, name: &str) -> u64 {
-        let path = dir.join(name);
+    /// Creates a network namespace and pins it at `path`, as `ip netns add` does, from a thread
+    /// of its own so the test's threads stay where they are. Returns its inode.
+    fn pin_namespace(path: &Path) -> u64 {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
                     unshare(CloneFlags::CLONE_NEWNET).expect("unshare a network namespace");
-                    std::fs::write(&path, b"").unwrap();
+                    if !path.exists() {
+                        std::fs::write(path, b"").unwrap();
+                    }
                     mount(
                         Some("/proc/thread-self/ns/net"),
-                        &path,
+                        path,
                         None::<&str>,
                         MsFlags::MS_BIND,
                         None::<&str>,
                     )
                     .expect("pin the namespace");
-                    std::fs::metadata("/proc/thread-self/ns/net").unwrap()
                 })
                 .join()
                 .unwrap()
         });
-        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap())
+        std::fs::metadata(path).unwrap().ino()
+    }
+
+    fn thread_namespace() -> u64 {
+        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
     }
 
     #[test]
-    fn entering_a_pinned_namespace_moves_the_thread_and_binds_its_resolv_conf() {
+    fn entering_a_namespace_under_the_older_directory_moves_the_thread_and_binds_its_resolv_conf() {
         if !is_root() {
             eprintln!("skipped: needs root (CI runs as root)");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let (netns_dir, etc_dir) = (dir.path().join("netns"), dir.path().join("etc"));
-        std::fs::create_dir_all(&netns_dir).unwrap();
-        std::fs::create_dir_all(etc_dir.join("ns-test")).unwrap();
-        std::fs::write(
-            etc_dir.join("ns-test/resolv.conf"),
-            "nameserver 192.0.2.53\n",
-        )
-        .unwrap();
-        let inode = pinned_namespace(&netns_dir, "ns-test");
-        let pin = netns_dir.join("ns-test");
+        let (run, var_run, etc) = (
+            dir.path().join("run"),
+            dir.path().join("var-run"),
+            dir.path().join("etc"),
+        );
+        for d in [&run, &var_run, &etc.join("ns-test")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(etc.join("ns-test/resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+        let pin = var_run.join("ns-test");
+        let inode = pin_namespace(&pin);
 
-        let (entered, resolv) = std::thread::spawn(move || {
-            enter_at(&netns_dir, &etc_dir, "ns-test", Duration::ZERO).unwrap();
-            let now = std::fs::metadata("/proc/thread-self/ns/net").unwrap();
+        let (entered, now, resolv) = std::thread::spawn(move || {
+            let entered = enter_from(&[&run, &var_run], &etc, "ns-test", Duration::ZERO).unwrap();
             (
-                std::os::unix::fs::MetadataExt::ino(&now),
+                entered,
+                thread_namespace(),
                 std::fs::read_to_string("/etc/resolv.conf").unwrap(),
             )
         })
         .join()
         .unwrap();
-        assert_eq!(entered, inode, "the thread runs in the pinned namespace");
+        assert_eq!(
+            (entered.inode, now),
+            (inode, inode),
+            "the thread runs in it"
+        );
+        assert_eq!(entered.path, pin);
         assert_eq!(
             resolv, "nameserver 192.0.2.53\n",
             "DNS uses the VRF's resolvers"
@@ -187,10 +298,59 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_a_namespace_is_refused() {
+    fn a_namespace_file_mounted_late_is_waited_for_not_refused() {
+        if !is_root() {
+            eprintln!("skipped: needs root (CI runs as root)");
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bogus"), b"").unwrap();
-        let err = enter_at(dir.path(), dir.path(), "bogus", Duration::ZERO).unwrap_err();
-        assert!(matches!(err, NetnsError::Enter { .. }), "{err}");
+        let pin = dir.path().join("ns-late");
+        // The file first, bare, as EOS creates it before the bind mount.
+        std::fs::write(&pin, b"").unwrap();
+        let mounter = {
+            let pin = pin.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                pin_namespace(&pin)
+            })
+        };
+        let dirs = dir.path().to_owned();
+        let entered = std::thread::spawn(move || {
+            enter_from(&[&dirs], &dirs, "ns-late", Duration::from_secs(10)).map(|e| e.inode)
+        })
+        .join()
+        .unwrap();
+        let inode = mounter.join().unwrap();
+        assert_eq!(entered.unwrap(), inode);
+        nix::mount::umount(&pin).unwrap();
+    }
+
+    #[test]
+    fn a_namespace_deleted_and_recreated_is_seen_as_replaced() {
+        if !is_root() {
+            eprintln!("skipped: needs root (CI runs as root)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pin = dir.path().join("ns-vrf");
+        let first = pin_namespace(&pin);
+        let dirs = dir.path().to_owned();
+        let entered = std::thread::spawn(move || {
+            enter_from(&[&dirs], &dirs, "ns-vrf", Duration::ZERO).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(entered.inode, first);
+        assert_eq!(entered.watch(), Watch::Same);
+
+        // `ip netns delete`: unmount and unlink.
+        nix::mount::umount(&pin).unwrap();
+        std::fs::remove_file(&pin).unwrap();
+        assert_eq!(entered.watch(), Watch::Gone);
+        // `ip netns add` again: a new namespace under the same name.
+        let second = pin_namespace(&pin);
+        assert_ne!(second, first);
+        assert_eq!(entered.watch(), Watch::Replaced { inode: second });
+        nix::mount::umount(&pin).unwrap();
     }
 }

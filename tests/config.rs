@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
-use doublezero_bgpstatus::config::{Apply, Config, RunArgs, KEYS};
+use doublezero_bgpstatus::config::{Apply, Config, LogTarget, OptionIssue, RunArgs, KEYS};
 use doublezero_bgpstatus::env::Env;
 
 #[derive(Parser)]
@@ -151,9 +151,48 @@ fn a_non_http_url_and_a_bad_namespace_are_refused() {
 
 #[test]
 fn unknown_options_are_returned_to_be_reported() {
-    let (_, unknown) =
+    let (_, issues) =
         Config::resolve(&flags(MINIMAL), &options(&[("bgp-interval", "5s")])).unwrap();
-    assert_eq!(unknown, vec!["bgp-interval".to_string()]);
+    assert_eq!(issues, vec![OptionIssue::Unknown("bgp-interval".into())]);
+    assert!(!issues[0].is_error());
+}
+
+#[test]
+fn an_exec_only_setting_in_an_option_line_is_an_error_and_takes_no_effect() {
+    let args = flags(&[MINIMAL, &["--eapi-socket", "/run/eapi.sock"]].concat());
+    let (config, issues) = Config::resolve(
+        &args,
+        &options(&[("eapi-socket", "/x.sock"), ("daemon-name", "other")]),
+    )
+    .unwrap();
+    assert_eq!(config.eapi_socket.to_str(), Some("/run/eapi.sock"));
+    assert_eq!(config.daemon_name, "doublezero-bgpstatus");
+    assert_eq!(
+        issues,
+        vec![
+            OptionIssue::ExecOnly("daemon-name"),
+            OptionIssue::ExecOnly("eapi-socket")
+        ]
+    );
+    assert!(issues.iter().all(OptionIssue::is_error));
+    assert!(issues[1]
+        .to_string()
+        .contains("--eapi-socket on the exec line"));
+}
+
+#[test]
+fn the_namespace_and_the_log_target_may_come_from_option_lines() {
+    let (config, issues) = Config::resolve(
+        &flags(MINIMAL),
+        &options(&[("management-namespace", "ns-management"), ("log", "stderr")]),
+    )
+    .unwrap();
+    assert!(issues.is_empty());
+    assert_eq!(
+        config.management_namespace.as_deref(),
+        Some("ns-management")
+    );
+    assert_eq!(config.log, LogTarget::Stderr);
 }
 
 #[test]
@@ -197,19 +236,10 @@ fn metrics_listen_only_when_enabled() {
 
 #[test]
 fn the_bootstrap_needs_no_setting_that_an_eos_option_may_give() {
-    // The sample daemon block puts the keypair and the environment in option lines: the flags
-    // alone must be enough to enter the namespace, start logging and read those options.
-    let bootstrap = Config::bootstrap(&flags(&[
-        "--management-namespace",
-        "ns-management",
-        "--log",
-        "stderr",
-    ]))
-    .unwrap();
-    assert_eq!(
-        bootstrap.management_namespace.as_deref(),
-        Some("ns-management")
-    );
+    // The sample daemon block puts the RPC URL and more in option lines: the flags alone must
+    // be enough to start logging and read those options.
+    let bootstrap = Config::bootstrap(&flags(&["--log", "stderr"])).unwrap();
+    assert_eq!(bootstrap.log, LogTarget::Stderr);
     assert_eq!(
         bootstrap.eapi_socket.to_str(),
         Some("/var/run/command-api.sock")
@@ -226,16 +256,8 @@ fn the_bootstrap_needs_no_setting_that_an_eos_option_may_give() {
 
 #[test]
 fn a_bad_bootstrap_setting_is_named() {
-    let err = Config::bootstrap(&flags(&[
-        "--management-namespace",
-        "a/b",
-        "--log",
-        "syslog",
-    ]))
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("--management-namespace") && err.contains("--log"),
-        "{err}"
-    );
+    let err = Config::bootstrap(&flags(&["--log", "syslog"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--log"), "{err}");
 }

@@ -22,6 +22,7 @@ fn options_table() -> String {
             (false, None) => "none".to_string(),
         };
         let applies = match key.apply {
+            _ if key.exec_only => "exec line only",
             Apply::Live => "live",
             Apply::Restart => "restart",
         };

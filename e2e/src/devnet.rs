@@ -316,7 +316,6 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
-            .env("NO_COLOR", "1")
             .kill_on_drop(true)
             .spawn()?;
         let agent = Agent {
@@ -325,6 +324,24 @@ impl Agent {
             log,
         };
         Ok(agent)
+    }
+
+    /// The agent's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The exit status if the agent has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits up to `timeout` for the agent to exit on its own.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Everything the agent logged so far.

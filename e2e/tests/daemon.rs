@@ -52,6 +52,7 @@ async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() 
         ("bgp-status-down-grace-period", "30s"),
         ("keypair", "/mnt/flash/other.json"),
         ("no-such-option", "1"),
+        ("eapi-socket", "/var/run/other.sock"),
     ]));
     assert!(
         wait_for_log(
@@ -68,7 +69,24 @@ async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() 
         "{log}"
     );
     assert!(log.contains("keypair"), "{log}");
-    assert!(log.contains("unknown option"), "{log}");
+    assert!(
+        log.contains("option no-such-option is not a setting of this agent"),
+        "{log}"
+    );
+    assert!(
+        log.contains("ERROR option eapi-socket cannot be an option line"),
+        "an exec-only setting in an option line is an error, not silently ignored:\n{log}"
+    );
+    // Options read again unchanged (every second here) are not reported again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = agent.log();
+    for line in [
+        "option changed; applied option=\"bgp-status-down-grace-period\"",
+        "option changed; it takes effect after a restart",
+        "option no-such-option",
+    ] {
+        assert_eq!(log.matches(line).count(), 1, "{line}:\n{log}");
+    }
 
     // The grace now holds Up for 30 s after the session drops.
     assert!(
@@ -115,7 +133,7 @@ async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
         options: moved.into_iter().collect(),
         ..options(&[])
     });
-    let agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
+    let mut agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
         .await
         .unwrap();
     assert!(
@@ -123,7 +141,10 @@ async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
         "{}",
         agent.log()
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Longer than the 20 s the agent gives eAPI when its flags would do: with the RPC URL only
+    // in an option line it must keep waiting, not exit into ProcMgr's restart throttle.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(agent.exited(), None, "{}", agent.log());
     devnet.switch.clear_fault().unwrap();
     assert!(
         devnet
@@ -159,7 +180,6 @@ async fn a_fatal_error_is_logged_with_its_reason_and_exits_non_zero() {
     set_flag(&mut args, "--keypair", "/nonexistent/keypair.json");
     let output = tokio::process::Command::new(agent_binary().unwrap())
         .args(&args)
-        .env("NO_COLOR", "1")
         .output()
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use solana_signer::Signer;
 use crate::config::{read_options, Config, RunArgs};
 use crate::rpc::{self, Commitment};
 use crate::serviceability::{discover_device, Device};
-use crate::{eapi, keypair, switch};
+use crate::{eapi, keypair, netns, switch};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -103,19 +103,6 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
             return items;
         }
     };
-    if let Some(ns) = &bootstrap.management_namespace {
-        let path = std::path::Path::new("/var/run/netns").join(ns);
-        items.push(if path.exists() {
-            pass("namespace", format!("{} exists", path.display()))
-        } else {
-            fail(
-                "namespace",
-                format!("{} does not exist", path.display()),
-                "configure the management VRF (vrf instance management) or fix --management-namespace",
-            )
-        });
-    }
-
     let eapi = eapi::Client::new(&bootstrap.eapi_socket);
     let options = match read_options(&eapi, &bootstrap.daemon_name).await {
         Ok(options) => {
@@ -131,13 +118,21 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         }
     };
     let config = match Config::resolve(settings, &options) {
-        Ok((config, unknown)) => {
-            if !unknown.is_empty() {
-                items.push(warn(
-                    "options",
-                    format!("unknown options: {}", unknown.join(", ")),
-                    "remove or correct them in the daemon block",
-                ));
+        Ok((config, issues)) => {
+            for issue in &issues {
+                items.push(if issue.is_error() {
+                    fail(
+                        "options",
+                        issue.to_string(),
+                        "move the setting to the exec line and remove the option line",
+                    )
+                } else {
+                    warn(
+                        "options",
+                        issue.to_string(),
+                        "remove or correct it in the daemon block",
+                    )
+                });
             }
             config
         }
@@ -150,6 +145,10 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
             return items;
         }
     };
+
+    if let Some(name) = &config.management_namespace {
+        items.push(namespace_item(name));
+    }
 
     if items
         .iter()
@@ -293,6 +292,23 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         });
     }
     items
+}
+
+/// Enters the management namespace the configuration names (`check` runs on this one thread, so
+/// everything after reaches the RPC as the daemon would).
+fn namespace_item(name: &str) -> Item {
+    match netns::enter(name, std::time::Duration::ZERO) {
+        Ok(entered) => pass(
+            "namespace",
+            format!("entered {} ({})", name, entered.path.display()),
+        ),
+        Err(error) => fail(
+            "namespace",
+            error.to_string(),
+            "configure the VRF (`vrf instance management`), or fix the management-namespace \
+             setting; `bash ls /run/netns /var/run/netns` lists what EOS created",
+        ),
+    }
 }
 
 async fn device_item(

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{find_key, Config};
+use crate::config::find_key;
 use crate::netns;
 
 /// Keeps each DoubleZero user's BGP session status on chain, from the switch it runs on.
@@ -75,26 +75,17 @@ impl Cli {
 
 /// Enters the management namespace a one-shot command is asked to work from, before its
 /// runtime starts, so its RPC or `/status` connection leaves through the same VRF as the
-/// daemon's. `check` reports a missing namespace as one of its items rather than failing here.
+/// daemon's. `check` enters it itself, once it has read the options that may name it.
 fn enter_namespace(command: &Command) -> anyhow::Result<()> {
-    let (name, required) = match command {
-        Command::Check(args) => (
-            Config::bootstrap(&args.settings)
-                .ok()
-                .and_then(|b| b.management_namespace),
-            false,
-        ),
-        Command::Users(args) => (args.management_namespace.clone(), true),
-        Command::Status(args) => (args.management_namespace.clone(), true),
-        Command::Run(_) | Command::Peers(_) => (None, false),
+    let name = match command {
+        Command::Users(args) => args.management_namespace.as_deref(),
+        Command::Status(args) => args.management_namespace.as_deref(),
+        Command::Run(_) | Command::Check(_) | Command::Peers(_) => None,
     };
-    let Some(name) = name else {
-        return Ok(());
-    };
-    match netns::enter(&name, std::time::Duration::ZERO) {
-        Err(error) if required => Err(error.into()),
-        _ => Ok(()),
+    if let Some(name) = name {
+        netns::enter(name, std::time::Duration::ZERO)?;
     }
+    Ok(())
 }
 
 /// Rewrites `-name` and `-name=value` to `--name…` when `name` is one of the daemon's settings:

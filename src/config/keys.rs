@@ -20,6 +20,9 @@ pub struct Key {
     /// A flag without a value (`--verbose`); as an option its value is true or false.
     pub switch: bool,
     pub apply: Apply,
+    /// Needed to read the `option` lines at all (where eAPI is, which block is ours), so only
+    /// the `exec` line or the environment can give it; an `option` line naming it is an error.
+    pub exec_only: bool,
     pub help: &'static str,
 }
 
@@ -44,7 +47,15 @@ const fn key(
         default,
         switch: false,
         apply,
+        exec_only: false,
         help,
+    }
+}
+
+const fn exec_only(name: &'static str, default: &'static str, help: &'static str) -> Key {
+    Key {
+        exec_only: true,
+        ..key(name, Some(default), Apply::Restart, help)
     }
 }
 
@@ -54,6 +65,7 @@ const fn switch(name: &'static str, apply: Apply, help: &'static str) -> Key {
         default: None,
         switch: true,
         apply,
+        exec_only: false,
         help,
     }
 }
@@ -70,8 +82,8 @@ pub const KEYS: &[Key] = &[
     key("management-namespace", None, Restart, "Network namespace to run in (e.g. ns-management), so RPC and metrics use the management VRF"),
     switch("metrics-enable", Restart, "Serve /metrics and /status on --metrics-addr"),
     key("metrics-addr", Some("127.0.0.1:8080"), Restart, "Listen address of /metrics and /status"),
-    key("eapi-socket", Some("/var/run/command-api.sock"), Restart, "EOS eAPI unix socket"),
-    key("daemon-name", Some("doublezero-bgpstatus"), Restart, "Name of this daemon's EOS `daemon` block, whose `option` lines are read"),
+    exec_only("eapi-socket", "/var/run/command-api.sock", "EOS eAPI unix socket, over which the `option` lines are read"),
+    exec_only("daemon-name", "doublezero-bgpstatus", "Name of this daemon's EOS `daemon` block, whose `option` lines are read"),
     key("options-interval", Some("30s"), Live, "How often the `daemon` block's options are re-read"),
     key("bgp-status-interval", Some("10s"), Live, "How often BGP sessions are read and the decision runs"),
     key("bgp-status-refresh-interval", Some("6h"), Live, "Rewrite an unchanged status this often"),
@@ -95,7 +107,7 @@ pub const KEYS: &[Key] = &[
     key("rpc-ca-file", None, Restart, "Extra PEM root certificates for the RPC endpoint"),
     switch("allow-insecure-http", Restart, "Allow plain http:// to an RPC host other than loopback"),
     switch("verbose", Live, "Debug logging"),
-    key("log", Some("auto"), Restart, "Log destination: auto (journald when present, else stderr), journald or stderr"),
+    key("log", Some("auto"), Live, "Where logs go besides stderr (which `show agent NAME logs` shows): auto (also journald when its socket exists), journald (also journald; warn when absent) or stderr (stderr only)"),
     switch("bgp-status-enable", Live, "Accepted for compatibility with the upstream agent's exec line; always on"),
 ];
 

@@ -116,6 +116,40 @@ impl fmt::Display for Problem {
     }
 }
 
+/// An `option` line the configuration did not take, said by the log and by `check` alike: no
+/// option is accepted and then ignored in silence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionIssue {
+    /// No setting has this name (a typo, or a newer agent's option).
+    Unknown(String),
+    /// The setting is needed before the options can be read, so only the `exec` line gives it.
+    ExecOnly(&'static str),
+}
+
+impl OptionIssue {
+    /// An exec-only setting in an option line is a mistake with an effect (the agent runs with
+    /// another value than the operator wrote); an unknown name only deserves a look.
+    pub fn is_error(&self) -> bool {
+        matches!(self, OptionIssue::ExecOnly(_))
+    }
+}
+
+impl fmt::Display for OptionIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionIssue::Unknown(name) => write!(
+                f,
+                "option {name} is not a setting of this agent; it is ignored (check its spelling)"
+            ),
+            OptionIssue::ExecOnly(name) => write!(
+                f,
+                "option {name} cannot be an option line: the agent needs it before it can read \
+                 its options; the line is ignored: put --{name} on the exec line instead"
+            ),
+        }
+    }
+}
+
 /// Every problem found in the configuration, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -139,12 +173,11 @@ pub enum LogTarget {
     Stderr,
 }
 
-/// The settings needed before the EOS options can be read: where eAPI is, which daemon block is
-/// ours, and what must happen before the runtime starts (namespace, logging). Every other
-/// setting may come from an `option` line, so none of them is required yet.
+/// The settings needed before the EOS options can be read: where eAPI is and which daemon block
+/// is ours (exec-only), and how to log meanwhile. Every other setting may come from an `option`
+/// line, so none of them is required yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bootstrap {
-    pub management_namespace: Option<String>,
     pub log: LogTarget,
     pub verbose: bool,
     pub eapi_socket: PathBuf,
@@ -179,16 +212,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// Resolves flags and options into a validated configuration. Unknown option names are
-    /// returned beside it, to be reported, rather than failing the daemon.
+    /// Resolves flags and options into a validated configuration. Option lines it does not take
+    /// (unknown names, exec-only settings) are returned beside it, to be reported, rather than
+    /// failing the daemon.
     pub fn resolve(
         args: &RunArgs,
         options: &BTreeMap<String, String>,
-    ) -> Result<(Config, Vec<String>), ConfigError> {
-        let unknown = options
+    ) -> Result<(Config, Vec<OptionIssue>), ConfigError> {
+        let issues = options
             .keys()
-            .filter(|name| find_key(name).is_none())
-            .cloned()
+            .filter_map(|name| match find_key(name) {
+                None => Some(OptionIssue::Unknown(name.clone())),
+                Some(key) if key.exec_only => Some(OptionIssue::ExecOnly(key.name)),
+                Some(_) => None,
+            })
             .collect();
         let mut r = Resolver {
             args,
@@ -198,7 +235,7 @@ impl Config {
         };
         let config = r.build();
         if r.problems.is_empty() {
-            Ok((config, unknown))
+            Ok((config, issues))
         } else {
             Err(ConfigError(r.problems))
         }
@@ -214,7 +251,6 @@ impl Config {
             raw: BTreeMap::new(),
         };
         let bootstrap = Bootstrap {
-            management_namespace: r.namespace(),
             log: r.log(),
             verbose: r.switch("verbose"),
             eapi_socket: PathBuf::from(r.lookup("eapi-socket").map(|(p, _)| p).unwrap_or_default()),
@@ -246,7 +282,8 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     fn lookup(&mut self, name: &'static str) -> Option<(String, Source)> {
         let key = find_key(name).expect("every looked-up setting is in KEYS");
-        let found = if let Some(value) = self.options.get(name) {
+        let option = self.options.get(name).filter(|_| !key.exec_only);
+        let found = if let Some(value) = option {
             Some((value.clone(), Source::Option))
         } else if let Some(value) = self.args.given.get(name) {
             Some((value.clone(), Source::Flag))
@@ -305,7 +342,8 @@ impl Resolver<'_> {
     }
 
     fn source_of(&self, name: &str) -> Source {
-        if self.options.contains_key(name) {
+        let exec_only = find_key(name).is_some_and(|key| key.exec_only);
+        if self.options.contains_key(name) && !exec_only {
             Source::Option
         } else if self.args.given.contains_key(name) {
             Source::Flag
@@ -325,7 +363,7 @@ impl Resolver<'_> {
             self.problem(
                 "management-namespace",
                 source,
-                format!("{ns:?} is not a namespace name under /var/run/netns"),
+                format!("{ns:?} is not a namespace name under /run/netns"),
             );
         }
         Some(ns)

@@ -5,6 +5,7 @@
 //! a `/status` snapshot after each change. A tick that cannot read the device view or the switch
 //! writes nothing; only confirmations change what the table believes is on chain.
 
+mod startup;
 mod status;
 
 use std::collections::BTreeMap;
@@ -27,34 +28,30 @@ use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateRea
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
 use crate::submit::{Outbox, OutboxConfig, Outcome, Resolution};
-use crate::{keypair, listener, switch};
+use crate::{keypair, listener, netns, switch};
 
+pub use startup::{report as report_option_issues, resolve as resolve_startup, Startup};
 pub use status::{Status, UserRow};
 
 /// How long shutdown waits for in-flight confirmations.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// eAPI calls must end well within a tick.
-const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
-/// At boot ProcMgr may start the daemon before eAPI answers: how long to wait for the daemon
-/// block's options before starting from the flags alone, and how often to ask meanwhile.
-const STARTUP_OPTIONS_WAIT: Duration = Duration::from_secs(20);
-const STARTUP_OPTIONS_RETRY: Duration = Duration::from_secs(2);
+pub const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the daemon until `shutdown` is cancelled. An error is fatal and returned with its reason.
+/// Runs the daemon from its resolved `startup` configuration until `shutdown` is cancelled. An
+/// error is fatal and returned with its reason.
 pub async fn run(
     args: RunArgs,
+    startup: Startup,
+    eapi: eapi::Client,
     level: LevelHandle,
+    namespace: Option<netns::Entered>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let bootstrap = Config::bootstrap(&args)?;
-    let eapi = eapi::Client::new(&bootstrap.eapi_socket).with_timeout(EAPI_TIMEOUT);
-    let Some(options) = startup_options(&eapi, &bootstrap.daemon_name, &shutdown).await else {
-        return Ok(());
-    };
-    let options_unread = options.is_none();
-    let (config, unknown) = Config::resolve(&args, &options.unwrap_or_default())?;
-    report_unknown(&unknown);
-    level.set_verbose(config.verbose);
+    let Startup {
+        config, options, ..
+    } = startup;
+    let config_at_start = config.clone();
 
     let loaded = keypair::load(&config.keypair, config.keypair_permissions)?;
     if let Some(notice) = &loaded.notice {
@@ -137,66 +134,14 @@ pub async fn run(
             ..Status::default()
         },
         status_tx,
-        options_unread,
+        options,
+        resolved: config_at_start,
+        namespace: namespace.map(|entered| (entered, netns::Watch::Same)),
     };
     match daemon.run(outcomes, shutdown).await {
         Some(restart) => Err(anyhow::anyhow!(restart)),
         None => Ok(()),
     }
-}
-
-/// The daemon block's options, waiting up to [`STARTUP_OPTIONS_WAIT`] for eAPI to answer.
-/// `Some(None)` when it did not: the daemon starts from its flags, and the first later read
-/// that changes a restart-only setting restarts it (see `Daemon::reload_options`). `None` when
-/// shut down while waiting.
-async fn startup_options(
-    eapi: &eapi::Client,
-    daemon_name: &str,
-    shutdown: &CancellationToken,
-) -> Option<Option<BTreeMap<String, String>>> {
-    let give_up = Instant::now() + STARTUP_OPTIONS_WAIT;
-    let mut said = false;
-    loop {
-        let error = match read_options(eapi, daemon_name).await {
-            Ok(options) => return Some(Some(options)),
-            Err(error) => error,
-        };
-        if Instant::now() + STARTUP_OPTIONS_RETRY > give_up {
-            tracing::warn!(%error, "cannot read the daemon's EOS options; starting from flags, and restarting if a later read changes a restart setting");
-            return Some(None);
-        }
-        if !said {
-            tracing::info!(%error, wait = ?STARTUP_OPTIONS_WAIT, "waiting for eAPI to read the daemon's EOS options");
-            said = true;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(STARTUP_OPTIONS_RETRY) => {}
-        }
-    }
-}
-
-/// Why the daemon must restart after reading options it could not read at startup: a setting
-/// that only takes effect at startup differs from what it started with.
-fn restart_for_late_options(
-    options_unread: bool,
-    changes: &[(&'static str, Apply)],
-) -> Option<String> {
-    if !options_unread {
-        return None;
-    }
-    let restart: Vec<_> = changes
-        .iter()
-        .filter(|(_, apply)| *apply == Apply::Restart)
-        .map(|(name, _)| *name)
-        .collect();
-    (!restart.is_empty()).then(|| {
-        format!(
-            "started without the daemon's EOS options (eAPI did not answer); exiting so that \
-             ProcMgr restarts it with option(s) {}",
-            restart.join(", ")
-        )
-    })
 }
 
 /// The configured device, or the one whose metrics publisher is the signer. Discovery is
@@ -228,12 +173,6 @@ async fn device(
     }
 }
 
-fn report_unknown(unknown: &[String]) {
-    for name in unknown {
-        tracing::warn!(option = %name, "unknown option in the daemon's EOS configuration; ignored");
-    }
-}
-
 struct Daemon {
     signer: Pubkey,
     args: RunArgs,
@@ -247,8 +186,12 @@ struct Daemon {
     metrics: DaemonMetrics,
     status: Status,
     status_tx: watch::Sender<serde_json::Value>,
-    /// Started from flags because eAPI did not answer: no option has been read yet.
-    options_unread: bool,
+    /// The options last read (`None`: none yet, the daemon started from flags) and the
+    /// configuration they resolved to, so a re-read reports only what changed since.
+    options: Option<BTreeMap<String, String>>,
+    resolved: Config,
+    /// The management namespace entered at start, and what it was last seen as.
+    namespace: Option<(netns::Entered, netns::Watch)>,
 }
 
 impl Daemon {
@@ -269,6 +212,10 @@ impl Daemon {
                 _ = shutdown.cancelled() => break,
                 Some(outcome) = outcomes.recv() => self.apply(outcome),
                 _ = bgp_tick.tick() => {
+                    restart = self.watch_namespace();
+                    if restart.is_some() {
+                        break;
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = self.tick() => {}
@@ -467,6 +414,32 @@ impl Daemon {
         self.publish();
     }
 
+    /// Looks at the management namespace (one `stat`); `Some(why)` when EOS replaced it: every
+    /// thread of the process is in the old one, so the agent exits for ProcMgr to restart it.
+    fn watch_namespace(&mut self) -> Option<String> {
+        let (entered, last) = self.namespace.as_mut()?;
+        let now = entered.watch();
+        if now == *last {
+            return None;
+        }
+        *last = now;
+        match now {
+            netns::Watch::Same => {
+                tracing::info!(namespace = %entered.name, "the management namespace is back");
+                None
+            }
+            netns::Watch::Gone => {
+                tracing::warn!(namespace = %entered.name, path = %entered.path.display(), "the management namespace was deleted; the agent keeps running in it until EOS recreates it");
+                None
+            }
+            netns::Watch::Replaced { inode } => Some(format!(
+                "EOS recreated the management namespace {} (inode {} is now {inode}); exiting so \
+                 that ProcMgr restarts the agent inside the new one",
+                entered.name, entered.inode
+            )),
+        }
+    }
+
     /// Applies changed live options; `Some(why)` when the daemon must restart instead.
     async fn reload_options(
         &mut self,
@@ -480,20 +453,24 @@ impl Daemon {
                 return None;
             }
         };
-        let (newer, unknown) = match Config::resolve(&self.args, &options) {
+        if self.options.as_ref() == Some(&options) {
+            return None;
+        }
+        let options_unread = self.options.replace(options.clone()).is_none();
+        let (newer, issues) = match Config::resolve(&self.args, &options) {
             Ok(resolved) => resolved,
             Err(error) => {
                 tracing::warn!(%error, "the daemon's EOS options are invalid; keeping the running configuration");
                 return None;
             }
         };
-        let changes = self.config.changes(&newer);
-        let restart = restart_for_late_options(self.options_unread, &changes);
-        self.options_unread = false;
-        if restart.is_some() || changes.is_empty() {
+        let changes = self.resolved.changes(&newer);
+        let restart = startup::restart_for_late_options(options_unread, &changes);
+        if restart.is_some() {
             return restart;
         }
-        report_unknown(&unknown);
+        startup::report(&issues);
+        self.resolved = newer.clone();
         for (name, apply) in &changes {
             match apply {
                 Apply::Live => tracing::info!(option = name, "option changed; applied"),
@@ -514,6 +491,7 @@ impl Daemon {
             );
         }
         self.level.set_verbose(newer.verbose);
+        self.level.set_target(newer.log);
         self.cache.set_policy(newer.cache);
         // Only live settings change; restart settings keep the values the daemon started with.
         config.bgp_interval = newer.bgp_interval;
@@ -521,6 +499,7 @@ impl Daemon {
         config.policy = newer.policy;
         config.cache = newer.cache;
         config.verbose = newer.verbose;
+        config.log = newer.log;
         None
     }
 
@@ -629,29 +608,5 @@ fn announce(update: &Update) {
                 update.user, update.peer, update.status
             ),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn late_options_restart_only_for_a_changed_restart_setting() {
-        let live = [("bgp-status-interval", Apply::Live)];
-        let both = [
-            ("bgp-status-interval", Apply::Live),
-            ("ledger-rpc-url", Apply::Restart),
-            ("metrics-enable", Apply::Restart),
-        ];
-        assert_eq!(restart_for_late_options(true, &live), None);
-        assert_eq!(
-            restart_for_late_options(false, &both),
-            None,
-            "read at startup"
-        );
-        let why = restart_for_late_options(true, &both).unwrap();
-        assert!(why.contains("ledger-rpc-url, metrics-enable"), "{why}");
-        assert!(!why.contains("bgp-status-interval"), "{why}");
     }
 }
