@@ -5,6 +5,7 @@
 //! cached device view; both → the pure decision → the outbox that signs and sends
 //! `SetUserBGPStatus` transactions.
 
+pub mod backoff;
 pub mod bgp;
 pub mod cli;
 pub mod config;

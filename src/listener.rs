@@ -1,39 +1,177 @@
-//! The loopback HTTP listener: `GET /metrics` (Prometheus text) and `GET /status` (the per-user
-//! state table as JSON). Read-only by construction: it serves snapshots and nothing it receives
-//! can reach the agent's state. Small enough to write by hand, which keeps an HTTP server
-//! framework out of the switch binary.
+//! The HTTP listener: `GET /metrics` (Prometheus text) and `GET /status` (the per-user state
+//! table as JSON). Read-only by construction: it serves snapshots and nothing it receives can
+//! reach the agent's state. Small enough to write by hand, which keeps an HTTP server framework
+//! out of the switch binary.
+//!
+//! It is an observer, never a reason to stop writing: a port that is taken (eAPI's own HTTP
+//! server holds 8080, other agents sit in the control-plane ACL's 50000–50100 range; eos.md §9
+//! item 5) is logged, shown in `/status` once bound and by `check`, and retried with backoff.
+//! Connections are capped and bounded in time, and `accept` errors (EMFILE) back off, so no
+//! client can starve the tick loop that shares the runtime.
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{Encoder, Registry, TextEncoder};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
 
 /// The largest request head accepted; a scraper's is a few hundred bytes.
 const MAX_REQUEST: usize = 8 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A whole exchange, slow clients included.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 32;
+/// Binding again after a failure, and accepting again after an error.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// Serves until `shutdown` is cancelled. `status` holds the latest `/status` JSON.
+/// The `/status` document, rendered once per change by the daemon, served as is.
+pub type Snapshot = Arc<Vec<u8>>;
+
+/// Parses a listen address: `HOST:PORT`, or upstream's `:PORT` for every IPv4 address.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    full.parse()
+        .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:50090 or :50090"))
+}
+
+/// Where a client on this host reaches a listener bound to `addr` (`0.0.0.0` is every address,
+/// loopback among them).
+pub fn local_target(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
+}
+
+/// What `/status` says about the listener itself.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ListenerStatus {
+    pub addr: String,
+    pub listening: bool,
+    /// Failed binds so far; the last one's error.
+    pub bind_failures: u64,
+    pub last_error: Option<String>,
+}
+
+/// Shared with the daemon, which copies it into each `/status`.
+pub type SharedStatus = Arc<Mutex<ListenerStatus>>;
+
+/// Binds `addr`, retrying with backoff while it cannot, then serves until `shutdown`. Returns
+/// the status the daemon reads.
+pub fn spawn(
+    addr: SocketAddr,
+    registry: Registry,
+    snapshot: watch::Receiver<Snapshot>,
+    shutdown: CancellationToken,
+) -> (SharedStatus, tokio::task::JoinHandle<()>) {
+    let status = Arc::new(Mutex::new(ListenerStatus {
+        addr: addr.to_string(),
+        listening: false,
+        bind_failures: 0,
+        last_error: None,
+    }));
+    let task = tokio::spawn(bind_and_serve(
+        addr,
+        registry,
+        snapshot,
+        status.clone(),
+        shutdown,
+    ));
+    (status, task)
+}
+
+async fn bind_and_serve(
+    addr: SocketAddr,
+    registry: Registry,
+    snapshot: watch::Receiver<Snapshot>,
+    status: SharedStatus,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
+    let listener = loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(error) => {
+                let wait = backoff.next_delay();
+                let first = {
+                    let mut status = status.lock().expect("listener status");
+                    status.bind_failures += 1;
+                    let same = status.last_error.as_deref() == Some(&error.to_string());
+                    status.last_error = Some(error.to_string());
+                    !same
+                };
+                if first {
+                    tracing::error!(%addr, %error, "cannot serve /metrics and /status; status writes go on, retrying the bind (check: is another agent on this port?)");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    };
+    {
+        let mut status = status.lock().expect("listener status");
+        status.listening = true;
+    }
+    tracing::info!(%addr, "serving /metrics and /status");
+    serve(listener, registry, snapshot, shutdown).await;
+}
+
+/// Serves until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
-    status: watch::Receiver<serde_json::Value>,
+    snapshot: watch::Receiver<Snapshot>,
     shutdown: CancellationToken,
 ) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Backoff::new(Duration::from_millis(50), RETRY_MAX);
     loop {
+        // Take a slot before accepting: past the cap, clients wait in the backlog, not here.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+        };
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _)) = accepted else {
-            continue;
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.reset();
+                stream
+            }
+            Err(error) => {
+                // Out of descriptors (EMFILE) or memory: accepting again at once would spin.
+                let wait = backoff.next_delay();
+                tracing::warn!(%error, ?wait, "accept failed; pausing the listener");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
         };
         let registry = registry.clone();
-        let status = status.clone();
+        let snapshot = snapshot.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(READ_TIMEOUT, answer(stream, &registry, &status)).await;
+            let _ =
+                tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, &registry, &snapshot)).await;
+            drop(slot);
         });
     }
 }
@@ -41,7 +179,7 @@ pub async fn serve(
 async fn answer(
     mut stream: TcpStream,
     registry: &Registry,
-    status: &watch::Receiver<serde_json::Value>,
+    snapshot: &watch::Receiver<Snapshot>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -68,7 +206,7 @@ async fn answer(
             respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
         }
         ("GET", "/status") => {
-            let body = serde_json::to_vec_pretty(&*status.borrow())?;
+            let body = snapshot.borrow().clone();
             respond(&mut stream, 200, "application/json", &body).await
         }
         ("GET", _) => {
@@ -103,4 +241,66 @@ async fn respond(
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body).await?;
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_port_only_spelling_listens_on_every_address() {
+        assert_eq!(parse_addr(":50090"), Ok("0.0.0.0:50090".parse().unwrap()));
+        assert_eq!(
+            parse_addr("127.0.0.1:50090"),
+            Ok("127.0.0.1:50090".parse().unwrap())
+        );
+        assert_eq!(parse_addr("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
+        assert!(parse_addr("50090").is_err());
+        assert!(parse_addr(":port").is_err());
+        assert_eq!(
+            local_target("0.0.0.0:50090".parse().unwrap()),
+            "127.0.0.1:50090".parse().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_retried_and_served_once_free() {
+        let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = squatter.local_addr().unwrap();
+        let (_tx, rx) = watch::channel(Arc::new(b"{}".to_vec()));
+        let shutdown = CancellationToken::new();
+        let (status, task) = spawn(addr, Registry::new(), rx, shutdown.clone());
+        for _ in 0..50 {
+            if status.lock().unwrap().bind_failures > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        {
+            let status = status.lock().unwrap();
+            assert!(!status.listening);
+            assert!(status.last_error.as_deref().unwrap().contains("in use"));
+        }
+        drop(squatter);
+        for _ in 0..200 {
+            if status.lock().unwrap().listening {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(status.lock().unwrap().listening);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /status HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.1 200") && reply.ends_with("{}"),
+            "{reply}"
+        );
+        shutdown.cancel();
+        task.await.unwrap();
+    }
 }

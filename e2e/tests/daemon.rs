@@ -304,3 +304,56 @@ async fn check_passes_on_a_healthy_switch_and_names_each_broken_part_with_a_fix(
     assert!(!ok);
     assert!(report.contains("[FAIL] rpc"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_port_never_stops_writes_and_is_bound_once_free() {
+    let devnet = Devnet::start(1, SLOT).await.unwrap();
+    devnet.session(0, Some("Established")).unwrap();
+    // Another program holds the port, as eAPI's own HTTP server holds 8080.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = squatter.local_addr().unwrap();
+
+    let (_, report) = check(&devnet, &[("--metrics-addr", port.to_string())]).await;
+    assert!(
+        report.contains(&format!("[warn] metrics  {port} is in use")),
+        "{report}"
+    );
+
+    let mut args = devnet.agent_args(port, &[]);
+    set_flag(&mut args, "--metrics-addr", port.to_string());
+    let agent = doublezero_bgpstatus_e2e::devnet::Agent::spawn(&args, &devnet.dir)
+        .await
+        .unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
+            .await,
+        "writes go on without the listener:\n{}",
+        agent.log()
+    );
+    assert!(
+        wait_for_log(&agent, "cannot serve /metrics and /status").await,
+        "{}",
+        agent.log()
+    );
+    drop(squatter);
+    // Bound within the retry's backoff; the next snapshot says so.
+    let mut status = None;
+    for _ in 0..150 {
+        status = agent
+            .status()
+            .await
+            .filter(|s| s["listener"]["listening"] == true);
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = status.unwrap_or_else(|| panic!("never bound:\n{}", agent.log()));
+    assert!(status["listener"]["bind_failures"].as_u64().unwrap() >= 1);
+    assert!(status["listener"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("in use"));
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}

@@ -149,6 +149,9 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
     if let Some(name) = &config.management_namespace {
         items.push(namespace_item(name));
     }
+    if let Some(addr) = config.metrics_addr {
+        items.push(listener_item(addr));
+    }
 
     if items
         .iter()
@@ -307,6 +310,29 @@ fn namespace_item(name: &str) -> Item {
             error.to_string(),
             "configure the VRF (`vrf instance management`), or fix the management-namespace \
              setting; `bash ls /run/netns /var/run/netns` lists what EOS created",
+        ),
+    }
+}
+
+/// Whether the metrics port is free, in the namespace the daemon would listen in. Taken is a
+/// warning: the daemon writes statuses anyway and retries the bind.
+fn listener_item(addr: std::net::SocketAddr) -> Item {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => pass(
+            "metrics",
+            format!("{addr} is free for /metrics and /status"),
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => warn(
+            "metrics",
+            format!("{addr} is in use"),
+            "if the agent is not running already, another program holds the port: pick another \
+             one in 50000-50100 (the range DoubleZero's control-plane ACL permits) with option \
+             metrics-addr; status writes go on meanwhile and the agent retries the bind",
+        ),
+        Err(error) => warn(
+            "metrics",
+            format!("cannot listen on {addr}: {error}"),
+            "fix option metrics-addr; status writes go on meanwhile",
         ),
     }
 }

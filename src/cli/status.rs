@@ -24,8 +24,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent's /metrics and /status address, as given to `run --metrics-addr`
-    /// (default: run's default, 127.0.0.1:8080).
-    #[arg(long)]
+    /// (default: run's default, :50090, reached on 127.0.0.1).
+    #[arg(long, value_parser = crate::listener::parse_addr)]
     metrics_addr: Option<SocketAddr>,
     /// Print the agent's /status JSON instead of a table.
     #[arg(long)]
@@ -48,11 +48,14 @@ pub fn color_wanted() -> bool {
 pub async fn run(args: Args, out: &mut dyn Write, color: bool) -> anyhow::Result<()> {
     let addr = match args.metrics_addr {
         Some(addr) => addr,
-        None => find_key("metrics-addr")
-            .and_then(|key| key.default)
-            .context("metrics-addr has a default")?
-            .parse()?,
+        None => crate::listener::parse_addr(
+            find_key("metrics-addr")
+                .and_then(|key| key.default)
+                .context("metrics-addr has a default")?,
+        )
+        .map_err(anyhow::Error::msg)?,
     };
+    let addr = crate::listener::local_target(addr);
     let mut status = fetch(addr).await?;
     if let Some(user) = args.user {
         keep_user(&mut status, &user.to_string())?;

@@ -81,7 +81,7 @@ pub const KEYS: &[Key] = &[
     key("local-device-pubkey", None, Restart, "This switch's Device account; found from the keypair when absent"),
     key("management-namespace", None, Restart, "Network namespace to run in (e.g. ns-management), so RPC and metrics use the management VRF"),
     switch("metrics-enable", Restart, "Serve /metrics and /status on --metrics-addr"),
-    key("metrics-addr", Some("127.0.0.1:8080"), Restart, "Listen address of /metrics and /status"),
+    key("metrics-addr", Some(":50090"), Restart, "Listen address of /metrics and /status: HOST:PORT, or :PORT for every address (50000-50100 is what DoubleZero's control-plane ACL lets through)"),
     exec_only("eapi-socket", "/var/run/command-api.sock", "EOS eAPI unix socket, over which the `option` lines are read"),
     exec_only("daemon-name", "doublezero-bgpstatus", "Name of this daemon's EOS `daemon` block, whose `option` lines are read"),
     key("options-interval", Some("30s"), Live, "How often the `daemon` block's options are re-read"),

@@ -352,6 +352,13 @@ impl Resolver<'_> {
         }
     }
 
+    fn listen_addr(&mut self, name: &'static str) -> Option<SocketAddr> {
+        let (text, source) = self.lookup(name)?;
+        crate::listener::parse_addr(&text)
+            .map_err(|message| self.problem(name, source, message))
+            .ok()
+    }
+
     fn switch(&mut self, name: &'static str) -> bool {
         self.parse::<bool>(name, "true or false").unwrap_or(false)
     }
@@ -432,8 +439,7 @@ impl Resolver<'_> {
         let device = self.parse::<Pubkey>("local-device-pubkey", "a base58 public key");
         let management_namespace = self.namespace();
         let metrics_enable = self.switch("metrics-enable");
-        let metrics_addr =
-            self.parse::<SocketAddr>("metrics-addr", "an address like 127.0.0.1:8080");
+        let metrics_addr = self.listen_addr("metrics-addr");
         let eapi_socket = PathBuf::from(
             self.lookup("eapi-socket")
                 .map(|(p, _)| p)

@@ -11,10 +11,8 @@ mod status;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Context;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -76,19 +74,10 @@ pub async fn run(
     metrics
         .fee_floor
         .set(i64::try_from(config.submit.fee_floor_lamports).unwrap_or(i64::MAX));
-    let (status_tx, status_rx) = watch::channel(serde_json::Value::Null);
-    if let Some(addr) = config.metrics_addr {
-        let socket = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for /metrics on {addr}"))?;
-        tracing::info!(%addr, "serving /metrics and /status");
-        tokio::spawn(listener::serve(
-            socket,
-            registry.clone(),
-            status_rx,
-            shutdown.clone(),
-        ));
-    }
+    let (status_tx, status_rx) = watch::channel(listener::Snapshot::default());
+    let listener = config
+        .metrics_addr
+        .map(|addr| listener::spawn(addr, registry.clone(), status_rx, shutdown.clone()));
 
     let cache = CachedFetcher::new(
         RpcSource {
@@ -134,6 +123,7 @@ pub async fn run(
             ..Status::default()
         },
         status_tx,
+        listener,
         options,
         resolved: config_at_start,
         namespace: namespace.map(|entered| (entered, netns::Watch::Same)),
@@ -185,7 +175,9 @@ struct Daemon {
     table: StateTable,
     metrics: DaemonMetrics,
     status: Status,
-    status_tx: watch::Sender<serde_json::Value>,
+    status_tx: watch::Sender<listener::Snapshot>,
+    /// The listener's own state, for `/status`, and its task, joined at shutdown.
+    listener: Option<(listener::SharedStatus, tokio::task::JoinHandle<()>)>,
     /// The options last read (`None`: none yet, the daemon started from flags) and the
     /// configuration they resolved to, so a re-read reports only what changed since.
     options: Option<BTreeMap<String, String>>,
@@ -210,7 +202,15 @@ impl Daemon {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(outcome) = outcomes.recv() => self.apply(outcome),
+                Some(outcome) = outcomes.recv() => {
+                    // Every outcome already waiting, then one snapshot: a batch's outcomes
+                    // arrive together, and /status is O(users) to render.
+                    self.apply(outcome);
+                    while let Ok(outcome) = outcomes.try_recv() {
+                        self.apply(outcome);
+                    }
+                    self.publish();
+                }
                 _ = bgp_tick.tick() => {
                     restart = self.watch_namespace();
                     if restart.is_some() {
@@ -235,6 +235,10 @@ impl Daemon {
         }
         while let Some(outcome) = outcomes.recv().await {
             self.apply(outcome);
+        }
+        self.publish();
+        if let Some((_, task)) = self.listener.take() {
+            let _ = task.await;
         }
         tracing::info!("stopped");
         restart
@@ -411,7 +415,6 @@ impl Daemon {
                 self.table.released(&user);
             }
         }
-        self.publish();
     }
 
     /// Looks at the management namespace (one `stat`); `Some(why)` when EOS replaced it: every
@@ -552,8 +555,12 @@ impl Daemon {
             .count();
         self.status.at = unix_now();
         self.status.users = status::rows(&self.table, now, self.status.at, &dampening);
-        if let Ok(json) = serde_json::to_value(&self.status) {
-            self.status_tx.send_replace(json);
+        self.status.listener = self
+            .listener
+            .as_ref()
+            .map(|(status, _)| status.lock().expect("listener status").clone());
+        if let Ok(json) = serde_json::to_vec_pretty(&self.status) {
+            self.status_tx.send_replace(std::sync::Arc::new(json));
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Status {
     pub observation: Option<ObservationStatus>,
     pub view: Option<ViewStatus>,
     pub outbox: OutboxStatus,
+    /// The `/metrics` and `/status` listener: bound, or how its binds failed.
+    pub listener: Option<crate::listener::ListenerStatus>,
     pub users: Vec<UserRow>,
 }
 

@@ -8,10 +8,10 @@
 //! tests run it with a paused clock.
 
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use super::error::RpcError;
+use crate::backoff::jitter;
 
 /// How often and how patiently to retry a read call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,19 +72,6 @@ impl RetryPolicy {
     }
 }
 
-/// A uniformly spread wait in `[d/2, d]`. The seed comes from std's per-process random hasher
-/// keys, which is plenty for de-synchronising retries and needs no extra crate.
-fn jitter(d: Duration) -> Duration {
-    let half = d / 2;
-    let span = u64::try_from((d - half).as_nanos()).unwrap_or(u64::MAX);
-    if span == 0 {
-        return d;
-    }
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(span);
-    half + Duration::from_nanos(h.finish() % (span + 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,16 +94,6 @@ mod tests {
         assert_eq!(p.backoff(2), Duration::from_millis(500));
         assert_eq!(p.backoff(4), Duration::from_millis(1500));
         assert_eq!(p.backoff(100), Duration::from_secs(5));
-    }
-
-    #[test]
-    fn jitter_stays_within_half_to_full_wait() {
-        let d = Duration::from_millis(1500);
-        for _ in 0..1000 {
-            let j = jitter(d);
-            assert!(j >= d / 2 && j <= d, "{j:?}");
-        }
-        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,7 +14,6 @@
 //! block height has passed its blockhash's `lastValidBlockHeight` while its status is null.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use solana_keypair::Keypair;
@@ -775,21 +774,16 @@ fn reached(status: &TransactionStatus, target: Commitment) -> bool {
 }
 
 /// The wait before the next attempt after `failures` failures in a row: the server's
-/// `Retry-After` if it gave one, else doubling from 500 ms up to 10 s, jittered into `[d/2, d]`
-/// so many switches hitting one endpoint do not retry in step.
+/// `Retry-After` if it gave one (capped), else the crate's doubling backoff from 500 ms to 10 s.
 fn backoff(failures: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(asked) = retry_after {
-        return asked.min(MAX_RETRY_AFTER);
+    match retry_after {
+        Some(asked) => asked.min(MAX_RETRY_AFTER),
+        None => crate::backoff::jitter(crate::backoff::doubling(
+            failures,
+            BASE_BACKOFF,
+            MAX_BACKOFF,
+        )),
     }
-    let d = BASE_BACKOFF
-        .saturating_mul(1 << failures.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
-    let half = d / 2;
-    let span = u64::try_from((d - half).as_nanos()).unwrap_or(u64::MAX);
-    // std's per-process random hasher keys are plenty to spread retries; no extra crate.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(failures);
-    half + Duration::from_nanos(h.finish() % (span + 1))
 }
 
 #[cfg(test)]
