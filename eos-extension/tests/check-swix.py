@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks a SWIX's structure against the format EOS and switools expect (eos.md §5.1), and,
-when switools is importable, against switools itself.
+when switools is installed, against switools itself.
 
     check-swix.py SWIX RPM
 
@@ -12,8 +12,14 @@ when switools is importable, against switools itself.
   zip as a SWI/X and stops only at the missing signature. Its default check needs Arista's root
   CA to have signed the file, which no third-party extension has; EOS installs it with
   `signature-verification ignored` or when enforcement is off.
+
+Verified with switools 1.2, which `.ci/run` pins: pip finds only 1.1 and 1.2 on PyPI. Upstream's
+source has since moved these to `switools.create` and `switools.verify` (Python >= 3.12, and
+`verifySwi` there takes a `pathlib.Path`); moving the pin to a release with that layout means
+moving these imports with it.
 """
 import hashlib
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -52,13 +58,18 @@ def main():
     print(f"check-swix: structure OK: manifest.txt then {rpm_name}, stored, sha1 {rpm_sha1}")
 
     try:
+        version = importlib.metadata.version("switools")
+    except importlib.metadata.PackageNotFoundError:
+        if os.environ.get("REQUIRE_SWITOOLS"):
+            fail("switools is not installed (.ci/run installs the pinned version in a venv)")
+        print("check-swix: switools not installed; skipped its checks")
+        return
+    try:
         from swixtools import create
         from switools import verifyswi
     except ImportError as e:
-        if os.environ.get("REQUIRE_SWITOOLS"):
-            fail(f"switools is not importable: {e}")
-        print(f"check-swix: switools not installed ({e}); skipped its checks")
-        return
+        fail(f"switools {version} lacks the modules of 1.2, the version this check knows: {e}")
+    print(f"check-swix: switools {version}")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = create.createManifestFile(tmp, [rpm])
