@@ -261,3 +261,58 @@ fn a_bad_bootstrap_setting_is_named() {
         .to_string();
     assert!(err.contains("--log"), "{err}");
 }
+
+#[test]
+fn the_ledger_url_may_come_from_a_file_and_never_from_two_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("url");
+    std::fs::write(&file, "  https://rpc.example/KEY\n").unwrap();
+    let path = file.to_str().unwrap();
+    let (config, _) = Config::resolve(
+        &flags(&["--env", "mainnet-beta", "--ledger-rpc-url-file", path]),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(config.rpc_url, "https://rpc.example/KEY");
+
+    let both = Config::resolve(
+        &flags(&[
+            "--env",
+            "mainnet-beta",
+            "--ledger-rpc-url",
+            "https://a.example",
+        ]),
+        &options(&[("ledger-rpc-url-file", path)]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("not both"), "{both}");
+
+    let missing = Config::resolve(
+        &flags(&["--env", "mainnet-beta"]),
+        &options(&[("ledger-rpc-url-file", "/nonexistent/url")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        missing.contains("option ledger-rpc-url-file") && missing.contains("/nonexistent/url"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn a_url_that_is_not_http_is_refused_without_quoting_its_secrets() {
+    let err = Config::resolve(
+        &flags(&[
+            "--env",
+            "mainnet-beta",
+            "--ledger-rpc-url",
+            "htps://rpc.example/pathS3CRET?api-key=queryS3CRET",
+        ]),
+        &BTreeMap::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("htps://rpc.example/…"), "{err}");
+    assert!(!err.contains("S3CRET"), "{err}");
+}

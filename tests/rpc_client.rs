@@ -762,3 +762,78 @@ fn unreadable_or_empty_ca_file_is_a_config_error() {
         assert!(err.to_string().contains(&path.display().to_string()));
     }
 }
+
+// ---- the URL's secrets never leave the client ---------------------------------------------------
+
+/// Providers put API keys in the URL's path, query and userinfo.
+const SECRETS: [&str; 3] = ["pathS3CRET", "queryS3CRET", "userS3CRET"];
+
+fn secret_url(base: &str) -> String {
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    format!("http://userS3CRET:pw@{authority}/pathS3CRET?api-key=queryS3CRET")
+}
+
+fn assert_no_secret(text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn transport_errors_and_the_endpoint_never_carry_the_urls_secrets() {
+    // Refused: nothing listens on the port any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    // Timed out: a server that never answers.
+    let hang = FakeRpc::start(vec![Reply::Hang]).await;
+    for (base, timeout) in [
+        (refused, Duration::from_secs(5)),
+        (hang.url(), Duration::from_millis(300)),
+    ] {
+        let mut config = ClientConfig::new(secret_url(&base));
+        config.retry.max_attempts = 1;
+        config.timeout = timeout;
+        let client = Client::new(config).unwrap();
+        assert_no_secret(client.endpoint());
+        let err = client.get_slot(Commitment::Confirmed).await.unwrap_err();
+        assert!(matches!(err, RpcError::Transport { .. }), "{err}");
+        assert_no_secret(&err.to_string());
+        assert_no_secret(&format!("{err:?}"));
+    }
+}
+
+#[tokio::test]
+async fn http_statuses_and_garbage_replies_never_carry_the_urls_secrets() {
+    let server = FakeRpc::start(vec![
+        Reply::status(401, vec![]),
+        Reply::status(429, vec![("Retry-After", "1".into())]),
+        Reply::status(500, vec![]),
+        Reply::Http {
+            status: 200,
+            headers: vec![],
+            body: b"<html>502 Bad Gateway</html>".to_vec(),
+        },
+    ])
+    .await;
+    let mut config = ClientConfig::new(secret_url(&server.url()));
+    config.retry.max_attempts = 1;
+    let client = Client::new(config).unwrap();
+    for _ in 0..4 {
+        let err = client.get_slot(Commitment::Confirmed).await.unwrap_err();
+        assert_no_secret(&err.to_string());
+        assert_no_secret(&format!("{err:?}"));
+    }
+}
+
+#[test]
+fn invalid_or_insecure_urls_are_refused_without_quoting_their_secrets() {
+    for url in [
+        "http://userS3CRET:pw@203.0.113.9/pathS3CRET?api-key=queryS3CRET",
+        "htps://userS3CRET@rpc.example/pathS3CRET?api-key=queryS3CRET",
+    ] {
+        let err = Client::new(ClientConfig::new(url)).unwrap_err();
+        assert_no_secret(&err.to_string());
+        assert_no_secret(&format!("{err:?}"));
+    }
+}

@@ -75,6 +75,7 @@ use Apply::{Live, Restart};
 pub const KEYS: &[Key] = &[
     key("env", None, Restart, "DoubleZero environment: mainnet-beta, testnet, devnet or localnet; sets the program ID (and the RPC URL for localnet)"),
     key("ledger-rpc-url", None, Restart, "Solana JSON-RPC URL of the DoubleZero ledger"),
+    key("ledger-rpc-url-file", None, Restart, "A file (on flash) holding the ledger URL, so an API key in it stays out of the running-config and its backups"),
     key("serviceability-program-id", None, Restart, "Serviceability program ID (overrides --env's)"),
     key("keypair", Some(crate::keypair::DEFAULT_PATH), Restart, "solana-keygen JSON keypair of the device's metrics publisher (0600, or 0770 on EOS's vfat flash)"),
     switch("allow-insecure-keypair-permissions", Restart, "Accept a keypair file readable beyond its owner (group or others where modes are kept, others on FAT)"),

@@ -352,6 +352,64 @@ impl Resolver<'_> {
         }
     }
 
+    /// The ledger URL: given, read from a file (so an API key in it stays out of the
+    /// running-config and its backups), or the environment's default. Never quoted in a
+    /// problem beyond its scheme and host.
+    fn rpc_url(&mut self, env: Option<Env>) -> Option<String> {
+        let given = self.lookup("ledger-rpc-url");
+        let file = self.lookup("ledger-rpc-url-file");
+        let url = match (given, file) {
+            (Some(_), Some((_, source))) => {
+                self.problem(
+                    "ledger-rpc-url-file",
+                    source,
+                    "give either ledger-rpc-url or ledger-rpc-url-file, not both",
+                );
+                return None;
+            }
+            (Some((url, _)), None) => Some(url),
+            (None, Some((path, source))) => match std::fs::read_to_string(&path) {
+                Ok(text) if !text.trim().is_empty() => {
+                    let url = text.trim().to_owned();
+                    // A changed file is a changed URL.
+                    self.raw.insert("ledger-rpc-url", url.clone());
+                    Some(url)
+                }
+                Ok(_) => {
+                    self.problem("ledger-rpc-url-file", source, format!("{path} is empty"));
+                    return None;
+                }
+                Err(error) => {
+                    self.problem(
+                        "ledger-rpc-url-file",
+                        source,
+                        format!("cannot read {path}: {error}"),
+                    );
+                    return None;
+                }
+            },
+            (None, None) => env.and_then(Env::default_rpc_url).map(String::from),
+        };
+        match &url {
+            None => self.problem(
+                "ledger-rpc-url",
+                Source::Flag,
+                "required: give ledger-rpc-url or ledger-rpc-url-file (only --env localnet has a \
+                 default)",
+            ),
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                let source = self.source_of("ledger-rpc-url");
+                self.problem(
+                    "ledger-rpc-url",
+                    source,
+                    format!("{} is not an http(s) URL", crate::rpc::redact_url(url)),
+                );
+            }
+            Some(_) => {}
+        }
+        url
+    }
+
     fn listen_addr(&mut self, name: &'static str) -> Option<SocketAddr> {
         let (text, source) = self.lookup(name)?;
         crate::listener::parse_addr(&text)
@@ -410,26 +468,7 @@ impl Resolver<'_> {
                 "required: give --serviceability-program-id or --env",
             );
         }
-        let rpc_url = self
-            .lookup("ledger-rpc-url")
-            .map(|(url, _)| url)
-            .or_else(|| env.and_then(Env::default_rpc_url).map(String::from));
-        match &rpc_url {
-            None => self.problem(
-                "ledger-rpc-url",
-                Source::Flag,
-                "required (only --env localnet has a default)",
-            ),
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                let source = self.source_of("ledger-rpc-url");
-                self.problem(
-                    "ledger-rpc-url",
-                    source,
-                    format!("{url:?} is not an http(s) URL"),
-                );
-            }
-            Some(_) => {}
-        }
+        let rpc_url = self.rpc_url(env);
         let keypair = self.lookup("keypair").map(|(path, _)| PathBuf::from(path));
         let keypair_permissions = if self.switch("allow-insecure-keypair-permissions") {
             keypair::Permissions::AllowInsecure

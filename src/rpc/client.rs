@@ -395,7 +395,7 @@ impl Client {
             .json(&request)
             .send()
             .await
-            .map_err(|e| transport(method, &e))?;
+            .map_err(|e| transport(method, e))?;
         let status = response.status();
         // Rate limits and blocks come at the HTTP layer; JSON-RPC errors come with 200.
         if !status.is_success() {
@@ -415,7 +415,7 @@ impl Client {
             return Err(RpcError::BodyTooLarge { method, limit });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(method, &e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport(method, e))? {
             self.inner
                 .bytes_received
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -455,7 +455,7 @@ pub(crate) fn parse_reply<T: DeserializeOwned>(
 
 fn checked_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
     let invalid = |reason: String| ConfigError::InvalidUrl {
-        url: raw.to_owned(),
+        url: redact_url(raw),
         reason,
     };
     let url = Url::parse(raw).map_err(|e| invalid(e.to_string()))?;
@@ -464,7 +464,7 @@ fn checked_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError>
         "http" if allow_insecure_http || is_loopback(&url) => {}
         "http" => {
             return Err(ConfigError::InsecureHttp {
-                url: raw.to_owned(),
+                url: redact_url(raw),
             })
         }
         other => return Err(invalid(format!("scheme {other:?}, want http or https"))),
@@ -483,6 +483,29 @@ fn is_loopback(url: &Url) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL as it may appear in a log line, `/status`, `check` or an error: scheme, host and port,
+/// never the user, password, path or query, where providers put API keys. Text that is not a
+/// URL keeps only what precedes its first `/` after the scheme, without any `user@`.
+pub fn redact_url(raw: &str) -> String {
+    if let Ok(url) = Url::parse(raw) {
+        if url.host_str().is_some() {
+            return redacted(&url);
+        }
+    }
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let tail = if rest.len() > authority.len() {
+        "/…"
+    } else {
+        ""
+    };
+    match scheme {
+        "" => format!("{host}{tail}"),
+        scheme => format!("{scheme}://{host}{tail}"),
+    }
 }
 
 fn redacted(url: &Url) -> String {
@@ -558,7 +581,9 @@ fn invalid(method: &'static str, reason: String) -> RpcError {
     RpcError::InvalidRequest { method, reason }
 }
 
-fn transport(method: &'static str, e: &reqwest::Error) -> RpcError {
+/// The one place transport errors are made: reqwest's text ends with `for url (<full URL>)`, and
+/// the URL's path and query hold providers' API keys, so the URL is dropped here.
+fn transport(method: &'static str, e: reqwest::Error) -> RpcError {
     let kind = if e.is_timeout() {
         TransportKind::Timeout
     } else if e.is_connect() {
@@ -569,7 +594,7 @@ fn transport(method: &'static str, e: &reqwest::Error) -> RpcError {
     RpcError::Transport {
         method,
         kind,
-        message: error_chain(e),
+        message: error_chain(&e.without_url()),
     }
 }
 
@@ -625,6 +650,19 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_redacted_too() {
+        assert_eq!(
+            redact_url("htps://user:pw@host.example/secret?k=v"),
+            "htps://host.example/…"
+        );
+        assert_eq!(redact_url("host.example/secret"), "host.example/…");
+        assert_eq!(
+            redact_url("https://user:pw@rpc.example:8443/t0ken?api-key=k"),
+            "https://rpc.example:8443/…"
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ mod retry;
 mod types;
 
 pub use client::{
-    Client, ClientConfig, MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES, MAX_TRANSACTION_BYTES,
+    redact_url, Client, ClientConfig, MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES,
+    MAX_TRANSACTION_BYTES,
 };
 pub use error::{
     ConfigError, InstructionErrorKind, RpcError, TransactionError, TransportKind,
