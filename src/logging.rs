@@ -69,6 +69,20 @@ fn journald(target: LogTarget) -> Option<tracing_journald::Layer> {
     }
 }
 
+/// Where `target` sends the log on this switch, in words for `check`.
+pub fn destinations(target: LogTarget, daemon_name: &str) -> String {
+    let stderr = format!("stderr (`show agent {daemon_name} logs`)");
+    let journald = Path::new(JOURNALD_SOCKET).exists();
+    match target {
+        LogTarget::Stderr => stderr,
+        LogTarget::Auto | LogTarget::Journald if journald => {
+            format!("{stderr} and journald (`journalctl -t doublezero-bgpstatus`)")
+        }
+        LogTarget::Auto => format!("{stderr}; journald is not running here"),
+        LogTarget::Journald => format!("{stderr} only: journald is not running here"),
+    }
+}
+
 /// Installs the process-wide subscriber. Called once, from `main`.
 pub fn init(target: LogTarget, verbose: bool) -> LevelHandle {
     let (filter, level_handle) = reload::Layer::new(level(verbose));

@@ -271,6 +271,36 @@ async fn check_passes_on_a_healthy_switch_and_names_each_broken_part_with_a_fix(
     assert!(report.contains("protocol unix-socket"), "{report}");
     devnet.switch.clear_fault().unwrap();
 
+    // A switch where `enable` is refused (AAA): the fix is about privilege, not the socket.
+    devnet
+        .switch
+        .set_fault(SwitchFault::CommandError {
+            command: "enable".into(),
+            code: 1005,
+            errors: vec!["Authorization denied for command 'enable'".into()],
+        })
+        .unwrap();
+    let (ok, report) = check(&devnet, &[]).await;
+    assert!(!ok);
+    assert!(
+        report.contains("[FAIL] eapi") && report.contains("EOS refused `enable`"),
+        "{report}"
+    );
+    assert!(!report.contains("protocol unix-socket"), "{report}");
+    devnet.switch.clear_fault().unwrap();
+
+    // An exec-only setting in an option line.
+    devnet
+        .switch
+        .set_daemon(options(&[("eapi-socket", "/tmp/x.sock")]));
+    let (ok, report) = check(&devnet, &[]).await;
+    assert!(!ok);
+    assert!(
+        report.contains("[FAIL] options  option eapi-socket cannot be an option line"),
+        "{report}"
+    );
+    devnet.switch.set_daemon(options(&[]));
+
     // A keypair readable by others.
     std::fs::set_permissions(
         &devnet.keypair,

@@ -146,6 +146,10 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         }
     };
 
+    items.push(pass(
+        "logs",
+        crate::logging::destinations(config.log, &config.daemon_name),
+    ));
     if let Some(name) = &config.management_namespace {
         items.push(namespace_item(name));
     }
@@ -405,10 +409,33 @@ fn keypair_fix(error: &keypair::KeypairError) -> String {
     }
 }
 
+/// The fix for an eAPI failure, by what failed: the socket's absence needs configuration, a
+/// refused `enable` or privileged command needs AAA looked at, not the socket enabled again.
 fn eapi_fix(error: &eapi::EapiError) -> String {
+    use eapi::EapiError as E;
     match error {
-        eapi::EapiError::SocketMissing { .. } => "add to the running-config:\n  management api http-commands\n     protocol unix-socket\n     no shutdown".into(),
-        eapi::EapiError::PermissionDenied { .. } => "run the agent as root (ProcMgr does)".into(),
-        _ => "check `show management api http-commands`".into(),
+        E::SocketMissing { .. } => "add to the running-config:\n  management api http-commands\n     protocol unix-socket\n     no shutdown".into(),
+        E::PermissionDenied { .. } => "run the agent as root (ProcMgr does)".into(),
+        E::Command { failures, .. } if failures.iter().any(|f| f.command == "enable") => {
+            "EOS refused `enable`, which the agent sends before `show running-config`: the \
+             socket's user (root) must reach privileged mode without a password; check `aaa \
+             authorization exec` and `enable password`"
+                .into()
+        }
+        E::Command { failures, .. }
+            if failures
+                .iter()
+                .flat_map(|f| &f.errors)
+                .any(|e| e.contains("privileged mode required")) =>
+        {
+            "EOS ran `show running-config` outside privileged mode although `enable` came \
+             first; check `aaa authorization exec` for the socket's user (root)"
+                .into()
+        }
+        E::Timeout { .. } => {
+            "CapiApp answers slowly: see `show processes top once` and `show agent CapiApp logs`"
+                .into()
+        }
+        _ => "check `show management api http-commands` (Unix Socket server: running)".into(),
     }
 }
