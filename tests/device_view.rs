@@ -87,6 +87,35 @@ async fn a_device_view_holds_the_device_its_decodable_users_and_the_slot() {
 }
 
 #[tokio::test]
+async fn a_device_with_a_tail_in_an_unknown_layout_still_gives_a_view_and_is_counted() {
+    let mut device = hex(B);
+    // An interface tag this build does not know, in the legacy list after the publisher.
+    device[215] = 9;
+    let rpc = FakeRpc::start(vec![
+        with_context(99, account(&device, PROGRAM)),
+        with_context(
+            100,
+            json!([keyed(
+                "9hSR6S7WPtxmTojgo6GG3k4yDPecgJY292j7xrsUGWBu",
+                &hex(A1)
+            )]),
+        ),
+    ])
+    .await;
+    let (source, metrics) = source(&rpc);
+    let view = source.fetch().await.unwrap();
+    assert_eq!(view.users.len(), 1);
+    assert!(view.device.tail_error.is_some());
+    assert_eq!(
+        metrics
+            .decode_failures
+            .with_label_values(&["device_tail"])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_missing_device_account_is_a_clear_error() {
     let rpc = FakeRpc::start(vec![with_context(5, Value::Null)]).await;
     let err = source(&rpc).0.fetch().await.unwrap_err();

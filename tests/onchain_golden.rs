@@ -256,45 +256,71 @@ fn b_device_at_the_seed_pr_layout_reads_interfaces_from_the_legacy_slot() {
     assert_eq!(device.metrics_publisher_pk, pk(PAYER));
 }
 
+/// What the agent needs from a Device whose later part it cannot read: the fields before the
+/// interfaces, exactly, and the tail's error to report.
+fn assert_head_of_b(device: &Device) {
+    assert_eq!(device.metrics_publisher_pk, pk(PAYER));
+    assert_eq!(device.code, "dz-ny7");
+    assert_eq!(device.status, DeviceStatus::Activated);
+}
+
 #[test]
-fn a_device_whose_interface_lists_disagree_is_a_typed_error() {
+fn a_device_whose_interface_lists_disagree_still_gives_its_publisher_and_says_why() {
     let mut data = hex(B);
     // Append a second size-prefixed interface: a copy of the first entry.
     let entry = data[293..349].to_vec();
     data[289..293].copy_from_slice(&2u32.to_le_bytes());
     data.extend(entry);
+    let device = Device::decode(&data).unwrap();
+    assert_head_of_b(&device);
     assert_eq!(
-        Device::decode(&data).unwrap_err(),
-        DecodeError::InterfaceCountMismatch {
+        device.tail_error,
+        Some(DecodeError::InterfaceCountMismatch {
             legacy: 1,
             current: 2
-        }
+        })
     );
 }
 
 #[test]
-fn an_unknown_legacy_interface_tag_is_a_typed_error() {
+fn an_unknown_legacy_interface_tag_still_gives_the_publisher_and_says_why() {
     let mut data = hex(B);
     data[215] = 9;
+    let device = Device::decode(&data).unwrap();
+    assert_head_of_b(&device);
     assert_eq!(
-        Device::decode(&data).unwrap_err(),
-        DecodeError::UnknownInterfaceTag {
+        device.mgmt_vrf, "mgmt",
+        "fields before the bad part are kept"
+    );
+    assert_eq!(
+        device.tail_error,
+        Some(DecodeError::UnknownInterfaceTag {
             offset: 215,
             tag: 9
-        }
+        })
     );
 }
 
 #[test]
-fn an_interface_size_that_overruns_is_a_typed_error() {
+fn an_interface_size_that_overruns_still_gives_the_publisher_and_says_why() {
     let mut data = hex(B);
     data[293..295].copy_from_slice(&500u16.to_le_bytes());
+    let device = Device::decode(&data).unwrap();
+    assert_head_of_b(&device);
     assert!(matches!(
-        Device::decode(&data).unwrap_err(),
-        DecodeError::BadInterfaceSize {
+        device.tail_error,
+        Some(DecodeError::BadInterfaceSize {
             offset: 293,
             size: 500
-        }
+        })
+    ));
+}
+
+#[test]
+fn a_device_cut_before_its_publisher_is_an_error() {
+    assert!(matches!(
+        Device::decode(&hex(B)[..150]).unwrap_err(),
+        DecodeError::Truncated { .. }
     ));
 }
 

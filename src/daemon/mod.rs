@@ -261,6 +261,21 @@ impl Daemon {
                 return;
             }
         };
+        let tail_error = served
+            .view
+            .device
+            .tail_error
+            .as_ref()
+            .map(ToString::to_string);
+        if tail_error != self.status.device_tail_error {
+            match &tail_error {
+                Some(error) => {
+                    tracing::warn!(%error, "part of the Device account is in a layout this agent does not know; the fields it needs decode, so writes go on")
+                }
+                None => tracing::info!("the Device account decodes whole again"),
+            }
+            self.status.device_tail_error = tail_error;
+        }
         if self.status.device_code.as_deref() != Some(served.view.device.code.as_str()) {
             self.metrics
                 .identify(&served.view.device_pk.to_string(), &served.view.device.code);

@@ -25,6 +25,8 @@ pub struct Status {
     pub at: u64,
     pub device: Option<String>,
     pub device_code: Option<String>,
+    /// A later part of the Device account this build cannot decode (writes go on).
+    pub device_tail_error: Option<String>,
     pub signer: String,
     /// Why nothing is being written at all, when that is the case.
     pub error: Option<String>,

@@ -1,9 +1,12 @@
 //! The `Device` account (type 5), decoded per onchain.md §5.
 //!
 //! The agent needs a device's `metrics_publisher_pk` (to find its own device and to check it may
-//! sign) and `code` (for logs and metrics). Reaching the fields after the interfaces requires
-//! walking the legacy interface list, whose encoding changed over time, so each interface form is
-//! decoded exactly and an unknown one stops the decode instead of misaligning the rest.
+//! sign), `code` (for logs and metrics) and `status`, all before the interface lists. Those are
+//! required; everything after them is read best effort. Reaching the fields after the interfaces
+//! requires walking the legacy interface list, whose encoding changed over time, so each
+//! interface form is decoded exactly and an unknown one stops the tail's decode instead of
+//! misaligning it. A tail this build does not know is reported (`tail_error`), never a reason to
+//! stop writing for the whole device: the program, not the agent, is the judge of the account.
 
 use std::net::Ipv4Addr;
 
@@ -50,13 +53,17 @@ pub struct Device {
     pub interfaces: Vec<Interface>,
     pub users_count: u16,
     pub max_users: u16,
+    /// Why the part after `metrics_publisher_pk` did not decode, if it did not; the fields it
+    /// holds are then at their defaults.
+    pub tail_error: Option<DecodeError>,
 }
 
 impl Device {
     /// Decodes a `Device` from its account bytes.
     ///
-    /// Fields through `metrics_publisher_pk` are required; each later field takes its default
-    /// when the account ends just before it (older layouts), and trailing bytes are ignored.
+    /// Fields through `metrics_publisher_pk` are required. Each later field takes its default
+    /// when the account ends just before it (older layouts), trailing bytes are ignored, and a
+    /// later part that does not decode leaves the rest at defaults with `tail_error` set.
     pub fn decode(data: &[u8]) -> Result<Self, DecodeError> {
         check_account_type(data, account_type::DEVICE, "Device")?;
         let mut r = Reader::new(data);
@@ -72,9 +79,32 @@ impl Device {
         let code = r.string("code")?;
         let dz_prefixes = r.network_v4_vec("dz_prefixes")?;
         let metrics_publisher_pk = r.pubkey("metrics_publisher_pk")?;
+        let mut device = Self {
+            owner,
+            public_ip,
+            status,
+            code,
+            dz_prefixes,
+            metrics_publisher_pk,
+            contributor_pk: Pubkey::default(),
+            mgmt_vrf: String::new(),
+            interfaces: Vec::new(),
+            users_count: 0,
+            max_users: 0,
+            tail_error: None,
+        };
+        if let Err(error) = device.decode_tail(&mut r) {
+            device.tail_error = Some(error);
+        }
+        Ok(device)
+    }
 
+    /// Everything after `metrics_publisher_pk`; fields are set as they decode.
+    fn decode_tail(&mut self, r: &mut Reader) -> Result<(), DecodeError> {
         let contributor_pk = r.trailing(|r| r.pubkey("contributor_pk"))?;
         let mgmt_vrf = r.trailing(|r| r.string("mgmt_vrf"))?;
+        self.contributor_pk = contributor_pk.unwrap_or_default();
+        self.mgmt_vrf = mgmt_vrf.clone().unwrap_or_default();
         let legacy = r.trailing(legacy_interfaces)?.unwrap_or_default();
         r.trailing(|r| r.u32("reference_count"))?;
         let users_count = r.trailing(|r| r.u16("users_count"))?;
@@ -95,32 +125,21 @@ impl Device {
         }
         let current = r.trailing(current_interfaces)?.unwrap_or_default();
 
+        self.contributor_pk = contributor_pk.unwrap_or_default();
+        self.mgmt_vrf = mgmt_vrf.unwrap_or_default();
+        self.users_count = users_count.unwrap_or_default();
+        self.max_users = max_users.unwrap_or_default();
         // The trailing list supersedes the legacy one when present; the program refuses an
-        // account where they disagree in length, and so does the agent.
-        let interfaces = if current.is_empty() {
-            legacy
-        } else if current.len() != legacy.len() {
+        // account where they disagree in length, which is worth saying but not acting on.
+        if !current.is_empty() && current.len() != legacy.len() {
+            self.interfaces = legacy;
             return Err(DecodeError::InterfaceCountMismatch {
-                legacy: legacy.len(),
+                legacy: self.interfaces.len(),
                 current: current.len(),
             });
-        } else {
-            current
-        };
-
-        Ok(Self {
-            owner,
-            public_ip,
-            status,
-            code,
-            dz_prefixes,
-            metrics_publisher_pk,
-            contributor_pk: contributor_pk.unwrap_or_default(),
-            mgmt_vrf: mgmt_vrf.unwrap_or_default(),
-            interfaces,
-            users_count: users_count.unwrap_or_default(),
-            max_users: max_users.unwrap_or_default(),
-        })
+        }
+        self.interfaces = if current.is_empty() { legacy } else { current };
+        Ok(())
     }
 }
 

@@ -107,6 +107,13 @@ impl ViewSource for RpcSource {
                 pubkey: self.device_pk,
                 error,
             })?;
+        if device.tail_error.is_some() {
+            // The daemon says so when it changes; counted on every read.
+            self.metrics
+                .decode_failures
+                .with_label_values(&["device_tail"])
+                .inc();
+        }
         let users = self
             .client
             .get_program_accounts(
