@@ -229,6 +229,8 @@ impl Daemon {
                 }
             }
         }
+        // Stopping for a restart cancels what the signal would have: the listener among it.
+        shutdown.cancel();
         tracing::info!("stopping: no new writes, awaiting in-flight confirmations");
         if let Some(outbox) = self.outbox.take() {
             outbox.shutdown(SHUTDOWN_GRACE).await;
