@@ -87,6 +87,11 @@ pub struct OutboxMetrics {
     pub payer_balance: IntGauge,
     /// From observing a status change to its confirmation on chain.
     pub change_to_confirmation: Histogram,
+    /// User updates that failed, by whose failure it was: refused (the program), payer (fee or
+    /// rent growth), rpc (not taken or confirmed in time), unknown.
+    pub failures: IntCounterVec,
+    /// The program's compute units per user, as last measured by simulation.
+    pub compute_units_per_user: IntGauge,
 }
 
 impl OutboxMetrics {
@@ -144,7 +149,20 @@ impl OutboxMetrics {
                 )
                 .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0]),
             )?,
+            failures: IntCounterVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_write_failures_total",
+                    "User status updates that failed, by cause: refused, payer, rpc or unknown",
+                ),
+                &["cause"],
+            )?,
+            compute_units_per_user: IntGauge::new(
+                "doublezero_bgpstatus_compute_units_per_user",
+                "Compute units one SetUserBGPStatus uses, as last measured by simulation",
+            )?,
         };
+        registry.register(Box::new(metrics.failures.clone()))?;
+        registry.register(Box::new(metrics.compute_units_per_user.clone()))?;
         registry.register(Box::new(metrics.submissions.clone()))?;
         registry.register(Box::new(metrics.submission_duration.clone()))?;
         registry.register(Box::new(metrics.transactions_sent.clone()))?;

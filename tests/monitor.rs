@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use doublezero_bgpstatus::monitor::{
-    decide, DampeningPolicy, Drift, Observation, Policy, Session, StateTable, SwitchLookup,
+    decide, Cause, DampeningPolicy, Drift, Observation, Policy, Session, StateTable, SwitchLookup,
     TunnelSeen, Update, UpdateReason, VrfSession, Why,
 };
 use doublezero_bgpstatus::serviceability::{
@@ -319,7 +319,7 @@ async fn an_up_write_during_the_grace_carries_no_rtt() {
     table.failed(
         &user_pk(1),
         "timeout".into(),
-        false,
+        Cause::Unknown,
         Instant::now(),
         &policy,
     );
@@ -535,21 +535,24 @@ async fn a_failed_write_is_retried_after_a_backoff_that_grows() {
     table.failed(
         &user_pk(1),
         "node unhealthy".into(),
-        false,
+        Cause::Unknown,
         Instant::now(),
         &policy,
     );
     assert!(run(&v, &switch, &mut table, &policy).is_empty());
     assert!(matches!(
         table.get(&user_pk(1)).unwrap().why,
-        Why::Backoff { refused: false, .. }
+        Why::Backoff {
+            cause: Cause::Unknown,
+            ..
+        }
     ));
     advance(policy.failure_backoff).await;
     assert_eq!(run(&v, &switch, &mut table, &policy).len(), 1);
     table.failed(
         &user_pk(1),
         "node unhealthy".into(),
-        false,
+        Cause::Unknown,
         Instant::now(),
         &policy,
     );
@@ -575,10 +578,22 @@ async fn a_new_status_does_not_wait_out_the_backoff_of_an_older_one() {
     for _ in 0..8 {
         let updates = run(&v, &switch, &mut table, &policy);
         assert_eq!(statuses(&updates)[0].1, BgpStatus::Up);
-        table.failed(&user_pk(1), "503".into(), false, Instant::now(), &policy);
+        table.failed(
+            &user_pk(1),
+            "503".into(),
+            Cause::Unknown,
+            Instant::now(),
+            &policy,
+        );
         advance(policy.failure_backoff_max).await;
     }
-    table.failed(&user_pk(1), "503".into(), false, Instant::now(), &policy);
+    table.failed(
+        &user_pk(1),
+        "503".into(),
+        Cause::Unknown,
+        Instant::now(),
+        &policy,
+    );
     let failure = table.get(&user_pk(1)).unwrap().failure.clone().unwrap();
     assert_eq!(
         failure.retry_at - Instant::now(),
@@ -596,7 +611,13 @@ async fn a_new_status_does_not_wait_out_the_backoff_of_an_older_one() {
         statuses(&updates),
         vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]
     );
-    table.failed(&user_pk(1), "503".into(), false, Instant::now(), &policy);
+    table.failed(
+        &user_pk(1),
+        "503".into(),
+        Cause::Unknown,
+        Instant::now(),
+        &policy,
+    );
     let failure = table.get(&user_pk(1)).unwrap().failure.clone().unwrap();
     assert_eq!(failure.status, BgpStatus::Down);
     assert_eq!(failure.attempts, 1);
@@ -613,7 +634,7 @@ async fn a_refusal_by_the_program_waits_the_longest_backoff() {
     table.failed(
         &user_pk(1),
         "custom program error 8 (NotAllowed)".into(),
-        true,
+        Cause::Refused,
         Instant::now(),
         &policy,
     );
@@ -621,14 +642,40 @@ async fn a_refusal_by_the_program_waits_the_longest_backoff() {
     let Why::Backoff {
         until,
         error,
-        refused,
+        cause,
     } = table.get(&user_pk(1)).unwrap().why.clone()
     else {
         panic!("expected backoff");
     };
     assert_eq!(until - Instant::now(), policy.failure_backoff_max);
     assert!(error.contains("NotAllowed"));
-    assert!(refused, "a refusal is told apart from a transient failure");
+    assert_eq!(
+        cause,
+        Cause::Refused,
+        "a refusal is told apart from a transient failure"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_the_rpc_failed_goes_again_at_the_next_tick_without_backoff() {
+    // An RPC outage is the RPC's failure, not the user's: once it answers, the write goes out
+    // at once (issue 20), however many times it failed before.
+    let policy = Policy::default();
+    let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let switch = Switch::with(peer(1), Session::Established);
+    let mut table = StateTable::default();
+    for _ in 0..5 {
+        let updates = run(&v, &switch, &mut table, &policy);
+        assert_eq!(statuses(&updates)[0].1, BgpStatus::Up);
+        table.failed(
+            &user_pk(1),
+            "not confirmed within 120s".into(),
+            Cause::Rpc,
+            Instant::now(),
+            &policy,
+        );
+        advance(Duration::from_secs(1)).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]

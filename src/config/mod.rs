@@ -538,19 +538,10 @@ impl Resolver<'_> {
             max_staleness: self.duration("cache-max-staleness"),
         };
         let commitment = match self.lookup("commitment") {
-            Some((text, source)) => match text.as_str() {
-                "processed" => Commitment::Processed,
-                "confirmed" => Commitment::Confirmed,
-                "finalized" => Commitment::Finalized,
-                _ => {
-                    self.problem(
-                        "commitment",
-                        source,
-                        format!("{text:?} is not processed, confirmed or finalized"),
-                    );
-                    Commitment::Confirmed
-                }
-            },
+            Some((text, source)) => text.parse().unwrap_or_else(|message: String| {
+                self.problem("commitment", source, message);
+                Commitment::Confirmed
+            }),
             None => Commitment::Confirmed,
         };
         let batch_size = self.parse::<usize>("batch-size", "a count").unwrap_or(0);

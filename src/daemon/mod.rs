@@ -25,7 +25,7 @@ use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics};
 use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
-use crate::submit::{Outbox, OutboxConfig, Outcome, Resolution};
+use crate::submit::{Cause, Outbox, OutboxConfig, Outcome, Resolution};
 use crate::{keypair, listener, netns, switch};
 
 pub use startup::{report as report_option_issues, resolve as resolve_startup, Startup};
@@ -356,6 +356,7 @@ impl Daemon {
             announce(update);
         }
         if let Some(outbox) = &self.outbox {
+            outbox.device_size(served.view.device.data_len);
             if let Err(closed) = outbox.submit(updates) {
                 tracing::error!(
                     users = closed.0.len(),
@@ -414,17 +415,22 @@ impl Daemon {
                 tracing::info!(%user, status = %outcome.status, %signature, slot, "status confirmed on chain");
                 self.status.outbox.last_signature = Some(signature.to_string());
             }
-            Resolution::Failed { error, permanent } => {
-                tracing::warn!(%user, status = %outcome.status, %error, permanent, "status write failed");
-                if permanent {
+            Resolution::Failed { error, cause } => {
+                tracing::warn!(%user, status = %outcome.status, %error, cause = cause.as_str(), "status write failed");
+                let mnemonic = match cause {
+                    Cause::Refused => Some("WRITE_REFUSED"),
+                    Cause::Payer => Some("PAYER_SHORT"),
+                    Cause::Rpc | Cause::Unknown => None,
+                };
+                if let Some(mnemonic) = mnemonic {
                     logging::syslog(
                         Severity::Warning,
-                        "WRITE_REFUSED",
+                        mnemonic,
                         &format!("user {user}: {error}"),
                     );
                 }
                 self.table
-                    .failed(&user, error.clone(), permanent, now, &self.config.policy);
+                    .failed(&user, error.clone(), cause, now, &self.config.policy);
                 self.status.outbox.last_error = Some(error);
             }
             Resolution::Dropped { why } => {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;
 
-use crate::monitor::{DampeningPolicy, Session, StateTable, TunnelSeen, UserState, Why};
+use crate::monitor::{Cause, DampeningPolicy, Session, StateTable, TunnelSeen, UserState, Why};
 
 /// Seconds from `now` to `at` (negative when past), for times the JSON reader cannot see as
 /// monotonic instants.
@@ -140,11 +140,23 @@ impl Reason {
             Why::Backoff {
                 until,
                 error,
-                refused: true,
+                cause: Cause::Refused,
             } => reason(
                 "refused",
                 Some(format!(
                     "refused by the program: {error}; retried in {:.0}s",
+                    secs(*until)
+                )),
+                Some(*until),
+            ),
+            Why::Backoff {
+                until,
+                error,
+                cause: Cause::Payer,
+            } => reason(
+                "payer",
+                Some(format!(
+                    "the payer cannot pay: {error}; retried in {:.0}s",
                     secs(*until)
                 )),
                 Some(*until),
@@ -256,7 +268,7 @@ mod tests {
             &Why::Backoff {
                 until,
                 error: "custom program error 0x2a".into(),
-                refused: true,
+                cause: Cause::Refused,
             },
             now,
         );
@@ -275,7 +287,7 @@ mod tests {
             &Why::Backoff {
                 until: now + Duration::from_secs(15),
                 error: "node unhealthy".into(),
-                refused: false,
+                cause: Cause::Unknown,
             },
             now,
         );

@@ -144,7 +144,7 @@ fn decide_user(
         entry.why = Why::Backoff {
             until: failure.retry_at,
             error: failure.error.clone(),
-            refused: failure.permanent,
+            cause: failure.cause,
         };
         return None;
     }

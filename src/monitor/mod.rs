@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use dampening::{DampeningPolicy, Flaps};
 pub use decide::decide;
-pub use state::{Drift, Failure, Session, StateTable, TunnelSeen, UserState, Why};
+pub use state::{Cause, Drift, Failure, Session, StateTable, TunnelSeen, UserState, Why};
 
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;

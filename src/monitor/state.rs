@@ -114,12 +114,11 @@ pub enum Why {
     MinInterval {
         until: Instant,
     },
-    /// The last write failed; it is retried then. `refused`: the program rejected it (see
-    /// [`Failure::permanent`]), so the retry fails the same way unless the chain changes.
+    /// The last write failed; it is retried then, and `cause` says whose failure it was.
     Backoff {
         until: Instant,
         error: String,
-        refused: bool,
+        cause: Cause,
     },
     /// The switch could not be read this tick: no evidence either way.
     NoObservation,
@@ -129,14 +128,39 @@ pub enum Why {
     BadTunnel(TunnelNetError),
 }
 
+/// Whose failure it was, which decides when the user is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The program refused this user's instruction (its own error about the user's account):
+    /// sending it again fails the same way until the chain changes.
+    Refused,
+    /// The payer could not pay the fee or this user's account growth: a payer problem.
+    Payer,
+    /// The RPC or the cluster did not take or confirm it: nothing about the user, so it goes
+    /// again as soon as the RPC answers.
+    Rpc,
+    /// An error this agent does not know; retried with backoff, never permanent.
+    Unknown,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Refused => "refused",
+            Cause::Payer => "payer",
+            Cause::Rpc => "rpc",
+            Cause::Unknown => "unknown",
+        }
+    }
+}
+
 /// The last failed write of a user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// The status that failed to be written; the backoff holds back only that status.
     pub status: BgpStatus,
     pub error: String,
-    /// The program refused it (e.g. NotAllowed); retrying without a change will not help.
-    pub permanent: bool,
+    pub cause: Cause,
     pub attempts: u32,
     pub retry_at: Instant,
 }
@@ -271,13 +295,15 @@ impl StateTable {
         }
     }
 
-    /// The write failed; the user is retried after a backoff that doubles per failure. A
-    /// refusal by the program waits the longest backoff, since only a change can fix it.
+    /// The write failed, and no bytes carrying it can land any more. A refusal by the program
+    /// waits the longest backoff, since only a change can fix it; the RPC's failure waits
+    /// nothing (the next tick decides again from a fresh reading); anything else waits a
+    /// backoff that doubles per failure.
     pub fn failed(
         &mut self,
         user: &Pubkey,
         error: String,
-        permanent: bool,
+        cause: Cause,
         now: Instant,
         policy: &Policy,
     ) {
@@ -294,18 +320,19 @@ impl StateTable {
             Some(previous) if previous.status == status => previous.attempts + 1,
             _ => 1,
         };
-        let wait = if permanent {
-            policy.failure_backoff_max
-        } else {
-            policy
-                .failure_backoff
-                .saturating_mul(1 << (attempts - 1).min(16))
-                .min(policy.failure_backoff_max)
+        let wait = match cause {
+            Cause::Refused => policy.failure_backoff_max,
+            Cause::Rpc => std::time::Duration::ZERO,
+            Cause::Payer | Cause::Unknown => crate::backoff::doubling(
+                attempts,
+                policy.failure_backoff,
+                policy.failure_backoff_max,
+            ),
         };
         entry.failure = Some(Failure {
             status,
             error,
-            permanent,
+            cause,
             attempts,
             retry_at: now + wait,
         });

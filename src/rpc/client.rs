@@ -28,8 +28,8 @@ use super::error::{parse_retry_after, ConfigError, RpcError, TransportKind};
 use super::retry::RetryPolicy;
 use super::types::{
     decode_signature, Account, Commitment, Filter, KeyedAccount, LatestBlockhash, SendOptions,
-    TransactionStatus, UiAccount, UiKeyedAccount, UiLatestBlockhash, UiTransactionStatus,
-    UiWithContext, WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
+    Simulation, TransactionStatus, UiAccount, UiKeyedAccount, UiLatestBlockhash, UiSimulation,
+    UiTransactionStatus, UiWithContext, WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
 };
 
 /// Most keys agave accepts in one `getMultipleAccounts` (`MAX_MULTIPLE_ACCOUNTS`).
@@ -72,6 +72,7 @@ impl ClientConfig {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    retry: RetryPolicy,
 }
 
 #[derive(Debug)]
@@ -80,7 +81,6 @@ struct Inner {
     url: Url,
     display_url: String,
     max_body_bytes: usize,
-    retry: RetryPolicy,
     next_id: AtomicU64,
     bytes_received: AtomicU64,
 }
@@ -112,11 +112,20 @@ impl Client {
                 display_url: redacted(&url),
                 url,
                 max_body_bytes: config.max_body_bytes,
-                retry: config.retry,
                 next_id: AtomicU64::new(1),
                 bytes_received: AtomicU64::new(0),
             }),
+            retry: config.retry,
         })
+    }
+
+    /// The same endpoint and connection pool with another retry policy: the outbox makes one
+    /// attempt per call and decides itself what to retry and when.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            retry,
+        }
     }
 
     /// The endpoint with path and query hidden (they often carry an API key); safe to log.
@@ -293,6 +302,30 @@ impl Client {
         Ok(signature)
     }
 
+    /// Runs signed wire bytes against the node's bank without sending them, for the compute
+    /// units they use (and the error they would meet). The signature is not checked and the
+    /// blockhash is kept, so the bytes are judged as they would be sent.
+    pub async fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        commitment: Commitment,
+    ) -> Result<WithContext<Simulation>, RpcError> {
+        const METHOD: &str = "simulateTransaction";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(wire);
+        let config = json!({
+            "encoding": "base64",
+            "sigVerify": false,
+            "replaceRecentBlockhash": false,
+            "commitment": commitment,
+        });
+        let reply: UiWithContext<UiSimulation> =
+            self.call_retrying(METHOD, json!([encoded, config])).await?;
+        Ok(WithContext {
+            slot: reply.context.slot,
+            value: reply.value.decode(),
+        })
+    }
+
     /// Where each signature stands, in order (`None`: not seen, dropped or too old). More than
     /// 256 signatures are asked in chunks; the slot is then the oldest of the chunks' slots.
     pub async fn get_signature_statuses(
@@ -377,7 +410,7 @@ impl Client {
         method: &'static str,
         params: Value,
     ) -> Result<T, RpcError> {
-        self.inner.retry.run(|| self.call(method, &params)).await
+        self.retry.run(|| self.call(method, &params)).await
     }
 
     /// One attempt: POST, check the HTTP status, read the capped body, unwrap the envelope.

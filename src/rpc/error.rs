@@ -100,6 +100,11 @@ fn retry_after_suffix(retry_after: Option<Duration>) -> String {
 /// -32429 that some providers use for rate limiting).
 const TRANSIENT_JSON_RPC_CODES: &[i64] = &[-32603, -32004, -32005, -32014, -32016, -32019, -32429];
 
+/// Codes a node answers `sendTransaction` with before forwarding anything: malformed request,
+/// invalid parameters, signature or precompile verification failures (solana-rpc.md §1.4).
+const NOT_FORWARDED_JSON_RPC_CODES: &[i64] =
+    &[-32700, -32600, -32601, -32602, -32003, -32006, -32013];
+
 /// The preflight-failure code; its `data.err` decides what to do.
 pub const SEND_TRANSACTION_PREFLIGHT_FAILURE: i64 = -32002;
 
@@ -114,6 +119,20 @@ impl RpcError {
             RpcError::Malformed { .. }
             | RpcError::BodyTooLarge { .. }
             | RpcError::InvalidRequest { .. } => false,
+        }
+    }
+
+    /// Whether a `sendTransaction` that failed this way certainly did not reach the cluster: the
+    /// node refused the request itself (bad signature, invalid parameters) or it was never sent.
+    /// A timeout, a broken connection, an HTTP error or a garbled reply may all hide a forward.
+    pub fn not_forwarded(&self) -> bool {
+        match self {
+            RpcError::PreflightFailure { .. } | RpcError::InvalidRequest { .. } => true,
+            RpcError::JsonRpc { code, .. } => NOT_FORWARDED_JSON_RPC_CODES.contains(code),
+            RpcError::Http { .. }
+            | RpcError::Transport { .. }
+            | RpcError::Malformed { .. }
+            | RpcError::BodyTooLarge { .. } => false,
         }
     }
 

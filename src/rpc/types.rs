@@ -13,12 +13,26 @@ use solana_signature::Signature;
 use super::error::TransactionError;
 
 /// How settled the bank state behind an answer must be. Omitted, the server uses `finalized`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Ordered from least to most settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Commitment {
     Processed,
     Confirmed,
     Finalized,
+}
+
+impl std::str::FromStr for Commitment {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "processed" => Ok(Commitment::Processed),
+            "confirmed" => Ok(Commitment::Confirmed),
+            "finalized" => Ok(Commitment::Finalized),
+            _ => Err(format!("{text:?} is not processed, confirmed or finalized")),
+        }
+    }
 }
 
 /// A `getProgramAccounts` filter; all filters of a call must hold (AND).
@@ -104,6 +118,15 @@ impl Default for SendOptions {
     }
 }
 
+/// What `simulateTransaction` says of a transaction: the error it would meet, its program logs
+/// and the compute units it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    pub err: Option<TransactionError>,
+    pub logs: Vec<String>,
+    pub units_consumed: Option<u64>,
+}
+
 /// Where a transaction stands, from `getSignatureStatuses`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionStatus {
@@ -159,6 +182,27 @@ pub(crate) struct UiTransactionStatus {
     err: Option<Value>,
     #[serde(default)]
     confirmation_status: Option<Commitment>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UiSimulation {
+    #[serde(default)]
+    err: Option<Value>,
+    #[serde(default)]
+    logs: Option<Vec<String>>,
+    #[serde(default)]
+    units_consumed: Option<u64>,
+}
+
+impl UiSimulation {
+    pub(crate) fn decode(self) -> Simulation {
+        Simulation {
+            err: self.err.as_ref().map(TransactionError::from_json),
+            logs: self.logs.unwrap_or_default(),
+            units_consumed: self.units_consumed,
+        }
+    }
 }
 
 /// A field that did not decode; the caller adds the method name.

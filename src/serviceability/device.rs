@@ -56,6 +56,9 @@ pub struct Device {
     /// Why the part after `metrics_publisher_pk` did not decode, if it did not; the fields it
     /// holds are then at their defaults.
     pub tail_error: Option<DecodeError>,
+    /// The account's size in bytes: the program decodes the whole device on every write, so its
+    /// compute cost per user follows this.
+    pub data_len: usize,
 }
 
 impl Device {
@@ -92,6 +95,7 @@ impl Device {
             users_count: 0,
             max_users: 0,
             tail_error: None,
+            data_len: data.len(),
         };
         if let Err(error) = device.decode_tail(&mut r) {
             device.tail_error = Some(error);

@@ -11,6 +11,7 @@ mod device;
 mod fetch;
 mod instruction;
 mod network;
+mod program_error;
 mod reader;
 mod user;
 
@@ -22,6 +23,7 @@ pub use instruction::{
     SYSTEM_PROGRAM_ID,
 };
 pub use network::{NetworkV4, TunnelNet, TunnelNetError};
+pub use program_error::{logs_say_out_of_compute, logs_say_rent_unpaid, ProgramError, RENT_PANIC};
 pub use user::{BgpStatus, User, UserStatus, UserType};
 
 use solana_pubkey::Pubkey;

@@ -19,21 +19,20 @@ pub struct OutboxConfig {
     /// The local device every user belongs to.
     pub device_pk: Pubkey,
     /// Most `SetUserBGPStatus` instructions per transaction; `None` packs as many as fit in
-    /// 1232 bytes (measured, see [`OutboxConfig::transaction_capacity`]).
+    /// 1232 bytes and in the compute a transaction may use (both measured).
     pub batch_size: Option<usize>,
     /// Most transactions sent and not yet confirmed or failed at once.
     pub max_inflight: usize,
     /// How settled a transaction must be before its users count as written.
     pub commitment: Commitment,
-    /// How long a batch may take from first signing to confirmation, re-signs included.
+    /// How long a batch may take from first signing to confirmation: after it, its bytes are
+    /// no longer signed again (the last ones may still land, and the users wait for that).
+    /// Updates that wait this long for a blockhash are handed back to be decided anew.
     pub confirm_timeout: Duration,
     /// How often the same bytes are sent again while the transaction is unseen.
     pub rebroadcast_interval: Duration,
     /// How often `getSignatureStatuses` is asked about every transaction in flight.
     pub poll_interval: Duration,
-    /// Compute units one `SetUserBGPStatus` is expected to use; the limit requested is this
-    /// times the batch size plus a margin.
-    pub cu_per_instruction: u32,
     /// Priority fee in micro-lamports per compute unit; `None` sends no price instruction.
     pub cu_price: Option<u64>,
     /// Below this payer balance (lamports) only status changes are sent; refreshes and seeds
@@ -52,14 +51,9 @@ pub enum OutboxConfigError {
     ZeroDuration { field: &'static str },
     #[error(
         "outbox batch_size {asked} does not fit one transaction: at most {fits} \
-         SetUserBGPStatus instructions fit 1232 bytes and the compute limit"
+         SetUserBGPStatus instructions fit 1232 bytes"
     )]
     BatchTooLarge { asked: usize, fits: usize },
-    #[error(
-        "outbox cu_per_instruction {0} leaves no room for one instruction under the \
-         1,400,000 CU transaction limit"
-    )]
-    ComputeTooLarge(u32),
     #[error("outbox program_id is not set")]
     NoProgram,
 }
@@ -79,7 +73,6 @@ impl OutboxConfig {
             // The node's own send service rebroadcasts every 2 s (solana-rpc.md §1.4).
             rebroadcast_interval: Duration::from_secs(2),
             poll_interval: Duration::from_secs(1),
-            cu_per_instruction: 10_000,
             cu_price: None,
             // 0.01 SOL: about 2,000 transactions at the base fee.
             fee_floor_lamports: 10_000_000,
@@ -97,16 +90,10 @@ impl OutboxConfig {
         }
     }
 
-    /// Most instructions that fit one transaction with this compute budget, by serialized size
-    /// and by the compute-unit ceiling.
+    /// Most instructions that fit 1232 bytes with a compute-budget instruction before them (the
+    /// compute the program needs may allow fewer; the outbox measures it).
     pub fn transaction_capacity(&self) -> usize {
-        batch::capacity(self)
-    }
-
-    /// Instructions per transaction after applying `batch_size`.
-    pub fn per_transaction(&self) -> usize {
-        self.batch_size
-            .unwrap_or_else(|| self.transaction_capacity())
+        batch::Sizes::measure(self).with_budget_ixs(1)
     }
 
     /// Rejects settings that cannot work, naming the field.
@@ -117,11 +104,6 @@ impl OutboxConfig {
         if self.max_inflight == 0 {
             return Err(OutboxConfigError::Zero {
                 field: "max_inflight",
-            });
-        }
-        if self.cu_per_instruction == 0 {
-            return Err(OutboxConfigError::Zero {
-                field: "cu_per_instruction",
             });
         }
         for (field, d) in [
@@ -135,9 +117,6 @@ impl OutboxConfig {
             }
         }
         let fits = self.transaction_capacity();
-        if fits == 0 {
-            return Err(OutboxConfigError::ComputeTooLarge(self.cu_per_instruction));
-        }
         match self.batch_size {
             Some(0) => Err(OutboxConfigError::Zero {
                 field: "batch_size",

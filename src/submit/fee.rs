@@ -2,7 +2,7 @@
 //! restate the chain (refreshes, seeds) are still worth a fee. Changes always go out.
 //!
 //! Pure state; the outbox reads the balance and hands it in, so the rule is testable without a
-//! ledger. Crossing the floor is logged once per crossing, not once per dropped update.
+//! ledger. Crossing the floor is reported once per crossing, not once per dropped update.
 
 use std::time::Duration;
 
@@ -32,23 +32,11 @@ impl FeeGuard {
             .is_none_or(|(_, at)| now.duration_since(at) >= self.refresh)
     }
 
-    /// Records a balance read, logging when it crosses the floor either way.
-    pub(crate) fn record(&mut self, balance: u64, now: Instant) {
+    /// Records a balance read; `Some(below)` when it crossed the floor (either way).
+    pub(crate) fn record(&mut self, balance: u64, now: Instant) -> Option<bool> {
         let was_below = self.is_below();
         self.last = Some((balance, now));
-        match (was_below, self.is_below()) {
-            (false, true) => tracing::warn!(
-                balance,
-                floor = self.floor,
-                "payer balance is below the fee floor: dropping refreshes, sending changes only"
-            ),
-            (true, false) => tracing::info!(
-                balance,
-                floor = self.floor,
-                "payer balance is back above the fee floor: sending refreshes again"
-            ),
-            _ => {}
-        }
+        (was_below != self.is_below()).then(|| self.is_below())
     }
 
     /// Whether an update of this kind may be sent. An unknown balance admits everything: a
@@ -83,10 +71,11 @@ mod tests {
             guard.admits(UpdateReason::Refresh),
             "unknown balance admits"
         );
-        guard.record(999, now);
+        assert_eq!(guard.record(999, now), Some(true), "crossed below");
         assert!(guard.admits(UpdateReason::Change));
         assert!(!guard.admits(UpdateReason::Refresh));
-        guard.record(1_000, now);
+        assert_eq!(guard.record(998, now), None, "still below: said once");
+        assert_eq!(guard.record(1_000, now), Some(false), "back above");
         assert!(guard.admits(UpdateReason::Refresh));
     }
 

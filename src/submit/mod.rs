@@ -3,27 +3,31 @@
 //!
 //! The daemon hands a tick's [`Update`]s to [`Outbox::submit`], which never waits, and reads
 //! outcomes from the channel [`Outbox::start`] returns; the state table changes only on
-//! [`Resolution::Confirmed`]. Inside, one task packs updates into as few legacy transactions
-//! as fit (`batch`), signs them with the metrics publisher, sends and rebroadcasts the same
-//! bytes, polls their status, re-signs only after the blockhash has provably expired, and takes
-//! out the one user an instruction error names so the rest can go (`outbox`). A fee guard
-//! (`fee`) drops refreshes when the payer runs low.
+//! [`Resolution::Confirmed`]. Inside, the write policy is a pure value, [`pipeline`]: it takes
+//! the time, new updates and the results of RPC calls, and hands back the calls to make and the
+//! outcomes to report. The [`driver`] is the short async loop that makes those calls, each
+//! bounded in time, and feeds their results back. How a failure is read is [`classify`]'s;
+//! how batches are cut and signed, [`batch`]'s; the fee guard, [`fee`]'s.
 
 mod batch;
+mod classify;
 mod config;
+mod driver;
 mod fee;
-mod outbox;
+pub mod pipeline;
 
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 
 use crate::serviceability::BgpStatus;
 
+pub use classify::{classify, describe, Verdict};
 pub use config::{OutboxConfig, OutboxConfigError};
-pub use outbox::{Outbox, OutboxClosed};
+pub use driver::{Outbox, OutboxClosed};
 
-/// The outbox takes the decision's updates as they are, with the RTT filled in by the daemon.
-pub use crate::monitor::{Update, UpdateReason};
+/// The outbox takes the decision's updates as they are, with the RTT filled in by the daemon,
+/// and hands back failures with their cause, which the decision's backoff follows.
+pub use crate::monitor::{Cause, Update, UpdateReason};
 
 /// What became of one submitted update. Every update gets exactly one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +43,8 @@ pub struct Outcome {
 pub enum Resolution {
     /// The status is on chain at the configured commitment.
     Confirmed { signature: Signature, slot: u64 },
-    /// The update did not make it. `permanent` means the program rejected this user's
-    /// instruction (for example NotAllowed), so sending it again fails the same way until the
-    /// chain changes; otherwise the next tick may simply try again.
-    Failed { error: String, permanent: bool },
+    /// The update did not make it, and no bytes carrying it can land any more.
+    Failed { error: String, cause: Cause },
     /// The update was never sent: superseded by a newer one, cut by the fee guard, or taken
     /// while the outbox was shutting down.
     Dropped { why: String },
