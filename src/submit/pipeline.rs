@@ -1285,3 +1285,7 @@ fn reached(status: &TransactionStatus, target: Commitment) -> bool {
     };
     level >= target
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;
