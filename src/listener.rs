@@ -8,6 +8,10 @@
 //! item 5) is logged, shown in `/status` once bound and by `check`, and retried with backoff.
 //! Connections are capped and bounded in time, and `accept` errors (EMFILE) back off, so no
 //! client can starve the tick loop that shares the runtime.
+//!
+//! `/status` is rendered on request, by the daemon (which owns the state table), at most once a
+//! second however many clients ask: nothing O(users) runs per tick for a document nobody reads.
+//! A request the daemon cannot answer within a second (it is mid-tick) gets the last rendering.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,7 +21,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -32,8 +36,53 @@ const MAX_CONNECTIONS: usize = 32;
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// The `/status` document, rendered once per change by the daemon, served as is.
+/// The `/status` document as rendered by the daemon, served as is.
 pub type Snapshot = Arc<Vec<u8>>;
+
+/// How long a `/status` request waits for a fresh rendering before taking the last one.
+const FRESH_WAIT: Duration = Duration::from_secs(1);
+
+/// The listener's side of `/status`: asks the daemon for a rendering, or takes the last one.
+#[derive(Clone)]
+pub struct StatusSource {
+    requests: mpsc::Sender<oneshot::Sender<Snapshot>>,
+    last: watch::Receiver<Snapshot>,
+}
+
+/// The daemon's side: requests to answer, and where each rendering is kept for the fallback.
+pub struct StatusRequests {
+    pub requests: mpsc::Receiver<oneshot::Sender<Snapshot>>,
+    pub last: watch::Sender<Snapshot>,
+}
+
+/// A connected pair.
+pub fn status_channel() -> (StatusSource, StatusRequests) {
+    // A few waiting requests are plenty: past them, clients get the last rendering.
+    let (requests_tx, requests) = mpsc::channel(8);
+    let (last_tx, last) = watch::channel(Snapshot::default());
+    (
+        StatusSource {
+            requests: requests_tx,
+            last,
+        },
+        StatusRequests {
+            requests,
+            last: last_tx,
+        },
+    )
+}
+
+impl StatusSource {
+    async fn get(&self) -> Snapshot {
+        let (reply, fresh) = oneshot::channel();
+        if self.requests.try_send(reply).is_ok() {
+            if let Ok(Ok(snapshot)) = tokio::time::timeout(FRESH_WAIT, fresh).await {
+                return snapshot;
+            }
+        }
+        self.last.borrow().clone()
+    }
+}
 
 /// Parses a listen address: `HOST:PORT`, or upstream's `:PORT` for every IPv4 address.
 pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
@@ -74,7 +123,7 @@ pub type SharedStatus = Arc<Mutex<ListenerStatus>>;
 pub fn spawn(
     addr: SocketAddr,
     registry: Registry,
-    snapshot: watch::Receiver<Snapshot>,
+    snapshot: StatusSource,
     shutdown: CancellationToken,
 ) -> (SharedStatus, tokio::task::JoinHandle<()>) {
     let status = Arc::new(Mutex::new(ListenerStatus {
@@ -96,7 +145,7 @@ pub fn spawn(
 async fn bind_and_serve(
     addr: SocketAddr,
     registry: Registry,
-    snapshot: watch::Receiver<Snapshot>,
+    snapshot: StatusSource,
     status: SharedStatus,
     shutdown: CancellationToken,
 ) {
@@ -135,7 +184,7 @@ async fn bind_and_serve(
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
-    snapshot: watch::Receiver<Snapshot>,
+    snapshot: StatusSource,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -179,7 +228,7 @@ pub async fn serve(
 async fn answer(
     mut stream: TcpStream,
     registry: &Registry,
-    snapshot: &watch::Receiver<Snapshot>,
+    snapshot: &StatusSource,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -206,7 +255,7 @@ async fn answer(
             respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
         }
         ("GET", "/status") => {
-            let body = snapshot.borrow().clone();
+            let body = snapshot.get().await;
             respond(&mut stream, 200, "application/json", &body).await
         }
         ("GET", _) => {
@@ -267,9 +316,10 @@ mod tests {
     async fn a_taken_port_is_retried_and_served_once_free() {
         let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = squatter.local_addr().unwrap();
-        let (_tx, rx) = watch::channel(Arc::new(b"{}".to_vec()));
+        let (source, requests) = status_channel();
+        requests.last.send_replace(Arc::new(b"{}".to_vec()));
         let shutdown = CancellationToken::new();
-        let (status, task) = spawn(addr, Registry::new(), rx, shutdown.clone());
+        let (status, task) = spawn(addr, Registry::new(), source, shutdown.clone());
         for _ in 0..50 {
             if status.lock().unwrap().bind_failures > 0 {
                 break;

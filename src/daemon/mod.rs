@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,12 @@ use crate::{keypair, listener, netns, switch};
 
 pub use startup::{report as report_option_issues, resolve as resolve_startup, Startup};
 pub use status::{Status, UserRow};
+
+/// After a `/status` request, how long the last rendering is kept fresh after each tick, for
+/// a request that comes while the daemon is busy.
+const STATUS_WATCHED: Duration = Duration::from_secs(60);
+/// Requests within this much of a rendering share it.
+const STATUS_REUSE: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for in-flight confirmations.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -74,10 +80,10 @@ pub async fn run(
     metrics
         .fee_floor
         .set(i64::try_from(config.submit.fee_floor_lamports).unwrap_or(i64::MAX));
-    let (status_tx, status_rx) = watch::channel(listener::Snapshot::default());
+    let (status_source, status_requests) = listener::status_channel();
     let listener = config
         .metrics_addr
-        .map(|addr| listener::spawn(addr, registry.clone(), status_rx, shutdown.clone()));
+        .map(|addr| listener::spawn(addr, registry.clone(), status_source, shutdown.clone()));
 
     let cache = CachedFetcher::new(
         RpcSource {
@@ -122,7 +128,9 @@ pub async fn run(
             signer: signer.to_string(),
             ..Status::default()
         },
-        status_tx,
+        status_requests,
+        rendered: None,
+        watched_until: None,
         listener,
         options,
         resolved: config_at_start,
@@ -175,7 +183,11 @@ struct Daemon {
     table: StateTable,
     metrics: DaemonMetrics,
     status: Status,
-    status_tx: watch::Sender<listener::Snapshot>,
+    status_requests: listener::StatusRequests,
+    /// The last `/status` rendering and when: requests within a second share it.
+    rendered: Option<(Instant, listener::Snapshot)>,
+    /// Someone asked for `/status` lately: keep the fallback rendering fresh after each tick.
+    watched_until: Option<Instant>,
     /// The listener's own state, for `/status`, and its task, joined at shutdown.
     listener: Option<(listener::SharedStatus, tokio::task::JoinHandle<()>)>,
     /// The options last read (`None`: none yet, the daemon started from flags) and the
@@ -193,6 +205,8 @@ impl Daemon {
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
         shutdown: CancellationToken,
     ) -> Option<String> {
+        // A first rendering, so a `/status` request that finds the daemon busy gets something.
+        self.render(Instant::now());
         let mut bgp_tick = ticker(self.config.bgp_interval, Instant::now());
         let mut options_tick = ticker(
             self.config.options_interval,
@@ -202,6 +216,11 @@ impl Daemon {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                Some(reply) = self.status_requests.requests.recv() => {
+                    let now = Instant::now();
+                    self.watched_until = Some(now + STATUS_WATCHED);
+                    let _ = reply.send(self.render(now));
+                }
                 Some(outcome) = outcomes.recv() => {
                     // Every outcome already waiting, then one snapshot: a batch's outcomes
                     // arrive together, and /status is O(users) to render.
@@ -533,9 +552,10 @@ impl Daemon {
         self.table.iter().map(|(_, s)| s.flaps.transitions).sum()
     }
 
+    /// Sets the gauges from the table (one pass, no allocation per user) and renders `/status`
+    /// only if someone reads it.
     fn publish(&mut self) {
         let now = Instant::now();
-        let dampening = self.config.policy.dampening;
         let mut by_chain = [0i64; 3];
         let mut observed: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         let mut dampened = 0;
@@ -576,15 +596,38 @@ impl Daemon {
             .iter()
             .filter(|(_, s)| s.in_flight.is_some())
             .count();
+        self.rendered = None;
+        if self.watched_until.is_some_and(|until| now < until) {
+            self.render(now);
+        }
+    }
+
+    /// The `/status` document, rendered now unless a rendering within [`STATUS_REUSE`] is
+    /// still current; kept as the fallback for requests the daemon is too busy to answer.
+    fn render(&mut self, now: Instant) -> listener::Snapshot {
+        if let Some((at, snapshot)) = &self.rendered {
+            if now.duration_since(*at) < STATUS_REUSE {
+                return snapshot.clone();
+            }
+        }
         self.status.at = unix_now();
-        self.status.users = status::rows(&self.table, now, self.status.at, &dampening);
+        self.status.users = status::rows(
+            &self.table,
+            now,
+            self.status.at,
+            &self.config.policy.dampening,
+        );
         self.status.listener = self
             .listener
             .as_ref()
             .map(|(status, _)| status.lock().expect("listener status").clone());
-        if let Ok(json) = serde_json::to_vec_pretty(&self.status) {
-            self.status_tx.send_replace(std::sync::Arc::new(json));
-        }
+        let snapshot =
+            std::sync::Arc::new(serde_json::to_vec_pretty(&self.status).unwrap_or_default());
+        // The rows are the bulk of the document and are rebuilt on every rendering.
+        self.status.users = Vec::new();
+        self.status_requests.last.send_replace(snapshot.clone());
+        self.rendered = Some((now, snapshot.clone()));
+        snapshot
     }
 }
 
