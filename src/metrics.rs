@@ -2,6 +2,7 @@
 //! releases and dashboards survive upgrades. Names inherited from the Go agent keep their exact
 //! spelling and labels.
 
+use prometheus::core::Collector;
 use prometheus::{
     Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -283,5 +284,164 @@ impl DaemonMetrics {
         self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), device, code])
             .set(1);
+    }
+}
+
+/// The `process_*` set Prometheus clients export by convention, read from `/proc/self` at each
+/// scrape: CPU seconds, resident and peak memory, open descriptors and the start time. On the
+/// switch, that is the agent's cost in the currency EOS shares with it.
+pub struct ProcessCollector {
+    cpu: Gauge,
+    resident: IntGauge,
+    peak_resident: IntGauge,
+    fds: IntGauge,
+    start_time: Gauge,
+}
+
+impl ProcessCollector {
+    pub fn register(registry: &Registry) -> prometheus::Result<()> {
+        let collector = ProcessCollector {
+            cpu: Gauge::new(
+                "process_cpu_seconds_total",
+                "User and system CPU time spent, in seconds",
+            )?,
+            resident: IntGauge::new(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+            )?,
+            peak_resident: IntGauge::new(
+                "process_resident_memory_max_bytes",
+                "Peak resident memory size in bytes (VmHWM)",
+            )?,
+            fds: IntGauge::new("process_open_fds", "Open file descriptors")?,
+            start_time: Gauge::new(
+                "process_start_time_seconds",
+                "Start time of the process since the unix epoch, in seconds",
+            )?,
+        };
+        registry.register(Box::new(collector))
+    }
+
+    fn read(&self) {
+        let usage = ProcessUsage::read();
+        self.cpu.set(usage.cpu_seconds);
+        self.resident.set(usage.resident_bytes as i64);
+        self.peak_resident.set(usage.peak_resident_bytes as i64);
+        self.fds.set(usage.open_fds as i64);
+        self.start_time.set(usage.start_time_seconds);
+    }
+}
+
+impl Collector for ProcessCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        [
+            self.cpu.desc(),
+            self.resident.desc(),
+            self.peak_resident.desc(),
+            self.fds.desc(),
+            self.start_time.desc(),
+        ]
+        .concat()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.read();
+        [
+            self.cpu.collect(),
+            self.resident.collect(),
+            self.peak_resident.collect(),
+            self.fds.collect(),
+            self.start_time.collect(),
+        ]
+        .concat()
+    }
+}
+
+/// What this process uses, from `/proc/self`; zero where a file cannot be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessUsage {
+    pub cpu_seconds: f64,
+    pub resident_bytes: u64,
+    pub peak_resident_bytes: u64,
+    pub open_fds: usize,
+    pub start_time_seconds: f64,
+}
+
+impl ProcessUsage {
+    pub fn read() -> Self {
+        Self::read_pid("self")
+    }
+
+    /// `pid` is a number or `self`.
+    pub fn read_pid(pid: &str) -> Self {
+        let proc = std::path::Path::new("/proc").join(pid);
+        let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        let status = std::fs::read_to_string(proc.join("status")).unwrap_or_default();
+        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
+        // The fields after the command name (which may hold spaces), from field 3 on.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |n: usize| -> f64 {
+            fields
+                .get(n - 3)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let kib = |key: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        let boot = std::fs::read_to_string("/proc/stat")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        ProcessUsage {
+            cpu_seconds: (field(14) + field(15)) / ticks,
+            resident_bytes: kib("VmRSS:"),
+            peak_resident_bytes: kib("VmHWM:"),
+            open_fds: std::fs::read_dir(proc.join("fd")).map_or(0, |d| d.count()),
+            start_time_seconds: boot + field(22) / ticks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_usage_is_read_from_proc_and_exported_with_the_conventional_names() {
+        let usage = ProcessUsage::read();
+        assert!(usage.resident_bytes > 0 && usage.peak_resident_bytes >= usage.resident_bytes);
+        assert!(usage.open_fds > 0);
+        assert!(usage.start_time_seconds > 1.0e9, "{usage:?}");
+        let registry = Registry::new();
+        ProcessCollector::register(&registry).unwrap();
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_resident_memory_max_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
     }
 }

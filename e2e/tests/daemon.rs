@@ -214,6 +214,9 @@ async fn metrics_carry_the_upstream_names_and_the_agents_own() {
         "doublezero_bgpstatus_users_observed{session=\"established\",tunnel=\"up\"}",
         "doublezero_bgpstatus_payer_balance_lamports",
         "doublezero_bgpstatus_instructions_per_transaction_count",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
     ] {
         assert!(text.contains(family), "{family} missing from:\n{text}");
     }

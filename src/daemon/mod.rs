@@ -21,7 +21,7 @@ use crate::bgp::{self, PeerTable};
 use crate::config::{read_options, Apply, Config, RunArgs};
 use crate::eapi::{self, EapiError};
 use crate::logging::{self, LevelHandle, Severity};
-use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics};
+use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics, ProcessCollector};
 use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
@@ -76,6 +76,7 @@ pub async fn run(
     let cache_metrics = CacheMetrics::register(&registry)?;
     let outbox_metrics = OutboxMetrics::register(&registry)?;
     let metrics = DaemonMetrics::register(&registry)?;
+    ProcessCollector::register(&registry)?;
     metrics.identify(&device_pk.to_string(), "");
     metrics
         .fee_floor
