@@ -22,10 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let devices: Vec<Pubkey> = (0..DEVICES)
         .map(|d| {
             sim.create_device(&NewDevice {
-                key: None,
-                code: format!("dz-bench{d}"),
-                metrics_publisher: Pubkey::new_unique(),
                 public_ip: Ipv4Addr::new(45, 1, (d / 256) as u8, (d % 256) as u8),
+                ..NewDevice::new(format!("dz-bench{d}"), Pubkey::new_unique())
             })
         })
         .collect();

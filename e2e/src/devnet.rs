@@ -57,7 +57,7 @@ impl Devnet {
         })
         .await?;
         let keypair = dir.join("publisher.json");
-        let demo = seed::apply_demo(&ledger, users, &keypair)?;
+        let demo = seed::apply_demo(&ledger, users, 1, &keypair)?;
         let device = demo["device"].as_str().context("demo device")?.parse()?;
         let users: Vec<DevnetUser> = demo["users"]
             .as_array()

@@ -25,6 +25,9 @@ use solana_signer::Signer;
 /// Golden (a2): a typical unicast user of the golden device, 206 bytes, Down at slot 2000.
 const A2_HEX: &str = "07111111111111111111111111111111111111111111111111111111111111111107000000000000000000000000000000ff000000000000000000000000000000000000000000000000000000000000000000ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1010102030401020304f401a9fe00001f0100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000002e803000000000000d007000000000000000000000000000000000000";
 
+/// Golden (b): the golden device, one interface, metrics publisher = the payer [1;32].
+const B_HEX: &str = "0510101010101010101010101010101010101010101010101010101010101010102a000000000000000000000000000000fd20202020202020202020202020202020202020202020202020202020202020203030303030303030303030303030303030303030303030303030303030303030022d0102030106000000647a2d6e7937010000002d0102001d8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c4040404040404040404040404040404040404040404040404040404040404040040000006d676d740100000001030b0000004c6f6f706261636b32353501000001000000000000000000000000000000002823000000ac1000012065000003000000020080000301010001006000200004000000080001000000380004030b0000004c6f6f706261636b32353501000001000000000000000000000000000000002823000000ac1000012065000000000000";
+
 const SOL: u64 = 1_000_000_000;
 
 fn hex(s: &str) -> Vec<u8> {
@@ -34,7 +37,8 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The golden keys: payer [1;32], user [2;32], device [3;32].
+/// The golden keys and accounts: payer [1;32], user [2;32] holding golden (a2), device [3;32]
+/// holding golden (b), both run by the real program.
 struct Golden {
     sim: LedgerSim,
     client: Client,
@@ -68,12 +72,7 @@ async fn golden() -> Golden {
     let payer = Keypair::new_from_array([1; 32]);
     let user = Keypair::new_from_array([2; 32]).pubkey();
     let device = Keypair::new_from_array([3; 32]).pubkey();
-    sim.create_device(&NewDevice {
-        key: Some(device),
-        code: "dz-ny7".into(),
-        metrics_publisher: payer.pubkey(),
-        public_ip: Ipv4Addr::new(45, 1, 2, 3),
-    });
+    sim.put_program_account(device, hex(B_HEX));
     sim.put_program_account(user, hex(A2_HEX));
     sim.airdrop(&payer.pubkey(), 10 * SOL);
     sim.advance_slots(5);
@@ -137,6 +136,45 @@ impl Golden {
     }
 }
 
+/// Writes `status` for every one of `users` of `device` in one transaction signed by
+/// `publisher`, as the agent builds it.
+async fn write(
+    sim: &LedgerSim,
+    publisher: &Keypair,
+    device: &Pubkey,
+    users: &[Pubkey],
+    status: BgpStatus,
+) -> Result<Signature, RpcError> {
+    let client = client(sim);
+    let instructions: Vec<_> = users
+        .iter()
+        .map(|user| {
+            set_user_bgp_status(
+                &SERVICEABILITY_PROGRAM_ID,
+                user,
+                device,
+                &publisher.pubkey(),
+                status,
+                0,
+            )
+        })
+        .collect();
+    let blockhash = client
+        .get_latest_blockhash(Commitment::Confirmed)
+        .await?
+        .value
+        .blockhash;
+    let tx = signed_transaction(
+        publisher,
+        &instructions,
+        ComputeBudget::default(),
+        blockhash,
+    );
+    client
+        .send_transaction(&wire_bytes(&tx), SendOptions::default())
+        .await
+}
+
 fn assert_custom(result: Result<Signature, RpcError>, code: u32) {
     match result {
         Err(RpcError::PreflightFailure { err, .. }) => assert_eq!(
@@ -185,12 +223,9 @@ async fn a_signer_that_is_not_the_metrics_publisher_is_refused_with_not_allowed(
 #[tokio::test]
 async fn a_user_of_another_device_is_refused_with_not_allowed() {
     let g = golden().await;
-    let other_device = g.sim.create_device(&NewDevice {
-        key: None,
-        code: "dz-other".into(),
-        metrics_publisher: Pubkey::new_from_array([9; 32]),
-        public_ip: Ipv4Addr::new(45, 1, 2, 4),
-    });
+    let other_device = g
+        .sim
+        .create_device(&NewDevice::new("dz-other", Pubkey::new_from_array([9; 32])));
     let foreign = g.sim.create_user(&NewUser::activated(
         other_device,
         Ipv4Addr::new(169, 254, 0, 2),
@@ -252,12 +287,9 @@ async fn a_pre_bgp_user_grows_and_the_payer_pays_the_rent() {
 #[tokio::test]
 async fn program_accounts_filtered_by_type_and_device_are_only_that_devices_users() {
     let g = golden().await;
-    let other_device = g.sim.create_device(&NewDevice {
-        key: None,
-        code: "dz-other".into(),
-        metrics_publisher: g.payer.pubkey(),
-        public_ip: Ipv4Addr::new(45, 1, 2, 4),
-    });
+    let other_device = g
+        .sim
+        .create_device(&NewDevice::new("dz-other", g.payer.pubkey()));
     let mine = g.sim.create_user(&NewUser::activated(
         g.device,
         Ipv4Addr::new(169, 254, 0, 8),
@@ -541,12 +573,14 @@ async fn a_preflight_failure_has_agaves_json_shape() {
 #[tokio::test]
 async fn the_control_api_creates_old_layout_users_and_reads_them_back() {
     let sim = start().await;
-    let publisher = Keypair::new().pubkey().to_string();
+    let publisher = Keypair::new();
     let (status, device) = http(
         &sim,
         "POST",
         "/control/devices",
-        Some(serde_json::json!({"code": "dz-x", "metrics_publisher": publisher})),
+        Some(serde_json::json!({
+            "code": "dz-x", "metrics_publisher": publisher.pubkey().to_string(), "interfaces": 3,
+        })),
     )
     .await;
     assert_eq!(status, 200);
@@ -578,6 +612,31 @@ async fn the_control_api_creates_old_layout_users_and_reads_them_back() {
     )
     .await;
     assert_eq!(slots["slot"], 4, "the chain starts at slot 1");
+
+    // The real program takes a write for that user, growing it to HEAD at the payer's cost.
+    let device: Pubkey = device["pubkey"].as_str().unwrap().parse().unwrap();
+    let user: Pubkey = user["pubkey"].as_str().unwrap().parse().unwrap();
+    sim.airdrop(&publisher.pubkey(), SOL);
+    write(&sim, &publisher, &device, &[user], BgpStatus::Up)
+        .await
+        .unwrap();
+    let (_, read) = http(&sim, "GET", &path, None).await;
+    assert_eq!(
+        (read["bgp_status"].clone(), read["data_len"].clone()),
+        ("up".into(), 206.into())
+    );
+
+    // A private dz_ip is the program's Custom 27.
+    let private = serde_json::json!({
+        "device": device.to_string(), "tunnel_net": "169.254.0.4/31", "tunnel_id": 502,
+        "dz_ip": "10.1.2.3",
+    });
+    let (_, private) = http(&sim, "POST", "/control/users", Some(private)).await;
+    let private: Pubkey = private["pubkey"].as_str().unwrap().parse().unwrap();
+    assert_custom(
+        write(&sim, &publisher, &device, &[private], BgpStatus::Up).await,
+        27,
+    );
 }
 
 #[tokio::test]
@@ -586,7 +645,7 @@ async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
     use doublezero_bgpstatus_e2e::ledger::seed;
     let sim = start().await;
     let path = std::env::temp_dir().join(format!("ledger-sim-demo-{}.json", std::process::id()));
-    let demo = seed::apply_demo(&sim, 3, &path).unwrap();
+    let demo = seed::apply_demo(&sim, 3, 1, &path).unwrap();
     let publisher = load(&path, Permissions::Strict).unwrap().keypair;
     std::fs::remove_file(&path).unwrap();
     assert_eq!(demo["metrics_publisher"], publisher.pubkey().to_string());
@@ -626,16 +685,18 @@ async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
 }
 
 #[tokio::test]
-async fn a_seed_file_creates_its_devices_users_and_airdrops() {
+async fn a_seed_file_creates_its_devices_users_and_airdrops_valid_for_the_program() {
     use doublezero_bgpstatus_e2e::ledger::seed;
     let sim = start().await;
-    let publisher = Keypair::new().pubkey();
+    let publisher_keypair = Keypair::new();
+    let publisher = publisher_keypair.pubkey();
     let friend = Keypair::new().pubkey();
     let path = std::env::temp_dir().join(format!("ledger-sim-seed-{}.json", std::process::id()));
     let seed_json = serde_json::json!({
         "devices": [{
             "code": "dz-ny7",
             "metrics_publisher": publisher.to_string(),
+            "interfaces": 20,
             "users": [
                 {"tunnel_net": "169.254.0.0/31", "tunnel_id": 500, "bgp_status": "up"},
                 {"tunnel_net": "169.254.0.2/31", "tunnel_id": 501, "layout": "old_feed_pk"},
@@ -654,6 +715,35 @@ async fn a_seed_file_creates_its_devices_users_and_airdrops() {
     assert_eq!(sim.account(&second).unwrap().data.len(), 234);
     assert_eq!(sim.balance(&publisher), seed::PUBLISHER_FUNDING);
     assert_eq!(sim.balance(&friend), 42);
+
+    let device: Pubkey = created["devices"][0]["pubkey"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let interfaces =
+        doublezero_bgpstatus::serviceability::Device::decode(&sim.account(&device).unwrap().data)
+            .unwrap()
+            .interfaces
+            .len();
+    assert_eq!(interfaces, 20);
+    sim.advance_slots(2);
+    write(
+        &sim,
+        &publisher_keypair,
+        &device,
+        &[first, second],
+        BgpStatus::Down,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sim.user(&first).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(sim.user(&second).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(
+        sim.account(&second).unwrap().data.len(),
+        206,
+        "resized to HEAD"
+    );
 }
 
 #[tokio::test]
@@ -743,12 +833,7 @@ async fn every_transaction_received_is_logged_with_its_wire_bytes_and_slot() {
     .await
     .unwrap();
     g.client = client(&g.sim);
-    g.sim.create_device(&NewDevice {
-        key: Some(g.device),
-        code: "dz-ny7".into(),
-        metrics_publisher: g.payer.pubkey(),
-        public_ip: Ipv4Addr::new(45, 1, 2, 3),
-    });
+    g.sim.put_program_account(g.device, hex(B_HEX));
     g.sim.put_program_account(g.user, hex(A2_HEX));
     g.sim.airdrop(&g.payer.pubkey(), 10 * SOL);
 
@@ -773,11 +858,19 @@ async fn every_transaction_received_is_logged_with_its_wire_bytes_and_slot() {
         let tx: solana_transaction::versioned::VersionedTransaction =
             wincode::deserialize(&wire).unwrap();
         assert_eq!(tx.signatures[0], signature);
+        assert_eq!(line["requested_unit_limit"], serde_json::Value::Null);
     }
+    let consumed = lines[0]["units_consumed"].as_u64().unwrap();
+    assert!(consumed > 1000, "the real program's meter: {consumed}");
+    assert_eq!(
+        lines[1]["units_consumed"],
+        serde_json::Value::Null,
+        "a dropped transaction never ran"
+    );
 }
 
 #[tokio::test]
-async fn the_binary_loads_accounts_funds_keys_and_logs_transactions() {
+async fn the_binary_loads_accounts_funds_keys_seeds_a_demo_and_logs_transactions() {
     use tokio::io::AsyncBufReadExt as _;
     let dir = tempfile::tempdir().unwrap();
     let funded = Keypair::new().pubkey();
@@ -790,12 +883,17 @@ async fn the_binary_loads_accounts_funds_keys_and_logs_transactions() {
     )
     .unwrap();
     let log = dir.path().join("tx.jsonl");
+    let keypair = dir.path().join("publisher.json");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ledger-sim"))
         .arg("--listen=127.0.0.1:0")
         .arg(format!("--accounts={}", accounts.display()))
         .arg(format!("--fund={funded}:1234"))
         .arg(format!("--fund={placed}:1"))
         .arg(format!("--tx-log={}", log.display()))
+        .arg("--latency=200ms")
+        .arg("--demo=2")
+        .arg("--demo-interfaces=3")
+        .arg(format!("--demo-keypair={}", keypair.display()))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -805,6 +903,7 @@ async fn the_binary_loads_accounts_funds_keys_and_logs_transactions() {
         serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
     assert_eq!(ready["accounts"], 1);
     let client = Client::new(ClientConfig::new(ready["rpc_url"].as_str().unwrap())).unwrap();
+    let started = std::time::Instant::now();
     assert_eq!(
         client
             .get_balance(&funded, Commitment::Confirmed)
@@ -813,6 +912,7 @@ async fn the_binary_loads_accounts_funds_keys_and_logs_transactions() {
             .value,
         1234
     );
+    assert!(started.elapsed() >= Duration::from_millis(200), "--latency");
     let account = client
         .get_account_info(&placed, Commitment::Confirmed)
         .await
@@ -825,5 +925,60 @@ async fn the_binary_loads_accounts_funds_keys_and_logs_transactions() {
         "funded on top of its rent-exempt balance"
     );
     assert!(log.exists(), "the log is created at start");
+
+    // The demo device has the interfaces asked for, and its users take a write.
+    let device: Pubkey = ready["demo"]["device"].as_str().unwrap().parse().unwrap();
+    let data = client
+        .get_account_info(&device, Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .unwrap()
+        .data;
+    let decoded = doublezero_bgpstatus::serviceability::Device::decode(&data).unwrap();
+    assert_eq!(decoded.interfaces.len(), 3);
+    let publisher = doublezero_bgpstatus::keypair::load(
+        &keypair,
+        doublezero_bgpstatus::keypair::Permissions::Strict,
+    )
+    .unwrap()
+    .keypair;
+    let users: Vec<Pubkey> = ready["demo"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["pubkey"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let instructions: Vec<_> = users
+        .iter()
+        .map(|user| {
+            set_user_bgp_status(
+                &SERVICEABILITY_PROGRAM_ID,
+                user,
+                &device,
+                &publisher.pubkey(),
+                BgpStatus::Up,
+                1,
+            )
+        })
+        .collect();
+    let blockhash = client
+        .get_latest_blockhash(Commitment::Confirmed)
+        .await
+        .unwrap()
+        .value
+        .blockhash;
+    let tx = signed_transaction(
+        &publisher,
+        &instructions,
+        ComputeBudget::default(),
+        blockhash,
+    );
+    client
+        .send_transaction(&wire_bytes(&tx), SendOptions::default())
+        .await
+        .unwrap();
     child.kill().await.unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains(r#""outcome":"landed""#), "{logged}");
 }

@@ -1,5 +1,5 @@
-//! `ledger-sim`: a Solana JSON-RPC ledger with the serviceability program's `SetUserBGPStatus`,
-//! for running the agent without a validator.
+//! `ledger-sim`: a Solana JSON-RPC ledger running the real serviceability program (its SBF
+//! build, with compute metering), for running the agent without a validator.
 //!
 //! It prints one JSON line on stdout once it listens
 //! (`{"rpc_url", "program_id", "seed"?, "accounts"?, "demo"?}`)
@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use doublezero_bgpstatus_e2e::ledger::{seed, Config, LedgerSim, SERVICEABILITY_PROGRAM_ID};
+use doublezero_bgpstatus::config::parse_duration;
+use doublezero_bgpstatus_e2e::ledger::{
+    seed, Config, LedgerSim, ProgramElf, SERVICEABILITY_PROGRAM_ID,
+};
 use serde_json::json;
 use solana_pubkey::Pubkey;
 
@@ -30,12 +33,23 @@ struct Args {
     /// The serviceability program id to serve.
     #[arg(long, default_value_t = SERVICEABILITY_PROGRAM_ID)]
     program_id: Pubkey,
+    /// An SBF build of the program to deploy instead of the bundled upstream one (commit
+    /// 5f9fe3251), e.g. one built with Solana's platform tools.
+    #[arg(long, value_name = "FILE")]
+    program: Option<PathBuf>,
+    /// Delay added to every JSON-RPC round trip (e.g. 100ms), as a switch's RPC across the
+    /// internet sees it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    latency: Duration,
     /// JSON file describing devices, users and airdrops to create.
     #[arg(long, conflicts_with = "demo")]
     seed_file: Option<PathBuf>,
     /// Create one device and N activated users (169.254.0.2k/31, tunnel 500+k).
     #[arg(long, value_name = "N")]
     demo: Option<u16>,
+    /// Interfaces of the --demo device (the program's cost per user grows with them).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "demo")]
+    demo_interfaces: u16,
     /// Where --demo writes the device's metrics-publisher keypair (mode 0600).
     #[arg(long, default_value = "ledger-sim-publisher.json")]
     demo_keypair: PathBuf,
@@ -46,7 +60,8 @@ struct Args {
     #[arg(long, value_name = "PUBKEY:LAMPORTS", value_parser = parse_fund)]
     fund: Vec<(Pubkey, u64)>,
     /// Append every transaction received to FILE, one JSON line each:
-    /// `{"signature", "slot", "outcome", "transaction"}` (the wire bytes, base64).
+    /// `{"signature", "slot", "outcome", "requested_unit_limit", "units_consumed",
+    /// "transaction"}` (the wire bytes, base64).
     #[arg(long, value_name = "FILE")]
     tx_log: Option<PathBuf>,
 }
@@ -67,13 +82,19 @@ fn parse_fund(text: &str) -> Result<(Pubkey, u64), String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let program = match &args.program {
+        None => ProgramElf::serviceability(),
+        Some(path) => ProgramElf::from_file(path)
+            .with_context(|| format!("reading the program {}", path.display()))?,
+    };
     let sim = LedgerSim::start(Config {
         listen: args.listen,
         program_id: args.program_id,
+        program,
         slot_time: Duration::from_millis(args.slot_time_ms.max(1)),
         finality_depth: args.finality_depth,
         tx_log: args.tx_log,
-        ..Config::default()
+        latency: args.latency,
     })
     .await?;
     let mut ready = json!({"rpc_url": sim.url(), "program_id": sim.program_id().to_string()});
@@ -87,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
         sim.airdrop(key, *lamports);
     }
     if let Some(users) = args.demo {
-        ready["demo"] = seed::apply_demo(&sim, users, &args.demo_keypair)?;
+        ready["demo"] = seed::apply_demo(&sim, users, args.demo_interfaces, &args.demo_keypair)?;
     }
     println!("{ready}");
     tokio::signal::ctrl_c()

@@ -1,9 +1,11 @@
 //! The User and Device account bytes as the program reads and writes them (onchain.md §4, §5).
 //!
-//! Decoding follows the program's own rule (§4.3), not the agent's stricter one: every field is
-//! read in order and a field that does not fit, or holds an invalid value, takes its default and
-//! decoding goes on. Encoding always writes the HEAD layout, which is what the program leaves
-//! behind after any write; [`UserLayout`] builds the older shapes still found on chain.
+//! User decoding follows the program's own rule (§4.3), not the agent's stricter one: every
+//! field is read in order and a field that does not fit, or holds an invalid value, takes its
+//! default and decoding goes on. Encoding always writes the HEAD layout, which is what the
+//! program leaves behind after any write; [`UserLayout`] builds the older shapes still found on
+//! chain. Devices are written in full, interfaces in both lists (§5.2), since the program
+//! decodes the whole Device on every call and refuses one whose lists disagree.
 
 use std::net::Ipv4Addr;
 
@@ -55,6 +57,37 @@ pub enum UserLayout {
 }
 
 impl UserAccount {
+    /// An Activated unicast user of `device` the program accepts: the `k`-th /31 of
+    /// 169.254/16, tunnel 500 + k, and the same public `client_ip` and `dz_ip` (1.2.3.4, as
+    /// golden (a2)); every other field as (a2) with no BGP status yet.
+    pub fn activated(device: Pubkey, k: u16) -> UserAccount {
+        let [hi, lo] = (2 * k).to_be_bytes();
+        UserAccount {
+            owner: Pubkey::new_from_array([0x11; 32]),
+            index: u128::from(k),
+            bump_seed: 255,
+            user_type: 0,
+            tenant_pk: Pubkey::default(),
+            device_pk: device,
+            cyoa_type: 1,
+            client_ip: Ipv4Addr::new(1, 2, 3, 4),
+            dz_ip: Ipv4Addr::new(1, 2, 3, 4),
+            tunnel_id: 500 + k,
+            tunnel_net: (Ipv4Addr::new(169, 254, hi, lo), 31),
+            status: 1,
+            publishers: Vec::new(),
+            subscribers: Vec::new(),
+            validator_pubkey: Pubkey::default(),
+            tunnel_endpoint: Ipv4Addr::UNSPECIFIED,
+            tunnel_flags: 0,
+            bgp_status: 0,
+            last_bgp_up_at: 0,
+            last_bgp_reported_at: 0,
+            bgp_rtt_ns: 0,
+            feed_pks: Vec::new(),
+        }
+    }
+
     /// Decodes with the program's field-by-field default rule; `None` if byte 0 is not 7.
     pub fn decode(data: &[u8]) -> Option<UserAccount> {
         if data.first() != Some(&USER_TYPE) {
@@ -138,11 +171,16 @@ impl UserAccount {
     }
 }
 
-/// The Device fields the simulator sets; everything else is written as zero or empty.
+/// A Device account with every field of the HEAD layout (onchain.md §5.1), enums as raw bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAccount {
     pub owner: Pubkey,
     pub index: u128,
+    pub bump_seed: u8,
+    pub location_pk: Pubkey,
+    pub exchange_pk: Pubkey,
+    /// DeviceType byte; 2 = Edge.
+    pub device_type: u8,
     pub public_ip: Ipv4Addr,
     /// DeviceStatus byte; 1 = Activated.
     pub status: u8,
@@ -151,18 +189,168 @@ pub struct DeviceAccount {
     pub metrics_publisher_pk: Pubkey,
     pub contributor_pk: Pubkey,
     pub mgmt_vrf: String,
+    /// Written twice, as the program writes them: tagged in the legacy slot and size-prefixed
+    /// in the trailing list, same count (the program panics when the counts differ).
+    pub interfaces: Vec<DeviceInterface>,
+    pub reference_count: u32,
+    pub users_count: u16,
     pub max_users: u16,
+    /// DeviceHealth byte; 3 = ReadyForUsers.
+    pub device_health: u8,
+    /// DeviceDesiredStatus byte; 1 = Activated.
+    pub desired_status: u8,
+    pub unicast_users_count: u16,
+    pub multicast_subscribers_count: u16,
+    pub max_unicast_users: u16,
+    pub max_multicast_subscribers: u16,
+    pub reserved_seats: u16,
+    pub multicast_publishers_count: u16,
+    pub max_multicast_publishers: u16,
+}
+
+/// One interface of a Device: the V2 body both interface lists carry (onchain.md §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInterface {
+    /// InterfaceStatus byte; 3 = Activated.
+    pub status: u8,
+    pub name: String,
+    /// InterfaceType byte; 1 = Loopback, 2 = Physical.
+    pub interface_type: u8,
+    pub interface_cyoa: u8,
+    pub interface_dia: u8,
+    /// LoopbackType byte; 1 = Vpnv4, 2 = Ipv4.
+    pub loopback_type: u8,
+    pub bandwidth: u64,
+    pub cir: u64,
+    pub mtu: u16,
+    /// RoutingMode byte; 0 = Static.
+    pub routing_mode: u8,
+    pub vlan_id: u16,
+    pub ip_net: (Ipv4Addr, u8),
+    pub node_segment_idx: u16,
+    pub user_tunnel_endpoint: bool,
+}
+
+/// The tag the program writes before every interface of the legacy slot (V2).
+const LEGACY_INTERFACE_V2: u8 = 1;
+/// The schema version of the trailing interface list.
+const INTERFACE_VERSION: u8 = 4;
+
+impl DeviceInterface {
+    /// The `k`-th interface of a simulated device: golden (b)'s `Loopback255` first, then an
+    /// Ipv4 loopback, then physical links on /31s, all Activated.
+    pub fn nth(k: usize) -> DeviceInterface {
+        let loopback = DeviceInterface {
+            status: 3,
+            name: "Loopback255".into(),
+            interface_type: 1,
+            interface_cyoa: 0,
+            interface_dia: 0,
+            loopback_type: 1,
+            bandwidth: 0,
+            cir: 0,
+            mtu: 9000,
+            routing_mode: 0,
+            vlan_id: 0,
+            ip_net: (Ipv4Addr::new(172, 16, 0, 1), 32),
+            node_segment_idx: 101,
+            user_tunnel_endpoint: false,
+        };
+        match k {
+            0 => loopback,
+            1 => DeviceInterface {
+                name: "Loopback256".into(),
+                loopback_type: 2,
+                ip_net: (Ipv4Addr::new(172, 16, 0, 2), 32),
+                node_segment_idx: 0,
+                ..loopback
+            },
+            k => {
+                let [_, _, hi, lo] = ((k as u32) * 2).to_be_bytes();
+                DeviceInterface {
+                    name: format!("Ethernet{}/1", k - 1),
+                    interface_type: 2,
+                    loopback_type: 0,
+                    bandwidth: 10_000_000_000,
+                    cir: 10_000_000_000,
+                    ip_net: (Ipv4Addr::new(172, 17, hi, lo), 31),
+                    node_segment_idx: 0,
+                    ..loopback
+                }
+            }
+        }
+    }
+
+    fn encode_body(&self, w: &mut Vec<u8>) {
+        w.push(self.status);
+        put_string(w, &self.name);
+        w.extend_from_slice(&[
+            self.interface_type,
+            self.interface_cyoa,
+            self.interface_dia,
+            self.loopback_type,
+        ]);
+        w.extend_from_slice(&self.bandwidth.to_le_bytes());
+        w.extend_from_slice(&self.cir.to_le_bytes());
+        w.extend_from_slice(&self.mtu.to_le_bytes());
+        w.push(self.routing_mode);
+        w.extend_from_slice(&self.vlan_id.to_le_bytes());
+        w.extend_from_slice(&self.ip_net.0.octets());
+        w.push(self.ip_net.1);
+        w.extend_from_slice(&self.node_segment_idx.to_le_bytes());
+        w.push(u8::from(self.user_tunnel_endpoint));
+    }
 }
 
 impl DeviceAccount {
-    /// The HEAD serialization with no interfaces.
+    /// An Activated Edge device with `interfaces` interfaces ([`DeviceInterface::nth`]) and
+    /// room for 128 users; the remaining keys are zero.
+    pub fn new(
+        index: u128,
+        code: String,
+        public_ip: Ipv4Addr,
+        metrics_publisher_pk: Pubkey,
+        interfaces: usize,
+    ) -> DeviceAccount {
+        DeviceAccount {
+            owner: metrics_publisher_pk,
+            index,
+            bump_seed: 255,
+            location_pk: Pubkey::default(),
+            exchange_pk: Pubkey::default(),
+            device_type: 2,
+            public_ip,
+            status: 1,
+            code,
+            dz_prefixes: Vec::new(),
+            metrics_publisher_pk,
+            contributor_pk: Pubkey::default(),
+            mgmt_vrf: "mgmt".into(),
+            interfaces: (0..interfaces).map(DeviceInterface::nth).collect(),
+            reference_count: 0,
+            users_count: 0,
+            max_users: 128,
+            device_health: 3,
+            desired_status: 1,
+            unicast_users_count: 0,
+            multicast_subscribers_count: 0,
+            max_unicast_users: 128,
+            max_multicast_subscribers: 0,
+            reserved_seats: 0,
+            multicast_publishers_count: 0,
+            max_multicast_publishers: 0,
+        }
+    }
+
+    /// The HEAD serialization, as the program writes it.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = vec![DEVICE_TYPE];
         w.extend_from_slice(self.owner.as_ref());
         w.extend_from_slice(&self.index.to_le_bytes());
-        w.push(255); // bump_seed
-        w.extend_from_slice(&[0; 64]); // location_pk, exchange_pk
-        w.push(2); // device_type Edge
+        w.push(self.bump_seed);
+        w.extend_from_slice(self.location_pk.as_ref());
+        w.extend_from_slice(self.exchange_pk.as_ref());
+        w.push(self.device_type);
         w.extend_from_slice(&self.public_ip.octets());
         w.push(self.status);
         put_string(&mut w, &self.code);
@@ -174,41 +362,39 @@ impl DeviceAccount {
         w.extend_from_slice(self.metrics_publisher_pk.as_ref());
         w.extend_from_slice(self.contributor_pk.as_ref());
         put_string(&mut w, &self.mgmt_vrf);
-        w.extend_from_slice(&0u32.to_le_bytes()); // deprecated_interfaces
-        w.extend_from_slice(&0u32.to_le_bytes()); // reference_count
-        w.extend_from_slice(&0u16.to_le_bytes()); // users_count
+        w.extend_from_slice(&(self.interfaces.len() as u32).to_le_bytes());
+        for interface in &self.interfaces {
+            w.push(LEGACY_INTERFACE_V2);
+            interface.encode_body(&mut w);
+        }
+        w.extend_from_slice(&self.reference_count.to_le_bytes());
+        w.extend_from_slice(&self.users_count.to_le_bytes());
         w.extend_from_slice(&self.max_users.to_le_bytes());
-        w.push(3); // device_health ReadyForUsers
-        w.push(1); // desired_status Activated
-                   // unicast_users_count, multicast_subscribers_count, max_unicast_users,
-                   // max_multicast_subscribers, reserved_seats, multicast_publishers_count,
-                   // max_multicast_publishers
-        for value in [0, 0, self.max_users, 0, 0, 0, 0u16] {
+        w.push(self.device_health);
+        w.push(self.desired_status);
+        for value in [
+            self.unicast_users_count,
+            self.multicast_subscribers_count,
+            self.max_unicast_users,
+            self.max_multicast_subscribers,
+            self.reserved_seats,
+            self.multicast_publishers_count,
+            self.max_multicast_publishers,
+        ] {
             w.extend_from_slice(&value.to_le_bytes());
         }
-        w.extend_from_slice(&0u32.to_le_bytes()); // interfaces
-        w
-    }
-
-    /// The `metrics_publisher_pk` the program checks the payer against, read with the
-    /// program's rule (a field that does not fit reads as its default, here the zero key);
-    /// `None` if byte 0 is not 5.
-    pub fn decode_metrics_publisher(data: &[u8]) -> Option<Pubkey> {
-        if data.first() != Some(&DEVICE_TYPE) {
-            return None;
+        w.extend_from_slice(&(self.interfaces.len() as u32).to_le_bytes());
+        for interface in &self.interfaces {
+            // u16 size of the whole element (these 3 bytes included), so readers can skip
+            // fields a later version appends; then the version and the body.
+            let at = w.len();
+            w.extend_from_slice(&[0, 0, INTERFACE_VERSION]);
+            interface.encode_body(&mut w);
+            w.extend_from_slice(&0u32.to_le_bytes()); // no flex-algo node segments
+            let size = (w.len() - at) as u16;
+            w[at..at + 2].copy_from_slice(&size.to_le_bytes());
         }
-        let mut r = Lenient::new(&data[1..]);
-        r.pubkey(); // owner
-        r.u128(); // index
-        r.u8(); // bump_seed
-        r.pubkey(); // location_pk
-        r.pubkey(); // exchange_pk
-        r.u8(); // device_type
-        r.ipv4(); // public_ip
-        r.u8(); // status
-        r.string(); // code
-        r.network_v4_list(); // dz_prefixes
-        Some(r.pubkey())
+        w
     }
 }
 
@@ -307,20 +493,6 @@ impl<'a> Lenient<'a> {
         }
         keys
     }
-
-    fn string(&mut self) {
-        if let Some(len) = self.u32() {
-            let len = (len as usize).min(self.data.len());
-            self.data = &self.data[len..];
-        }
-    }
-
-    fn network_v4_list(&mut self) {
-        if let Some(count) = self.u32() {
-            let len = (count as usize).saturating_mul(5).min(self.data.len());
-            self.data = &self.data[len..];
-        }
-    }
 }
 
 #[cfg(test)]
@@ -374,31 +546,53 @@ mod tests {
     }
 
     #[test]
-    fn metrics_publisher_is_found_in_the_golden_device_and_in_our_encoding() {
+    fn golden_device_b_is_written_byte_for_byte_with_both_interface_lists() {
         let payer: Pubkey = "AKnL4NNf3DGWZJS6cPknBuEGnVsV4A4m5tgebLHaRSZ9"
             .parse()
             .unwrap();
-        assert_eq!(
-            DeviceAccount::decode_metrics_publisher(&hex(B_HEX)),
-            Some(payer)
-        );
+        let pk = |b| Pubkey::new_from_array([b; 32]);
         let device = DeviceAccount {
-            owner: Pubkey::default(),
-            index: 1,
+            owner: pk(0x10),
+            index: 42,
+            bump_seed: 253,
+            location_pk: pk(0x20),
+            exchange_pk: pk(0x30),
+            device_type: 2,
             public_ip: Ipv4Addr::new(45, 1, 2, 3),
             status: 1,
             code: "dz-ny7".into(),
             dz_prefixes: vec![(Ipv4Addr::new(45, 1, 2, 0), 29)],
             metrics_publisher_pk: payer,
-            contributor_pk: Pubkey::default(),
+            contributor_pk: pk(0x40),
             mgmt_vrf: "mgmt".into(),
+            interfaces: vec![DeviceInterface::nth(0)],
+            reference_count: 3,
+            users_count: 2,
             max_users: 128,
+            device_health: 3,
+            desired_status: 1,
+            unicast_users_count: 1,
+            multicast_subscribers_count: 1,
+            max_unicast_users: 96,
+            max_multicast_subscribers: 32,
+            reserved_seats: 4,
+            multicast_publishers_count: 0,
+            max_multicast_publishers: 8,
         };
-        let bytes = device.encode();
-        assert_eq!(DeviceAccount::decode_metrics_publisher(&bytes), Some(payer));
-        // The agent's decoder reads what we write.
+        assert_eq!(device.encode(), hex(B_HEX));
+    }
+
+    #[test]
+    fn every_interface_is_in_both_lists_and_the_agent_reads_them() {
+        let payer = Pubkey::new_unique();
+        let bytes =
+            DeviceAccount::new(1, "dz-x".into(), Ipv4Addr::new(45, 1, 2, 3), payer, 60).encode();
         let decoded = doublezero_bgpstatus::serviceability::Device::decode(&bytes).unwrap();
         assert_eq!(decoded.metrics_publisher_pk, payer);
-        assert_eq!(decoded.code, "dz-ny7");
+        assert_eq!(decoded.code, "dz-x");
+        let names: Vec<&str> = decoded.interfaces.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names.len(), 60);
+        assert_eq!(names[..3], ["Loopback255", "Loopback256", "Ethernet1/1"]);
+        assert_eq!(names[59], "Ethernet58/1");
     }
 }

@@ -1,14 +1,19 @@
-//! The ledger state behind the RPC: LiteSVM plus what a node adds around a bank.
+//! The ledger state behind the RPC: LiteSVM running the real program, plus what a node adds
+//! around a bank.
 //!
-//! LiteSVM executes transactions but has no slots passing, no blockhash queue, no commitment
-//! levels and no status cache, so [`Chain`] keeps those:
+//! LiteSVM executes transactions (the serviceability program as SBF, with the runtime's compute
+//! metering and compute-budget rules) but has no slots passing, no blockhash queue, no
+//! commitment levels and no status cache, so [`Chain`] keeps those:
 //! - one slot per tick; block height equals the slot (the simulator never skips a slot);
 //! - a new blockhash every slot, valid for 150 blocks (`MAX_PROCESSING_AGE`) after its slot;
-//!   LiteSVM's own check accepts only the newest hash, so it is off and ours runs instead;
+//!   simulation, and so preflight, already refuses it 6 blocks earlier, as agave leaves room
+//!   for forwarding; LiteSVM's own check accepts only the newest hash, so it is off;
+//! - signatures are verified here, where a node verifies them (every send, and a simulation
+//!   that asks), so a simulation can also run unverified as agave's does by default;
 //! - `processed` is the newest slot, `confirmed` one behind, `finalized` `finality_depth`
 //!   behind, both for context slots and for a transaction's `confirmationStatus`;
-//! - the statuses of landed transactions (Ok or failed after paying the fee), which also make a
-//!   resend `AlreadyProcessed`.
+//! - the statuses of landed transactions (Ok, or failed after it executed and paid its fee),
+//!   which also make a resend `AlreadyProcessed`.
 //!
 //! Account reads always see the newest state; only the context slot follows the commitment.
 
@@ -22,12 +27,24 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 
-use super::runtime::{self, Entrypoint, RegisterError};
+use super::compute;
+use super::program::ProgramElf;
 
 /// Blocks a blockhash stays usable after the block that made it.
 pub const MAX_PROCESSING_AGE: u64 = 150;
+/// Blocks before expiry from which a node's simulation refuses a blockhash, leaving time to
+/// forward the transaction (agave's `MAX_TRANSACTION_FORWARDING_DELAY`).
+const MAX_TRANSACTION_FORWARDING_DELAY: u64 = 6;
 /// Slots a status stays in the status cache (a node's is about 300).
 const STATUS_CACHE_SLOTS: u64 = 300;
+
+/// Why the program could not be deployed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot deploy the program at {program_id}: {reason}")]
+pub struct DeployError {
+    pub program_id: Pubkey,
+    pub reason: String,
+}
 
 /// How settled the state behind an answer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -70,6 +87,26 @@ pub enum Accepted {
     Dropped,
 }
 
+/// What running a transaction without committing it showed (`simulateTransaction`, preflight).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    pub err: Option<TransactionError>,
+    pub logs: Vec<String>,
+    /// Compute units consumed; `None` when it was refused before it ran (blockhash, status
+    /// cache, signature).
+    pub units_consumed: Option<u64>,
+}
+
+impl Simulation {
+    fn refused(err: TransactionError) -> Simulation {
+        Simulation {
+            err: Some(err),
+            logs: Vec::new(),
+            units_consumed: None,
+        }
+    }
+}
+
 /// One `sendTransaction` the node received, for scenarios that count what the agent sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -78,6 +115,11 @@ pub struct Received {
     pub slot: u64,
     /// Top-level instructions, compute-budget ones included.
     pub instructions: usize,
+    /// The limit its `SetComputeUnitLimit` asked for, if it had one.
+    pub requested_unit_limit: Option<u32>,
+    /// Compute units it consumed when it executed, or at the preflight that refused it;
+    /// `None` if it never ran.
+    pub units_consumed: Option<u64>,
     /// `landed`, `dropped` (duplicate, expired, or an injected drop) or `refused` (preflight or
     /// signature failure).
     pub outcome: &'static str,
@@ -99,16 +141,23 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// A chain at slot 0 with `entrypoint` deployed at `program_id`.
+    /// A chain at slot 0 with `program` deployed at `program_id`.
     pub fn new(
         program_id: Pubkey,
-        entrypoint: Entrypoint,
+        program: &ProgramElf,
         finality_depth: u64,
-    ) -> Result<Chain, RegisterError> {
+    ) -> Result<Chain, DeployError> {
+        // LiteSVM's own transaction history stays on (its default 32 entries): it is how the
+        // chain learns whether a failed transaction executed. Its duplicate check runs only with
+        // its signature checks, which are off.
         let mut svm = LiteSVM::new()
-            .with_blockhash_check(false)
-            .with_transaction_history(0);
-        runtime::add_program(&mut svm, program_id, entrypoint)?;
+            .with_sigverify(false)
+            .with_blockhash_check(false);
+        svm.add_program(program_id, program.bytes())
+            .map_err(|e| DeployError {
+                program_id,
+                reason: e.to_string(),
+            })?;
         let mut chain = Chain {
             svm,
             program_id,
@@ -177,9 +226,13 @@ impl Chain {
 
     /// Whether a transaction signed with `hash` can still land.
     pub fn is_blockhash_valid(&self, hash: &Hash) -> bool {
+        self.blockhash_younger_than(hash, MAX_PROCESSING_AGE)
+    }
+
+    fn blockhash_younger_than(&self, hash: &Hash, age: u64) -> bool {
         self.blockhashes
             .iter()
-            .any(|(slot, h)| h == hash && slot + MAX_PROCESSING_AGE >= self.slot)
+            .any(|(slot, h)| h == hash && slot + age >= self.slot)
     }
 
     /// Every transaction received so far, rebroadcasts included, in arrival order.
@@ -194,90 +247,105 @@ impl Chain {
         tx: VersionedTransaction,
         skip_preflight: bool,
     ) -> Result<Accepted, SendError> {
-        let signature = tx.signatures.first().copied().unwrap_or_default();
-        let instructions = tx.message.instructions().len();
-        let result = self.execute(tx, skip_preflight);
+        let requested_unit_limit = compute::requested_unit_limit(&tx.message);
+        let (signature, instructions) = (first_signature(&tx), tx.message.instructions().len());
+        let (result, units_consumed) = self.execute(tx, skip_preflight);
         let outcome = match &result {
             Ok(Accepted::Landed) => "landed",
             Ok(Accepted::Dropped) => "dropped",
             Err(_) => "refused",
         };
-        self.record(signature, instructions, outcome, wire);
+        self.received.push(Received {
+            signature,
+            slot: self.slot,
+            instructions,
+            requested_unit_limit,
+            units_consumed,
+            outcome,
+            wire,
+        });
         result
     }
 
     /// Records a transaction that an injected fault dropped before it reached the send path.
     pub fn receive_dropped(&mut self, wire: Vec<u8>, tx: &VersionedTransaction) {
-        let signature = tx.signatures.first().copied().unwrap_or_default();
-        self.record(signature, tx.message.instructions().len(), "dropped", wire);
-    }
-
-    fn record(
-        &mut self,
-        signature: Signature,
-        instructions: usize,
-        outcome: &'static str,
-        wire: Vec<u8>,
-    ) {
         self.received.push(Received {
-            signature,
+            signature: first_signature(tx),
             slot: self.slot,
-            instructions,
-            outcome,
+            instructions: tx.message.instructions().len(),
+            requested_unit_limit: compute::requested_unit_limit(&tx.message),
+            units_consumed: None,
+            outcome: "dropped",
             wire,
         });
     }
 
-    /// The node's send path: duplicate and age checks, optional preflight, execution.
+    /// Runs `tx` against the current state without committing it, as `simulateTransaction`
+    /// does; `sig_verify` checks its signatures first.
+    pub fn simulate(&self, tx: &VersionedTransaction, sig_verify: bool) -> Simulation {
+        if sig_verify && !signatures_verify(tx) {
+            return Simulation::refused(TransactionError::SignatureFailure);
+        }
+        let max_age = MAX_PROCESSING_AGE - MAX_TRANSACTION_FORWARDING_DELAY;
+        if !self.blockhash_younger_than(tx.message.recent_blockhash(), max_age) {
+            return Simulation::refused(TransactionError::BlockhashNotFound);
+        }
+        if self.statuses.contains_key(&first_signature(tx)) {
+            return Simulation::refused(TransactionError::AlreadyProcessed);
+        }
+        let (err, meta) = match self.svm.simulate_transaction(tx.clone()) {
+            Ok(info) => (None, info.meta),
+            Err(failed) => (Some(failed.err), failed.meta),
+        };
+        Simulation {
+            err,
+            logs: meta.logs,
+            units_consumed: Some(meta.compute_units_consumed),
+        }
+    }
+
+    /// The node's send path: preflight (signatures, then a simulation) unless skipped, then
+    /// duplicate and age checks and execution. Also returns the units it consumed, if it ran.
     fn execute(
         &mut self,
         tx: VersionedTransaction,
         skip_preflight: bool,
-    ) -> Result<Accepted, SendError> {
-        let signature = tx.signatures.first().copied().unwrap_or_default();
-        let preflight_failure = |err| SendError::Preflight {
-            err,
-            logs: Vec::new(),
-            units_consumed: 0,
-        };
-        if self.statuses.contains_key(&signature) {
-            return match skip_preflight {
-                true => Ok(Accepted::Dropped),
-                false => Err(preflight_failure(TransactionError::AlreadyProcessed)),
-            };
-        }
-        if !self.is_blockhash_valid(tx.message.recent_blockhash()) {
-            // With preflight off a node keeps the transaction until it expires; it never lands.
-            return match skip_preflight {
-                true => Ok(Accepted::Dropped),
-                false => Err(preflight_failure(TransactionError::BlockhashNotFound)),
-            };
-        }
+    ) -> (Result<Accepted, SendError>, Option<u64>) {
+        let signature = first_signature(&tx);
+        let signed = signatures_verify(&tx);
         if !skip_preflight {
-            if let Err(failed) = self.svm.simulate_transaction(tx.clone()) {
-                if failed.err == TransactionError::SignatureFailure {
-                    return Err(SendError::SignatureVerification);
-                }
-                return Err(SendError::Preflight {
-                    err: failed.err,
-                    logs: failed.meta.logs,
-                    units_consumed: failed.meta.compute_units_consumed,
-                });
+            if !signed {
+                return (Err(SendError::SignatureVerification), None);
+            }
+            let preflight = self.simulate(&tx, false);
+            if let Some(err) = preflight.err {
+                let failure = SendError::Preflight {
+                    err,
+                    logs: preflight.logs,
+                    units_consumed: preflight.units_consumed.unwrap_or(0),
+                };
+                return (Err(failure), preflight.units_consumed);
             }
         }
-        match self.svm.send_transaction(tx) {
-            Ok(_) => {
-                self.statuses.insert(signature, (self.slot, None));
-                Ok(Accepted::Landed)
-            }
-            // Only an instruction error lands (and pays its fee); the rest never make a block.
-            Err(failed) if matches!(failed.err, TransactionError::InstructionError(..)) => {
-                self.statuses
-                    .insert(signature, (self.slot, Some(failed.err)));
-                Ok(Accepted::Landed)
-            }
-            Err(_) => Ok(Accepted::Dropped),
+        // Without preflight nothing is refused to the sender, but a transaction whose
+        // signatures fail, that already landed or whose blockhash expired never lands.
+        if !signed
+            || self.statuses.contains_key(&signature)
+            || !self.is_blockhash_valid(tx.message.recent_blockhash())
+        {
+            return (Ok(Accepted::Dropped), None);
         }
+        let (err, units) = match self.svm.send_transaction(tx) {
+            Ok(meta) => (None, meta.compute_units_consumed),
+            Err(failed) => (Some(failed.err), failed.meta.compute_units_consumed),
+        };
+        // A transaction lands (and pays its fee) when it executed, even if it failed; one
+        // refused before execution (fee payer, accounts) never makes a block.
+        if err.is_some() && self.svm.get_transaction(&signature).is_none() {
+            return (Ok(Accepted::Dropped), None);
+        }
+        self.statuses.insert(signature, (self.slot, err));
+        (Ok(Accepted::Landed), Some(units))
     }
 
     /// Where `signature` stands, or `None` if it is unknown or aged out.
@@ -361,4 +429,13 @@ impl Chain {
             .set_account(*key, account)
             .expect("a system account is always accepted");
     }
+}
+
+fn first_signature(tx: &VersionedTransaction) -> Signature {
+    tx.signatures.first().copied().unwrap_or_default()
+}
+
+/// Whether every signature verifies against the message.
+fn signatures_verify(tx: &VersionedTransaction) -> bool {
+    tx.verify_with_results().into_iter().all(|ok| ok)
 }

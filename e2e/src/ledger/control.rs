@@ -2,8 +2,8 @@
 //!
 //! | request | body | reply |
 //! |---|---|---|
-//! | `POST /control/devices` | `{code, metrics_publisher, public_ip?, key?}` | `{pubkey}` |
-//! | `POST /control/users` | `{device, tunnel_net:"169.254.0.0/31", tunnel_id, client_ip?, status?, bgp_status?, layout?, key?}` | `{pubkey}` |
+//! | `POST /control/devices` | `{code, metrics_publisher, public_ip?, interfaces?, key?}` | `{pubkey}` |
+//! | `POST /control/users` | `{device, tunnel_net:"169.254.0.0/31", tunnel_id, client_ip?, dz_ip?, status?, bgp_status?, layout?, key?}` | `{pubkey}` |
 //! | `POST /control/accounts` | `{pubkey, data}` (base64; program-owned, rent-exempt) | `{}` |
 //! | `POST /control/airdrop` | `{pubkey, lamports}` | `{balance}` |
 //! | `GET /control/users/{pubkey}` | | the user, decoded |
@@ -12,8 +12,10 @@
 //! | `POST /control/slots` | `{paused?, advance?}` | `{slot}` |
 //! | `GET /control/status` | | `{slot, program_id}` |
 //!
-//! `status` is a UserStatus number (default 1, Activated); `bgp_status` is `unknown`, `up` or
-//! `down`; `layout` is `head`, `old_feed_pk` or `pre_bgp`. Bad input gives HTTP 400 with the
+//! A device has one interface unless `interfaces` says otherwise. `client_ip` defaults to the
+//! public 1.2.3.4 and `dz_ip` to `client_ip` (the program refuses non-global ones, Custom 26 and
+//! 27). `status` is a UserStatus number (default 1, Activated); `bgp_status` is `unknown`, `up`
+//! or `down`; `layout` is `head`, `old_feed_pk` or `pre_bgp`. Bad input gives HTTP 400 with the
 //! reason.
 
 use std::net::Ipv4Addr;
@@ -60,20 +62,29 @@ fn optional_key(key: Option<&str>) -> Result<Option<Pubkey>, (StatusCode, String
 }
 
 #[derive(Deserialize)]
-struct DeviceRequest {
+pub(crate) struct DeviceRequest {
     key: Option<String>,
     code: String,
     metrics_publisher: String,
     public_ip: Option<Ipv4Addr>,
+    interfaces: Option<u16>,
+}
+
+impl DeviceRequest {
+    pub(crate) fn into_new_device(self) -> Result<NewDevice, (StatusCode, String)> {
+        let mut device = NewDevice::new(
+            self.code,
+            pubkey("metrics_publisher", &self.metrics_publisher)?,
+        );
+        device.key = optional_key(self.key.as_deref())?;
+        device.public_ip = self.public_ip.unwrap_or(device.public_ip);
+        device.interfaces = self.interfaces.unwrap_or(device.interfaces);
+        Ok(device)
+    }
 }
 
 async fn create_device(State(shared): State<Arc<Shared>>, Json(req): Json<DeviceRequest>) -> Reply {
-    let device = NewDevice {
-        key: optional_key(req.key.as_deref())?,
-        code: req.code,
-        metrics_publisher: pubkey("metrics_publisher", &req.metrics_publisher)?,
-        public_ip: req.public_ip.unwrap_or(Ipv4Addr::new(45, 1, 2, 3)),
-    };
+    let device = req.into_new_device()?;
     Ok(Json(
         json!({"pubkey": shared.create_device(&device).to_string()}),
     ))
@@ -86,6 +97,7 @@ pub(crate) struct UserRequest {
     tunnel_net: String,
     tunnel_id: u16,
     client_ip: Option<Ipv4Addr>,
+    dz_ip: Option<Ipv4Addr>,
     status: Option<u8>,
     bgp_status: Option<String>,
     #[serde(default)]
@@ -122,6 +134,7 @@ impl UserRequest {
         user.key = optional_key(self.key.as_deref())?;
         user.tunnel_net = tunnel_net;
         user.client_ip = self.client_ip.unwrap_or(user.client_ip);
+        user.dz_ip = self.dz_ip.unwrap_or(user.client_ip);
         user.status = UserStatus::from_byte(self.status.unwrap_or(1));
         user.bgp_status = bgp_status;
         user.layout = self.layout;

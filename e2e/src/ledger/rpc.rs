@@ -4,7 +4,13 @@
 //! `UiAccount` with base64 data tuples, the -32002 preflight failure with `data.err` in serde's
 //! JSON form of `TransactionError`, `null` for unknown signatures. Errors in the request are
 //! answered with the node's codes (-32600/-32601/-32602) and HTTP 200. Injected faults apply to
-//! each HTTP request before it is read.
+//! each HTTP request before it is read, after the first half of the configured latency.
+//!
+//! `simulateTransaction` runs the transaction on the real program without committing it and
+//! answers `{context, value:{err, logs, accounts, unitsConsumed, returnData, innerInstructions,
+//! replacementBlockhash}}`; `sigVerify` (default false) and `replaceRecentBlockhash` (default
+//! false, exclusive with `sigVerify`) behave as agave's. A `sendTransaction` preflight failure
+//! (-32002) carries the same simulation's `logs` and `unitsConsumed`.
 
 use std::str::FromStr;
 
@@ -54,8 +60,22 @@ impl Failure {
 
 type RpcResult = Result<Value, Failure>;
 
-/// `POST /`: one request or a batch.
+/// `POST /`: one request or a batch, one round trip of the configured latency.
 pub(crate) async fn handle(State(shared): State<std::sync::Arc<Shared>>, body: Bytes) -> Response {
+    let outbound = shared.latency / 2;
+    delay(outbound).await;
+    let response = respond(&shared, body).await;
+    delay(shared.latency - outbound).await;
+    response
+}
+
+async fn delay(duration: std::time::Duration) {
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+async fn respond(shared: &Shared, body: Bytes) -> Response {
     match shared.take_fault() {
         Some(Fault::Unavailable) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Some(Fault::Hang) => {
@@ -96,8 +116,8 @@ pub(crate) async fn handle(State(shared): State<std::sync::Arc<Shared>>, body: B
         }
     };
     let reply = match request {
-        Value::Array(batch) => Value::Array(batch.iter().map(|r| one(&shared, r)).collect()),
-        single => one(&shared, &single),
+        Value::Array(batch) => Value::Array(batch.iter().map(|r| one(shared, r)).collect()),
+        single => one(shared, &single),
     };
     axum::Json(reply).into_response()
 }
@@ -131,6 +151,7 @@ fn one(shared: &Shared, request: &Value) -> Value {
     } else {
         let chain = shared.chain();
         match method {
+            "simulateTransaction" => simulate_transaction(&chain, params),
             "getProgramAccounts" => get_program_accounts(&chain, params),
             "getMultipleAccounts" => get_multiple_accounts(&chain, params),
             "getAccountInfo" => get_account_info(&chain, params),
@@ -452,14 +473,18 @@ fn transaction_error_json(err: &solana_transaction_error::TransactionError) -> V
     serde_json::to_value(err).expect("a TransactionError always serializes")
 }
 
-fn send_transaction(shared: &Shared, params: &[Value]) -> RpcResult {
+/// The transaction in `params[0]`, encoded as `params[1].encoding` says (base58 by default),
+/// checked as a node checks it before anything else: size, decoding, sanitization.
+fn decode_transaction(params: &[Value]) -> Result<(Vec<u8>, VersionedTransaction), Failure> {
     let encoded = params
         .first()
         .and_then(Value::as_str)
         .ok_or_else(|| Failure::invalid_params("missing transaction"))?;
-    let config = params.get(1);
-    let field = |name| config.and_then(|c| c.get(name));
-    let bytes = match field("encoding").and_then(Value::as_str) {
+    let encoding = params
+        .get(1)
+        .and_then(|c| c.get("encoding"))
+        .and_then(Value::as_str);
+    let bytes = match encoding {
         None | Some("base58") => bs58::decode(encoded).into_vec().ok(),
         Some("base64") => base64::engine::general_purpose::STANDARD
             .decode(encoded)
@@ -482,8 +507,57 @@ fn send_transaction(shared: &Shared, params: &[Value]) -> RpcResult {
     })?;
     tx.sanitize()
         .map_err(|e| Failure::invalid_params(format!("invalid transaction: {e}")))?;
+    Ok((bytes, tx))
+}
+
+fn simulate_transaction(chain: &Chain, params: &[Value]) -> RpcResult {
+    let (_, mut tx) = decode_transaction(params)?;
+    let config = params.get(1);
+    let flag = |name| {
+        config
+            .and_then(|c| c.get(name))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let (sig_verify, replace_blockhash) = (flag("sigVerify"), flag("replaceRecentBlockhash"));
+    if sig_verify && replace_blockhash {
+        return Err(Failure::invalid_params(
+            "sigVerify may not be used with replaceRecentBlockhash",
+        ));
+    }
+    if config
+        .and_then(|c| c.get("accounts"))
+        .is_some_and(|a| !a.is_null())
+    {
+        return Err(Failure::invalid_params(
+            "the simulator does not return post-simulation accounts",
+        ));
+    }
+    let commitment = commitment(config)?;
+    let replacement = replace_blockhash.then(|| {
+        let (hash, last_valid_block_height) = chain.latest_blockhash(commitment);
+        tx.message.set_recent_blockhash(hash);
+        json!({"blockhash": hash.to_string(), "lastValidBlockHeight": last_valid_block_height})
+    });
+    let simulation = chain.simulate(&tx, sig_verify);
+    let value = json!({
+        "err": simulation.err.as_ref().map(transaction_error_json),
+        "logs": simulation.logs,
+        "accounts": null,
+        "unitsConsumed": simulation.units_consumed.unwrap_or(0),
+        "returnData": null,
+        "innerInstructions": null,
+        "replacementBlockhash": replacement,
+    });
+    Ok(with_context(chain, commitment, value))
+}
+
+fn send_transaction(shared: &Shared, params: &[Value]) -> RpcResult {
+    let (bytes, tx) = decode_transaction(params)?;
     let signature = tx.signatures[0];
-    let skip_preflight = field("skipPreflight")
+    let skip_preflight = params
+        .get(1)
+        .and_then(|c| c.get("skipPreflight"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let mut chain = shared.chain();

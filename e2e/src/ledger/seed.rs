@@ -3,11 +3,13 @@
 //! A seed file is JSON:
 //! ```json
 //! {"devices": [{"code": "dz-ny7", "metrics_publisher": "<base58>", "key": "<base58>"?,
-//!               "public_ip": "45.1.2.3"?,
+//!               "public_ip": "45.1.2.3"?, "interfaces": 1?,
 //!               "users": [{"tunnel_net": "169.254.0.0/31", "tunnel_id": 500, ...}]}],
 //!  "airdrops": [{"pubkey": "<base58>", "lamports": 1000000000}]}
 //! ```
-//! User entries take the fields of `POST /control/users` without `device`. Every metrics
+//! Device entries take the fields of `POST /control/devices`, user entries those of
+//! `POST /control/users` without `device`: both produce accounts the real program accepts
+//! unless an entry asks otherwise (a private `client_ip`, say). Every metrics
 //! publisher is funded with [`PUBLISHER_FUNDING`] so it can pay fees and rent top-ups.
 //!
 //! An accounts file ([`apply_accounts`]) places raw accounts instead, for state captured from a
@@ -64,10 +66,8 @@ struct SeedFile {
 
 #[derive(Deserialize)]
 struct SeedDevice {
-    key: Option<String>,
-    code: String,
-    metrics_publisher: String,
-    public_ip: Option<Ipv4Addr>,
+    #[serde(flatten)]
+    device: super::control::DeviceRequest,
     #[serde(default)]
     users: Vec<Value>,
 }
@@ -103,25 +103,24 @@ pub fn apply_file(sim: &LedgerSim, path: &Path) -> Result<Value, SeedError> {
     })?;
     let mut devices = Vec::new();
     for d in seed.devices {
-        let metrics_publisher = pubkey("metrics_publisher", &d.metrics_publisher)?;
-        let device = sim.create_device(&NewDevice {
-            key: d.key.as_deref().map(|k| pubkey("key", k)).transpose()?,
-            code: d.code.clone(),
-            metrics_publisher,
-            public_ip: d.public_ip.unwrap_or(Ipv4Addr::new(45, 1, 2, 3)),
-        });
-        sim.airdrop(&metrics_publisher, PUBLISHER_FUNDING);
+        let new_device = d
+            .device
+            .into_new_device()
+            .map_err(|(_, reason)| SeedError::Invalid(reason))?;
+        let code = new_device.code.clone();
+        let device = sim.create_device(&new_device);
+        sim.airdrop(&new_device.metrics_publisher, PUBLISHER_FUNDING);
         let mut users = Vec::new();
         for mut u in d.users {
             u["device"] = json!(device.to_string());
             let request: super::control::UserRequest = serde_json::from_value(u)
-                .map_err(|e| SeedError::Invalid(format!("user of {}: {e}", d.code)))?;
+                .map_err(|e| SeedError::Invalid(format!("user of {code}: {e}")))?;
             let user = request
                 .into_new_user()
                 .map_err(|(_, reason)| SeedError::Invalid(reason))?;
             users.push(sim.create_user(&user).to_string());
         }
-        devices.push(json!({"code": d.code, "pubkey": device.to_string(), "users": users}));
+        devices.push(json!({"code": code, "pubkey": device.to_string(), "users": users}));
     }
     for a in seed.airdrops {
         sim.airdrop(&pubkey("airdrop pubkey", &a.pubkey)?, a.lamports);
@@ -171,9 +170,15 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The demo: one device whose metrics publisher is a fresh keypair written to `keypair_path`,
-/// and `users` activated users, the k-th on 169.254.0.2k/31 with tunnel 500+k.
-pub fn apply_demo(sim: &LedgerSim, users: u16, keypair_path: &Path) -> Result<Value, SeedError> {
+/// The demo: one device with `interfaces` interfaces whose metrics publisher is a fresh keypair
+/// written to `keypair_path`, and `users` activated users, the k-th on 169.254.0.2k/31 with
+/// tunnel 500+k and the public address 45.33.k.
+pub fn apply_demo(
+    sim: &LedgerSim,
+    users: u16,
+    interfaces: u16,
+    keypair_path: &Path,
+) -> Result<Value, SeedError> {
     if users > 4096 {
         return Err(SeedError::Invalid(format!(
             "{users} demo users do not fit tunnel ids 500..4596"
@@ -182,10 +187,8 @@ pub fn apply_demo(sim: &LedgerSim, users: u16, keypair_path: &Path) -> Result<Va
     let publisher = Keypair::new();
     write_keypair(&publisher, keypair_path)?;
     let device = sim.create_device(&NewDevice {
-        key: None,
-        code: "dz-demo1".into(),
-        metrics_publisher: publisher.pubkey(),
-        public_ip: Ipv4Addr::new(45, 1, 2, 3),
+        interfaces,
+        ..NewDevice::new("dz-demo1", publisher.pubkey())
     });
     sim.airdrop(&publisher.pubkey(), PUBLISHER_FUNDING);
     let users: Vec<Value> = (0..users)
@@ -195,6 +198,7 @@ pub fn apply_demo(sim: &LedgerSim, users: u16, keypair_path: &Path) -> Result<Va
             let mut user = NewUser::activated(device, tunnel_net, 500 + k);
             let [chi, clo] = k.to_be_bytes();
             user.client_ip = Ipv4Addr::new(45, 33, chi, clo);
+            user.dz_ip = user.client_ip;
             let key = sim.create_user(&user);
             json!({
                 "pubkey": key.to_string(),

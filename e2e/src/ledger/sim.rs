@@ -1,10 +1,11 @@
 //! The running simulator: the chain, its slot clock, the HTTP server and injected faults.
 //!
-//! [`LedgerSim::start`] binds the listener (port 0 picks a free one), starts a task that
-//! advances one slot per `slot_time` unless paused, and serves JSON-RPC on `/` and the
-//! scenario API on `/control`. Tests drive the same state directly through the handle's
-//! methods. Dropping the handle or calling [`LedgerSim::shutdown`] stops both tasks; requests
-//! held by a `Hang` fault are released then.
+//! [`LedgerSim::start`] deploys the program (the real serviceability program unless the
+//! [`Config`] names another build), binds the listener (port 0 picks a free one), starts a task
+//! that advances one slot per `slot_time` unless paused, and serves JSON-RPC on `/` (each call
+//! delayed by `latency`, as across the internet) and the scenario API on `/control`. Tests
+//! drive the same state directly through the handle's methods. Dropping the handle or calling
+//! [`LedgerSim::shutdown`] stops both tasks; requests held by a `Hang` fault are released then.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -23,9 +24,8 @@ use tokio::task::JoinHandle;
 use super::account::{DeviceAccount, UserAccount, UserLayout};
 use base64::Engine as _;
 
-use super::chain::{Chain, Received};
-use super::program;
-use super::runtime::{Entrypoint, RegisterError};
+use super::chain::{Chain, DeployError, Received};
+use super::program::ProgramElf;
 
 /// The mainnet serviceability program id, the one the golden vectors use.
 pub const SERVICEABILITY_PROGRAM_ID: Pubkey =
@@ -37,13 +37,16 @@ pub struct Config {
     /// Where to listen; port 0 picks a free port (see [`LedgerSim::addr`]).
     pub listen: SocketAddr,
     pub program_id: Pubkey,
-    /// The program's entrypoint; [`program::process_instruction`] by default.
-    pub entrypoint: Entrypoint,
+    /// The program deployed at `program_id`; the real serviceability program by default.
+    pub program: ProgramElf,
     pub slot_time: Duration,
     /// Slots after which a landed transaction is finalized (a cluster's is about 32).
     pub finality_depth: u64,
     /// Where to append every transaction received, one JSON line each (see [`LedgerSim::start`]).
     pub tx_log: Option<PathBuf>,
+    /// Added to every JSON-RPC round trip: half before the node reads the request, half before
+    /// the reply leaves, as a switch's RPC across the internet sees it.
+    pub latency: Duration,
 }
 
 impl Default for Config {
@@ -51,10 +54,11 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             program_id: SERVICEABILITY_PROGRAM_ID,
-            entrypoint: program::process_instruction,
+            program: ProgramElf::serviceability(),
             slot_time: Duration::from_millis(400),
             finality_depth: 32,
             tx_log: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -63,7 +67,7 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Program(#[from] RegisterError),
+    Program(#[from] DeployError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -101,6 +105,21 @@ pub struct NewDevice {
     pub code: String,
     pub metrics_publisher: Pubkey,
     pub public_ip: Ipv4Addr,
+    /// How many interfaces it has; the program's cost per user grows with them.
+    pub interfaces: u16,
+}
+
+impl NewDevice {
+    /// An activated device at 45.1.2.3 with one interface, like golden vector (b).
+    pub fn new(code: impl Into<String>, metrics_publisher: Pubkey) -> NewDevice {
+        NewDevice {
+            key: None,
+            code: code.into(),
+            metrics_publisher,
+            public_ip: Ipv4Addr::new(45, 1, 2, 3),
+            interfaces: 1,
+        }
+    }
 }
 
 /// A user to create. Fields not listed take the values of golden vector (a2).
@@ -110,14 +129,18 @@ pub struct NewUser {
     pub device: Pubkey,
     pub tunnel_net: NetworkV4,
     pub tunnel_id: u16,
+    /// The program refuses a user whose `client_ip` (Custom 26) or `dz_ip` (Custom 27) is not
+    /// globally routable.
     pub client_ip: Ipv4Addr,
+    pub dz_ip: Ipv4Addr,
     pub status: UserStatus,
     pub bgp_status: BgpStatus,
     pub layout: UserLayout,
 }
 
 impl NewUser {
-    /// An activated unicast user of `device` on `tunnel_net`/31 with tunnel `tunnel_id`.
+    /// An activated unicast user of `device` on `tunnel_net`/31 with tunnel `tunnel_id`, at the
+    /// public address 1.2.3.4 (client and DoubleZero side alike).
     pub fn activated(device: Pubkey, tunnel_net: Ipv4Addr, tunnel_id: u16) -> NewUser {
         NewUser {
             key: None,
@@ -128,6 +151,7 @@ impl NewUser {
             },
             tunnel_id,
             client_ip: Ipv4Addr::new(1, 2, 3, 4),
+            dz_ip: Ipv4Addr::new(1, 2, 3, 4),
             status: UserStatus::Activated,
             bgp_status: BgpStatus::Unknown,
             layout: UserLayout::Head,
@@ -143,6 +167,7 @@ pub(crate) struct Shared {
     next_index: AtomicU64,
     shutdown: watch::Receiver<bool>,
     tx_log: Option<Mutex<std::fs::File>>,
+    pub(crate) latency: Duration,
 }
 
 impl Shared {
@@ -192,6 +217,8 @@ impl Shared {
             "signature": received.signature.to_string(),
             "slot": received.slot,
             "outcome": received.outcome,
+            "requested_unit_limit": received.requested_unit_limit,
+            "units_consumed": received.units_consumed,
             "transaction": base64::engine::general_purpose::STANDARD.encode(&received.wire),
         });
         let mut file = log.lock().expect("tx log lock poisoned");
@@ -226,18 +253,13 @@ impl Shared {
 
     pub(crate) fn create_device(&self, device: &NewDevice) -> Pubkey {
         let key = device.key.unwrap_or_else(|| Keypair::new().pubkey());
-        let account = DeviceAccount {
-            owner: device.metrics_publisher,
-            index: u128::from(self.next_index.fetch_add(1, Ordering::Relaxed)),
-            public_ip: device.public_ip,
-            status: 1,
-            code: device.code.clone(),
-            dz_prefixes: Vec::new(),
-            metrics_publisher_pk: device.metrics_publisher,
-            contributor_pk: Pubkey::default(),
-            mgmt_vrf: "mgmt".into(),
-            max_users: 128,
-        };
+        let account = DeviceAccount::new(
+            u128::from(self.next_index.fetch_add(1, Ordering::Relaxed)),
+            device.code.clone(),
+            device.public_ip,
+            device.metrics_publisher,
+            usize::from(device.interfaces),
+        );
         self.chain().put_program_account(key, account.encode());
         key
     }
@@ -245,28 +267,14 @@ impl Shared {
     pub(crate) fn create_user(&self, user: &NewUser) -> Pubkey {
         let key = user.key.unwrap_or_else(|| Keypair::new().pubkey());
         let account = UserAccount {
-            owner: Pubkey::new_from_array([0x11; 32]),
             index: u128::from(self.next_index.fetch_add(1, Ordering::Relaxed)),
-            bump_seed: 255,
-            user_type: 0,
-            tenant_pk: Pubkey::default(),
-            device_pk: user.device,
-            cyoa_type: 1,
             client_ip: user.client_ip,
-            dz_ip: user.client_ip,
+            dz_ip: user.dz_ip,
             tunnel_id: user.tunnel_id,
             tunnel_net: (user.tunnel_net.addr, user.tunnel_net.prefix),
             status: user.status.to_byte(),
-            publishers: Vec::new(),
-            subscribers: Vec::new(),
-            validator_pubkey: Pubkey::default(),
-            tunnel_endpoint: Ipv4Addr::UNSPECIFIED,
-            tunnel_flags: 0,
             bgp_status: user.bgp_status as u8,
-            last_bgp_up_at: 0,
-            last_bgp_reported_at: 0,
-            bgp_rtt_ns: 0,
-            feed_pks: Vec::new(),
+            ..UserAccount::activated(user.device, 0)
         };
         self.chain()
             .put_program_account(key, account.encode_as(user.layout));
@@ -286,7 +294,7 @@ pub struct LedgerSim {
 impl LedgerSim {
     /// Builds the chain, binds the listener and starts serving and ticking.
     pub async fn start(config: Config) -> Result<LedgerSim, StartError> {
-        let chain = Chain::new(config.program_id, config.entrypoint, config.finality_depth)?;
+        let chain = Chain::new(config.program_id, &config.program, config.finality_depth)?;
         let tx_log = match &config.tx_log {
             None => None,
             Some(path) => Some(Mutex::new(
@@ -308,6 +316,7 @@ impl LedgerSim {
             next_index: AtomicU64::new(1),
             shutdown,
             tx_log,
+            latency: config.latency,
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
