@@ -6,9 +6,20 @@
 //! on LiteSVM, which meters the program as a validator does; the figures are read from the
 //! runtime, nothing is assumed.
 //!
-//! Run: `cargo bench -p doublezero-bgpstatus-e2e --bench compute`.
+//! Then the agent itself (the release binary) against the ledger simulator on the same
+//! program: 40 users of a device with 1, 3, 20 and 60 interfaces flip Up, with a priority fee
+//! (so a limit is sent) and without one (no compute-budget instruction at all). For each, what
+//! the agent asked against what the program consumed, and whether every batch landed on its
+//! first send. Goals: first try always; asked ≤ 1.25× consumed when a limit is sent.
+//!
+//! Run: `cargo bench -p doublezero-bgpstatus-e2e --bench compute`. Exits non-zero when a goal of
+//! the agent part is missed.
 
-use doublezero_bgpstatus::serviceability::ComputeBudget;
+use std::time::Duration;
+
+use anyhow::bail;
+use doublezero_bgpstatus::serviceability::{BgpStatus, ComputeBudget};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, Devnet};
 use doublezero_bgpstatus_e2e::ledger::compute::{ComputeLab, Measurement, MAX_TRANSACTION_UNITS};
 use doublezero_bgpstatus_e2e::ledger::ProgramElf;
 use solana_transaction_error::TransactionError;
@@ -74,7 +85,108 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("the SetComputeUnitLimit instruction: {budget_instruction} CU, from the same limit");
+    tokio::runtime::Runtime::new()?.block_on(agent_against_the_program())
+}
+
+/// Users flipping Up per device in the agent part.
+const AGENT_USERS: u16 = 40;
+const SLOT: Duration = Duration::from_millis(400);
+
+/// The release agent on devices of each size, with and without a priority fee.
+async fn agent_against_the_program() -> anyhow::Result<()> {
+    agent_binary()?;
+    println!(
+        "\nthe agent (release binary), {AGENT_USERS} users flipping Up, against the same program:"
+    );
+    println!(
+        "{:>10} | {:>8} | {:>12} | {:>8} | {:>11} | {:>12} | {:>14}",
+        "interfaces", "fee", "transactions", "users/tx", "first try", "asked/used", "CU used/user"
+    );
+    let mut missed = Vec::new();
+    for interfaces in [1, 3, 20, 60] {
+        for fee in [false, true] {
+            let run = flip(interfaces, fee).await?;
+            let asked = if run.ratio_max > 0.0 {
+                format!("{:.3} max", run.ratio_max)
+            } else {
+                "no limit".into()
+            };
+            println!(
+                "{interfaces:>10} | {:>8} | {:>12} | {:>8} | {:>11} | {asked:>12} | {:>14.0}",
+                if fee { "1000 µL" } else { "none" },
+                run.transactions,
+                run.most_per_tx,
+                if run.refused == 0 {
+                    "all".to_string()
+                } else {
+                    format!("{} refused", run.refused)
+                },
+                run.used_per_user,
+            );
+            if run.refused > 0 || run.ratio_max > 1.25 {
+                missed.push(format!("{interfaces} interfaces, fee {fee}"));
+            }
+        }
+    }
+    if !missed.is_empty() {
+        bail!("goals missed for: {}", missed.join("; "));
+    }
+    println!("goals met: every batch landed on its first send; asked ≤ 1.25x used where a limit was sent");
     Ok(())
+}
+
+struct Run {
+    transactions: usize,
+    most_per_tx: usize,
+    refused: usize,
+    ratio_max: f64,
+    used_per_user: f64,
+}
+
+async fn flip(interfaces: u16, fee: bool) -> anyhow::Result<Run> {
+    let devnet = Devnet::start_with(AGENT_USERS, SLOT, interfaces, Duration::ZERO).await?;
+    let extra: &[&str] = if fee {
+        &["--compute-unit-price", "1000"]
+    } else {
+        &[]
+    };
+    let agent = devnet.spawn_agent(extra).await?;
+    let all = |status| move |d: &Devnet| (0..d.users.len()).all(|i| d.chain_status(i) == status);
+    if !devnet
+        .wait_until(Duration::from_secs(120), all(BgpStatus::Down))
+        .await
+    {
+        bail!("{interfaces} interfaces: not all Down:\n{}", agent.log());
+    }
+    for i in 0..usize::from(AGENT_USERS) {
+        devnet.session(i, Some("Established"))?;
+    }
+    if !devnet
+        .wait_until(Duration::from_secs(120), all(BgpStatus::Up))
+        .await
+    {
+        bail!("{interfaces} interfaces: not all Up:\n{}", agent.log());
+    }
+    agent.stop(nix::sys::signal::Signal::SIGTERM).await?;
+    let received = devnet.ledger.transactions();
+    let budget = if fee { 2 } else { 0 };
+    let landed: Vec<_> = received.iter().filter(|r| r.outcome == "landed").collect();
+    let users: usize = landed.iter().map(|r| r.instructions - budget).sum();
+    let used: u64 = landed.iter().filter_map(|r| r.units_consumed).sum();
+    Ok(Run {
+        transactions: landed.len(),
+        most_per_tx: landed
+            .iter()
+            .map(|r| r.instructions - budget)
+            .max()
+            .unwrap_or(0),
+        refused: received.iter().filter(|r| r.outcome == "refused").count(),
+        ratio_max: landed
+            .iter()
+            .filter_map(|r| Some(f64::from(r.requested_unit_limit?) / r.units_consumed? as f64))
+            .fold(0.0, f64::max),
+        used_per_user: used as f64 / users.max(1) as f64,
+    })
 }
 
 fn cu_per_user(m: &Measurement) -> String {

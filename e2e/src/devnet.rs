@@ -48,16 +48,29 @@ pub struct Devnet {
 
 impl Devnet {
     /// Starts both simulators in this process. Users start with no BGP session and an
-    /// Unknown status on chain; every user's tunnel interface is configured and up.
+    /// Unknown status on chain; every user's tunnel interface is configured and up. The device
+    /// has one interface and the RPC answers at once (see [`Devnet::start_with`]).
     pub async fn start(users: u16, slot_time: Duration) -> anyhow::Result<Devnet> {
+        Self::start_with(users, slot_time, 1, Duration::ZERO).await
+    }
+
+    /// As [`Devnet::start`], with a device of `interfaces` interfaces (the real program's cost
+    /// per user grows with them) and `latency` added to every RPC round trip.
+    pub async fn start_with(
+        users: u16,
+        slot_time: Duration,
+        interfaces: u16,
+        latency: Duration,
+    ) -> anyhow::Result<Devnet> {
         let dir = scratch_dir()?;
         let ledger = LedgerSim::start(ledger::Config {
             slot_time,
+            latency,
             ..ledger::Config::default()
         })
         .await?;
         let keypair = dir.join("publisher.json");
-        let demo = seed::apply_demo(&ledger, users, 1, &keypair)?;
+        let demo = seed::apply_demo(&ledger, users, interfaces, &keypair)?;
         let device = demo["device"].as_str().context("demo device")?.parse()?;
         let users: Vec<DevnetUser> = demo["users"]
             .as_array()

@@ -310,3 +310,58 @@ async fn a_mass_event_of_a_thousand_users_lands_in_few_transactions() {
         "{transactions} transactions"
     );
 }
+
+/// Every user of a device with `interfaces` interfaces flips Up at once; all must land on the
+/// real program, in batches its compute allows, with nobody refused.
+async fn flip_on_a_device_with(interfaces: u16, users: u16, most_per_transaction: usize) {
+    let devnet = Devnet::start_with(users, SLOT, interfaces, Duration::ZERO)
+        .await
+        .unwrap();
+    let agent = devnet.spawn_agent(&[]).await.unwrap();
+    assert!(
+        devnet
+            .wait_until(Duration::from_secs(60), |d| all(d, BgpStatus::Down))
+            .await,
+        "{}",
+        agent.log()
+    );
+    for i in 0..usize::from(users) {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    assert!(
+        devnet
+            .wait_until(Duration::from_secs(60), |d| all(d, BgpStatus::Up))
+            .await,
+        "{}",
+        agent.log()
+    );
+    let log = agent.log();
+    assert!(!log.contains("refused"), "{log}");
+    assert!(
+        log.contains("measured the program's compute per user"),
+        "{log}"
+    );
+    // Every batch landed on its first send, none larger than the compute allows.
+    let received = devnet.ledger.transactions();
+    assert!(received.iter().all(|r| r.outcome == "landed"), "{log}");
+    assert!(
+        received
+            .iter()
+            .all(|r| r.instructions <= most_per_transaction),
+        "{:?}",
+        received.iter().map(|r| r.instructions).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_users_of_a_twenty_interface_device_all_land_on_the_real_program() {
+    // The real program costs ~34.5k CU per user here: the agent's old fixed 12k per user made
+    // every batch fail (issue 19).
+    flip_on_a_device_with(20, 40, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sixty_interface_device_gets_smaller_batches_that_fit_its_compute() {
+    // ~91k CU per user: 19 in one transaction would exceed the 1.4M a transaction may use.
+    flip_on_a_device_with(60, 40, 15).await;
+}

@@ -23,7 +23,10 @@ pub use instruction::{
     SYSTEM_PROGRAM_ID,
 };
 pub use network::{NetworkV4, TunnelNet, TunnelNetError};
-pub use program_error::{logs_say_out_of_compute, logs_say_rent_unpaid, ProgramError, RENT_PANIC};
+pub use program_error::{
+    logs_say_out_of_compute, logs_say_rent_unpaid, ProgramError, RENT_PANIC,
+    TRANSFER_INSUFFICIENT_LAMPORTS,
+};
 pub use user::{BgpStatus, User, UserStatus, UserType};
 
 use solana_pubkey::Pubkey;

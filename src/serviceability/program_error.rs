@@ -59,9 +59,18 @@ impl ProgramError {
     }
 }
 
-/// The panic the program logs when the payer cannot fund a User account's growth to the
+/// The panic onchain.md §7.4 names for a payer that cannot fund a User account's growth to the
 /// rent-exempt minimum of its new layout.
 pub const RENT_PANIC: &str = "Unable to pay rent";
+
+/// What the real program (5f9fe3251, run in the ledger simulator) returns instead of that panic:
+/// the system program's transfer fails inside the CPI with its own error 1 (insufficient
+/// lamports), which surfaces as `Custom(1)` at the user's instruction, logged as
+/// `Rent required: …` and `Transfer: insufficient lamports …`. `SetUserBGPStatus` itself never
+/// returns code 1, so the code alone tells it.
+pub const TRANSFER_INSUFFICIENT_LAMPORTS: u32 = 1;
+
+const RENT_LOGS: [&str; 2] = [RENT_PANIC, "Transfer: insufficient lamports"];
 
 /// What the runtime logs when a program runs out of its compute units: inside program code
 /// (`ProgramFailedToComplete`) and inside a syscall (`ComputationalBudgetExceeded`).
@@ -89,7 +98,8 @@ fn consumed_all(line: &str) -> bool {
 
 /// Whether program logs say the payer could not fund a User's rent.
 pub fn logs_say_rent_unpaid(logs: &[String]) -> bool {
-    logs.iter().any(|line| line.contains(RENT_PANIC))
+    logs.iter()
+        .any(|line| RENT_LOGS.iter().any(|marker| line.contains(marker)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! never permanent. Pure; the names come from `serviceability::program_error`.
 
 use crate::rpc::{InstructionErrorKind, TransactionError};
-use crate::serviceability::{logs_say_out_of_compute, logs_say_rent_unpaid, ProgramError};
+use crate::serviceability::{
+    logs_say_out_of_compute, logs_say_rent_unpaid, ProgramError, TRANSFER_INSUFFICIENT_LAMPORTS,
+};
 
 /// What a failed transaction means for its users.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +76,9 @@ pub fn classify(
                         Some(_) => Verdict::Unknown { error },
                         None => Verdict::Unexplained { error },
                     }
+                }
+                InstructionErrorKind::Custom(TRANSFER_INSUFFICIENT_LAMPORTS) => {
+                    Verdict::Payer { position, error }
                 }
                 InstructionErrorKind::Custom(code) => {
                     match (ProgramError::from_code(*code), position) {
@@ -186,6 +191,16 @@ mod tests {
             Verdict::Payer {
                 position: Some(3),
                 error: "instruction 4: ProgramFailedToComplete".into()
+            }
+        );
+        // The real program's shape (shared/programs, run in the ledger simulator): the system
+        // transfer's own error 1 at the user's instruction.
+        let transfer = ix(3, InstructionErrorKind::Custom(1));
+        assert_eq!(
+            classify(&transfer, None, 1, 5),
+            Verdict::Payer {
+                position: Some(2),
+                error: "instruction 3: custom program error 1".into()
             }
         );
         let rent =
