@@ -102,7 +102,7 @@ pub const KEYS: &[Key] = &[
     key("cache-max-staleness", Some("10m"), Live, "Oldest device view served when the RPC fails"),
     key("commitment", Some("confirmed"), Restart, "Commitment for reads and confirmations: processed, confirmed or finalized"),
     key("batch-size", Some("0"), Restart, "Most users per transaction (0: as many as fit)"),
-    key("max-inflight", Some("4"), Restart, "Most transactions awaiting confirmation at once"),
+    key("max-inflight", Some("auto"), Restart, "Most transactions awaiting confirmation at once: a count, or auto (from the RPC's latency and the slot time, 4 to 64)"),
     key("compute-unit-price", Some("0"), Restart, "Priority fee in micro-lamports per compute unit (0: none)"),
     key("fee-floor-lamports", Some("10000000"), Restart, "Below this payer balance, refreshes stop; changes still go out"),
     key("rpc-ca-file", None, Restart, "Extra PEM root certificates for the RPC endpoint"),

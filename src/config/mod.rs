@@ -160,7 +160,8 @@ pub struct ConfigError(pub Vec<Problem>);
 pub struct SubmitSettings {
     /// Most users per transaction; `None`: as many as fit.
     pub batch_size: Option<usize>,
-    pub max_inflight: usize,
+    /// `None`: chosen from the RPC's latency and the slot time.
+    pub max_inflight: Option<usize>,
     pub compute_unit_price: Option<u64>,
     pub fee_floor_lamports: u64,
 }
@@ -545,11 +546,21 @@ impl Resolver<'_> {
             None => Commitment::Confirmed,
         };
         let batch_size = self.parse::<usize>("batch-size", "a count").unwrap_or(0);
-        let max_inflight = self.parse::<usize>("max-inflight", "a count").unwrap_or(1);
-        if max_inflight == 0 {
-            let source = self.source_of("max-inflight");
-            self.problem("max-inflight", source, "must be at least 1");
-        }
+        let max_inflight = match self.lookup("max-inflight") {
+            Some((text, _)) if text.trim() == "auto" => None,
+            Some((text, source)) => match text.trim().parse::<usize>() {
+                Ok(0) | Err(_) => {
+                    self.problem(
+                        "max-inflight",
+                        source,
+                        format!("{text:?} is not auto or a count of at least 1"),
+                    );
+                    None
+                }
+                Ok(n) => Some(n),
+            },
+            None => None,
+        };
         let price = self
             .parse::<u64>("compute-unit-price", "a number of micro-lamports")
             .unwrap_or(0);

@@ -100,6 +100,7 @@ pub async fn run(
     let outbox_config = OutboxConfig {
         batch_size: config.submit.batch_size,
         max_inflight: config.submit.max_inflight,
+        slot_time: config.policy.slot_duration,
         commitment: config.commitment,
         cu_price: config.submit.compute_unit_price,
         fee_floor_lamports: config.submit.fee_floor_lamports,

@@ -21,8 +21,11 @@ pub struct OutboxConfig {
     /// Most `SetUserBGPStatus` instructions per transaction; `None` packs as many as fit in
     /// 1232 bytes and in the compute a transaction may use (both measured).
     pub batch_size: Option<usize>,
-    /// Most transactions sent and not yet confirmed or failed at once.
-    pub max_inflight: usize,
+    /// Most transactions sent and not yet confirmed or failed at once; `None` chooses it from
+    /// the RPC's latency and the slot time (see the pipeline's `depth`).
+    pub max_inflight: Option<usize>,
+    /// The ledger's slot time, for the depth chosen when `max_inflight` is `None`.
+    pub slot_time: Duration,
     /// How settled a transaction must be before its users count as written.
     pub commitment: Commitment,
     /// How long a batch may take from first signing to confirmation: after it, its bytes are
@@ -65,7 +68,8 @@ impl OutboxConfig {
             program_id,
             device_pk,
             batch_size: None,
-            max_inflight: 4,
+            max_inflight: None,
+            slot_time: Duration::from_millis(400),
             commitment: Commitment::Confirmed,
             // A blockhash lives 60–90 s and expiry is judged at finalized (~13 s later), so
             // this leaves room for one re-sign before the user is handed back as failed.
@@ -84,7 +88,7 @@ impl OutboxConfig {
     pub fn upstream(program_id: Pubkey, device_pk: Pubkey) -> Self {
         OutboxConfig {
             batch_size: Some(1),
-            max_inflight: 1,
+            max_inflight: Some(1),
             commitment: Commitment::Finalized,
             ..OutboxConfig::new(program_id, device_pk)
         }
@@ -101,7 +105,7 @@ impl OutboxConfig {
         if self.program_id == Pubkey::default() {
             return Err(OutboxConfigError::NoProgram);
         }
-        if self.max_inflight == 0 {
+        if self.max_inflight == Some(0) {
             return Err(OutboxConfigError::Zero {
                 field: "max_inflight",
             });

@@ -66,6 +66,22 @@ const SEND_RETRY_MAX: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// After a failed measurement the fallback cost is used this long before measuring again.
 const MEASURE_RETRY: Duration = Duration::from_secs(60);
+/// The automatic depth aims at one transaction leaving this often.
+const SEND_SPACING: Duration = Duration::from_millis(20);
+/// Bounds of the automatic depth: enough for a mass event, few enough for a provider's limits.
+const MIN_DEPTH: usize = 4;
+const MAX_DEPTH: usize = 64;
+
+/// Transactions to keep in flight so one leaves every [`SEND_SPACING`] while each stays in
+/// flight for two RPC round trips (send, status) and three slots (land, confirm, the poll's
+/// lag): Little's law, within [`MIN_DEPTH`, `MAX_DEPTH`].
+pub fn auto_depth(rpc_latency: Duration, slot_time: Duration) -> usize {
+    let in_flight = rpc_latency * 2 + slot_time * 3;
+    let depth = in_flight.as_nanos().div_ceil(SEND_SPACING.as_nanos());
+    usize::try_from(depth)
+        .unwrap_or(MAX_DEPTH)
+        .clamp(MIN_DEPTH, MAX_DEPTH)
+}
 
 /// Identifies a transaction across its signings.
 pub type TxId = u64;
@@ -181,6 +197,10 @@ pub struct Pipeline {
     next_poll: Instant,
     compute: Compute,
     device_size: Option<usize>,
+    /// The RPC's round trip, smoothed, from the reads the pipeline times itself.
+    latency: Option<Duration>,
+    blockhash_asked: Option<Instant>,
+    poll_asked: Option<Instant>,
     stop_at: Option<Instant>,
     events: Vec<Event>,
 }
@@ -337,6 +357,9 @@ impl Pipeline {
             poll_failures: 0,
             next_poll: now,
             device_size: None,
+            latency: None,
+            blockhash_asked: None,
+            poll_asked: None,
             stop_at: None,
             events: Vec::new(),
         })
@@ -394,6 +417,9 @@ impl Pipeline {
     }
 
     pub fn on_blockhash(&mut self, now: Instant, result: Result<LatestBlockhash, CallFailure>) {
+        if result.is_ok() {
+            self.timed(self.blockhash_asked, now);
+        }
         let event = self.blockhash.answered("getLatestBlockhash", now, result);
         self.events.extend(event);
     }
@@ -434,6 +460,7 @@ impl Pipeline {
                 return;
             }
         };
+        self.timed(self.poll_asked, now);
         let failures = std::mem::take(&mut self.poll_failures);
         if failures > 0 {
             self.events.push(Event::ReadRecovered {
@@ -693,6 +720,13 @@ impl Pipeline {
         self.stop_at.is_some() && self.txs.is_empty() && self.queue.is_empty()
     }
 
+    /// Most transactions in flight: as configured, or from the RPC's latency and the slot time.
+    pub fn depth(&self) -> usize {
+        self.config
+            .max_inflight
+            .unwrap_or_else(|| auto_depth(self.latency.unwrap_or_default(), self.config.slot_time))
+    }
+
     /// Transactions in flight.
     pub fn in_flight(&self) -> usize {
         self.txs.len()
@@ -766,7 +800,7 @@ impl Pipeline {
             effects.push(Effect::FetchBalance);
         }
         self.apply_fee_guard();
-        if self.txs.len() >= self.config.max_inflight || !self.has_admissible() {
+        if self.txs.len() >= self.depth() || !self.has_admissible() {
             return;
         }
         let Some(hash) = self.fresh_blockhash(now, effects) else {
@@ -803,7 +837,7 @@ impl Pipeline {
             }
             return;
         }
-        while self.txs.len() < self.config.max_inflight {
+        while self.txs.len() < self.depth() {
             let batch = self.take_admissible(plan.per_tx);
             if batch.is_empty() {
                 return;
@@ -901,6 +935,7 @@ impl Pipeline {
             effects.push(Effect::FetchBlockHeight);
         }
         self.polling = true;
+        self.poll_asked = Some(now);
         self.next_poll = now + self.config.poll_interval;
         effects.push(Effect::PollStatuses(open));
     }
@@ -1112,15 +1147,27 @@ impl Pipeline {
         }
         if self.blockhash.can_ask(now) {
             self.blockhash.in_flight = true;
+            self.blockhash_asked = Some(now);
             effects.push(Effect::FetchBlockhash);
         }
         None
     }
 
+    /// Takes in one round trip's time (weight 1/5, so one slow answer moves it little).
+    fn timed(&mut self, asked: Option<Instant>, now: Instant) {
+        let Some(asked) = asked else {
+            return;
+        };
+        let sample = now.saturating_duration_since(asked);
+        self.latency = Some(match self.latency {
+            Some(old) => (old * 4 + sample) / 5,
+            None => sample,
+        });
+    }
+
     fn wants_blockhash(&self) -> bool {
-        let admissible = self.stop_at.is_none()
-            && self.txs.len() < self.config.max_inflight
-            && self.has_admissible();
+        let admissible =
+            self.stop_at.is_none() && self.txs.len() < self.depth() && self.has_admissible();
         admissible || self.txs.iter().any(|tx| tx.state == TxState::Unsigned)
     }
 

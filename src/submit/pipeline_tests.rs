@@ -825,7 +825,7 @@ fn no_call_is_made_twice_at_once_and_independent_sends_go_together() {
     // Defect 2: a slow RPC stalled everything behind nested retries. Here every call is one
     // effect, made once, and nothing waits on another.
     let mut c = config();
-    c.max_inflight = 8;
+    c.max_inflight = Some(8);
     let mut lab = Lab::new(c);
     lab.p.submit(ups(0..160, lab.now));
     let first = lab.poll();
@@ -897,6 +897,29 @@ fn after_an_rpc_outage_the_queue_goes_out_as_soon_as_it_answers() {
         .iter()
         .all(|o| matches!(o.result, Resolution::Confirmed { .. })));
     assert!((0..5).all(|n| lab.cluster.chain[&user(n)] == BgpStatus::Down));
+}
+
+#[test]
+fn the_automatic_depth_follows_the_rpcs_latency_and_the_slot_time() {
+    let ms = Duration::from_millis;
+    // A cluster's 400 ms slots: a mass event's 50 transactions go out at once.
+    assert_eq!(auto_depth(ms(0), ms(400)), 60);
+    assert_eq!(auto_depth(ms(100), ms(400)), 64);
+    // A fast local ledger needs few.
+    assert_eq!(auto_depth(ms(1), ms(50)), 8);
+    assert_eq!(auto_depth(ms(0), ms(1)), 4);
+    // The pipeline measures the latency from its own reads.
+    let mut lab = Lab::new(config());
+    lab.p.submit(ups(0..1, lab.now));
+    let effects = lab.poll();
+    lab.advance(ms(300));
+    for effect in effects {
+        lab.cluster.answer(&mut lab.p, lab.now, effect);
+    }
+    assert_eq!(lab.p.depth(), auto_depth(ms(300), ms(400)));
+    let mut c = config();
+    c.max_inflight = Some(3);
+    assert_eq!(Lab::new(c).p.depth(), 3);
 }
 
 // ---- queue, fee guard, shutdown ---------------------------------------------------------------
