@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
@@ -798,47 +798,103 @@ pub fn neighbor_command(key: &PeerKey) -> Command {
     Command::new(format!("{verb} {} vrf {}", key.addr, key.vrf)).with_revision(NEIGHBORS_REVISION)
 }
 
-/// Reads the TCP round-trip time of each session in one request. A peer whose detail is
-/// missing, failed or lacks `peerTcpInfo.sndRtt` simply has no entry; only a failure of the
-/// request as a whole is an error.
+/// At most this many neighbour commands per request: CapiApp answers each in milliseconds of
+/// CPU, and the request must end well before it could hold up the next status read.
+pub const RTT_CHUNK: usize = 25;
+/// A VRF of which at least this share of the sessions is wanted is read whole with one
+/// `show ip bgp neighbors vrf NAME`: cheaper for the switch than one command per session when a
+/// command costs about 8 peers' rendering (the simulator's model; `--bench rtt_reads` measures
+/// both ways side by side; EOS's own ratio is not established).
+const WHOLE_VRF_SHARE: f64 = 0.125;
+
+/// The requests that read the RTTs of `peers`: per VRF, one whole-VRF command when many of its
+/// `sessions_in` sessions are wanted (IPv4 transport only: `show ip bgp neighbors` omits IPv6
+/// peers), else one command per session; in requests of at most [`RTT_CHUNK`] commands.
+pub fn rtt_requests(peers: &[PeerKey], sessions_in: &HashMap<Vrf, usize>) -> Vec<Request> {
+    let mut wanted: HashMap<&Vrf, usize> = HashMap::new();
+    for key in peers {
+        *wanted.entry(&key.vrf).or_default() += 1;
+    }
+    let whole: HashSet<&Vrf> = wanted
+        .iter()
+        .filter(|(vrf, count)| {
+            let total = sessions_in.get(**vrf).copied().unwrap_or(0).max(1);
+            **count as f64 / total as f64 >= WHOLE_VRF_SHARE && **count > 1
+        })
+        .map(|(vrf, _)| *vrf)
+        .collect();
+    let mut commands: Vec<Command> = whole
+        .iter()
+        .map(|vrf| {
+            Command::new(format!("show ip bgp neighbors vrf {vrf}"))
+                .with_revision(NEIGHBORS_REVISION)
+        })
+        .collect();
+    commands.sort_by(|a, b| a.text().cmp(b.text()));
+    commands.extend(
+        peers
+            .iter()
+            .filter(|key| !(whole.contains(&key.vrf) && key.addr.ip.is_ipv4()))
+            .map(neighbor_command),
+    );
+    commands
+        .chunks(RTT_CHUNK)
+        // Independent questions: one unknown peer must not stop the others.
+        .map(|chunk| Request::new().commands(chunk.iter().cloned()).keep_going())
+        .collect()
+}
+
+/// Reads the TCP round-trip time of each session, request by request, until `deadline`: what
+/// is not read by then is left out (written as "no sample"), so an RTT read never holds up the
+/// next status read for long. A peer whose detail is missing, failed or lacks
+/// `peerTcpInfo.sndRtt` has no entry; a failed request costs only its own peers' RTTs.
 pub async fn fetch_rtts(
     client: &Client,
     peers: &[PeerKey],
-) -> Result<HashMap<PeerKey, Duration>, EapiError> {
-    let mut rtts = HashMap::new();
-    if peers.is_empty() {
-        return Ok(rtts);
-    }
-    // Independent questions: one unknown peer must not stop the others.
-    let request = Request::new()
-        .commands(peers.iter().map(neighbor_command))
-        .keep_going();
-    let reply = client.execute(&request).await?;
-    for (index, key) in peers.iter().enumerate() {
-        let Ok(raw) = reply.result(index) else {
-            continue;
+    sessions_in: &HashMap<Vrf, usize>,
+    deadline: tokio::time::Instant,
+) -> HashMap<PeerKey, Duration> {
+    let mut found: HashMap<PeerKey, Duration> = HashMap::new();
+    for request in rtt_requests(peers, sessions_in) {
+        let reply = match tokio::time::timeout_at(deadline, client.execute(&request)).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "an RTT request failed; those sessions go without");
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!("RTT reads ran out of time; the rest go without");
+                break;
+            }
         };
-        let command = request.command_list()[index].text();
-        let Ok(text) = eapi::result_text(command, raw) else {
-            continue;
-        };
-        match rtts_from_neighbors(&text) {
-            Ok(found) => {
-                let rtt = found.get(key).copied().or_else(|| {
-                    // The detail may scope a link-local peer differently from the summary.
-                    found
-                        .iter()
-                        .find(|(other, _)| other.vrf == key.vrf && other.addr.ip == key.addr.ip)
-                        .map(|(_, rtt)| *rtt)
-                });
-                if let Some(rtt) = rtt {
-                    rtts.insert(key.clone(), rtt);
+        for (index, command) in request.command_list().iter().enumerate() {
+            let Ok(raw) = reply.result(index) else {
+                continue;
+            };
+            let Ok(text) = eapi::result_text(command.text(), raw) else {
+                continue;
+            };
+            match rtts_from_neighbors(&text) {
+                Ok(rtts) => found.extend(rtts),
+                Err(err) => {
+                    tracing::debug!(command = command.text(), %err, "neighbour detail not understood; no RTT")
                 }
             }
-            Err(err) => tracing::debug!(%command, %err, "neighbour detail not understood; no RTT"),
         }
     }
-    Ok(rtts)
+    peers
+        .iter()
+        .filter_map(|key| {
+            let rtt = found.get(key).copied().or_else(|| {
+                // The detail may scope a link-local peer differently from the summary.
+                found
+                    .iter()
+                    .find(|(other, _)| other.vrf == key.vrf && other.addr.ip == key.addr.ip)
+                    .map(|(_, rtt)| *rtt)
+            })?;
+            Some((key.clone(), rtt))
+        })
+        .collect()
 }
 
 /// The smoothed RTT of every peer in a neighbours reply (`show ip bgp neighbors …` or

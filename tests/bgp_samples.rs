@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -320,7 +320,9 @@ async fn rtts_come_in_one_request_and_missing_peers_just_have_none() {
         key("default", "10.0.0.7"),
         key("default", "fe80::a8c1:abff:fe94:4171%Et3"),
     ];
-    let rtts = bgp::fetch_rtts(&eos.client(), &wanted).await.unwrap();
+    // A few of many sessions: one command each.
+    let sessions = HashMap::from([(bgp::Vrf::from("default"), 100)]);
+    let rtts = bgp::fetch_rtts(&eos.client(), &wanted, &sessions, far_deadline()).await;
     assert_eq!(rtts.len(), 3, "{rtts:?}");
     assert_eq!(rtts[&wanted[0]], Duration::from_micros(4287));
     assert_eq!(rtts[&wanted[3]], Duration::from_micros(19886));
@@ -338,9 +340,39 @@ async fn rtts_come_in_one_request_and_missing_peers_just_have_none() {
 #[tokio::test]
 async fn rtts_of_no_peers_send_no_request() {
     let eos = FakeEos::switch(Switch::new()).await;
-    assert!(bgp::fetch_rtts(&eos.client(), &[])
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        bgp::fetch_rtts(&eos.client(), &[], &HashMap::new(), far_deadline())
+            .await
+            .is_empty()
+    );
     assert!(eos.requests().is_empty());
+}
+
+fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(60)
+}
+
+#[test]
+fn rtt_reads_are_chunked_and_a_vrf_mostly_wanted_is_read_whole() {
+    let keys = |vrf: &str, n: usize| -> Vec<bgp::PeerKey> {
+        (0..n)
+            .map(|i| key(vrf, &format!("169.254.{}.{}", i / 128, 2 * (i % 128) + 1)))
+            .collect()
+    };
+    // 60 of a VRF's 1,000 sessions: per session, in requests of at most 25 commands.
+    let sessions = HashMap::from([(bgp::Vrf::from("vrf1"), 1000), (bgp::Vrf::from("vrf2"), 40)]);
+    let requests = bgp::rtt_requests(&keys("vrf1", 60), &sessions);
+    let sizes: Vec<usize> = requests.iter().map(|r| r.command_list().len()).collect();
+    assert_eq!(sizes, [25, 25, 10]);
+    // Half of vrf2's sessions: one whole-VRF command instead of twenty.
+    let mut wanted = keys("vrf1", 3);
+    wanted.extend(keys("vrf2", 20));
+    let requests = bgp::rtt_requests(&wanted, &sessions);
+    let texts: Vec<&str> = requests[0]
+        .command_list()
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    assert_eq!(texts[0], "show ip bgp neighbors vrf vrf2");
+    assert_eq!(texts.len(), 4, "{texts:?}");
 }

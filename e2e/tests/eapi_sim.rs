@@ -154,7 +154,12 @@ async fn rtts_come_from_snd_rtt_in_microseconds_for_established_peers_only() {
     .await;
     let table = lab.peers().await;
     let keys: Vec<_> = table.iter().map(|peer| peer.key()).collect();
-    let rtts = fetch_rtts(&lab.client(), &keys).await.unwrap();
+    let mut sessions = std::collections::HashMap::new();
+    for peer in table.iter() {
+        *sessions.entry(peer.vrf.clone()).or_default() += 1;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rtts = fetch_rtts(&lab.client(), &keys, &sessions, deadline).await;
     let by_addr: BTreeMap<String, Duration> = rtts
         .into_iter()
         .map(|(key, rtt)| (key.addr.to_string(), rtt))
@@ -304,6 +309,30 @@ fn our_daemon() -> Daemon {
         ]),
         shutdown: false,
     }
+}
+
+#[tokio::test]
+async fn rtt_reads_stop_at_their_deadline_when_the_switch_is_slow() {
+    let mut user = Peer::new("vrf1", "169.254.0.1", "Established");
+    user.tunnel = Some("Tunnel500".into());
+    let lab = Lab::start(|config| config.peers = vec![user]).await;
+    let table = lab.peers().await;
+    let keys: Vec<_> = table.iter().map(|peer| peer.key()).collect();
+    lab.sim.set_fault(Fault::Slow { delay_ms: 3_000 }).unwrap();
+    let started = tokio::time::Instant::now();
+    let rtts = fetch_rtts(
+        &lab.client(),
+        &keys,
+        &std::collections::HashMap::new(),
+        started + Duration::from_millis(300),
+    )
+    .await;
+    assert!(rtts.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 mod startup;
 mod status;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use solana_pubkey::Pubkey;
@@ -39,6 +39,8 @@ const STATUS_REUSE: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for in-flight confirmations.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The most a tick spends reading RTTs before its writes go without the rest.
+const RTT_BUDGET: Duration = Duration::from_secs(3);
 /// eAPI calls must end well within a tick.
 pub const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -391,8 +393,9 @@ impl Daemon {
         self.publish();
     }
 
-    /// One eAPI request for the RTT of every session being written Up; a failure costs only
-    /// the RTT (written as 0, "no sample"), never the write.
+    /// The RTT of every session being written Up, read within half an interval (at most
+    /// [`RTT_BUDGET`]); a failure or a read out of time costs only the RTT (written as 0, "no
+    /// sample"), never the write, and never the next status read.
     async fn fill_rtts(&self, peers: &PeerTable, updates: &mut [Update]) {
         // The session the decision saw Established, in the VRF it was found in (the tunnel's),
         // so the same address in another VRF never lends its RTT.
@@ -412,13 +415,19 @@ impl Daemon {
             return;
         }
         let keys: Vec<bgp::PeerKey> = wanted.iter().map(|(_, key)| key.clone()).collect();
-        let rtts = match bgp::fetch_rtts(&self.eapi, &keys).await {
-            Ok(rtts) => rtts,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read session RTTs; writing without them");
-                return;
-            }
-        };
+        let mut sessions_in: HashMap<bgp::Vrf, usize> = HashMap::new();
+        for peer in peers.iter() {
+            *sessions_in.entry(peer.vrf.clone()).or_default() += 1;
+        }
+        let deadline = Instant::now() + (self.config.bgp_interval / 2).min(RTT_BUDGET);
+        let rtts = bgp::fetch_rtts(&self.eapi, &keys, &sessions_in, deadline).await;
+        if rtts.len() < keys.len() {
+            tracing::debug!(
+                wanted = keys.len(),
+                read = rtts.len(),
+                "some session RTTs could not be read; those writes carry none"
+            );
+        }
         for (i, key) in wanted {
             if let Some(rtt) = rtts.get(&key) {
                 updates[i].rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 pub use commands::Replay;
 pub use fault::Fault;
-pub use switch::{Daemon, Peer, SectionJson, Tunnel};
+pub use switch::{CommandCost, Daemon, Peer, SectionJson, Tunnel};
 
 use server::State;
 use switch::Switch;
@@ -196,6 +196,11 @@ impl EapiSim {
     /// Configures or removes `router bgp`.
     pub fn set_bgp(&self, enabled: bool) {
         self.sim.switch().bgp = enabled;
+    }
+
+    /// Sets what answering costs the switch (replies are held back that long).
+    pub fn set_command_cost(&self, cost: CommandCost) {
+        self.sim.switch().command_cost = cost;
     }
 
     /// Chooses the reading of the unestablished EOS facts: whether requests start privileged,

@@ -46,7 +46,10 @@ async fn serve(mut stream: UnixStream, state: std::sync::Arc<State>) {
             if let Some(Fault::Slow { delay_ms }) = fault {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let body = respond(&state, &body, fault.as_ref());
+            let (body, cost) = respond(&state, &body, fault.as_ref());
+            if !cost.is_zero() {
+                tokio::time::sleep(cost).await;
+            }
             match fault {
                 Some(Fault::Garbage) => http(
                     "200 OK",
@@ -124,7 +127,19 @@ fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// The JSON-RPC reply body for a request body.
-pub(crate) fn respond(state: &State, body: &[u8], fault: Option<&Fault>) -> Vec<u8> {
+/// The reply body for a request body, and what answering it costs the switch.
+pub(crate) fn respond(state: &State, body: &[u8], fault: Option<&Fault>) -> (Vec<u8>, Duration) {
+    let mut cost = Duration::ZERO;
+    let body = respond_costed(state, body, fault, &mut cost);
+    (body, cost)
+}
+
+fn respond_costed(
+    state: &State,
+    body: &[u8],
+    fault: Option<&Fault>,
+    cost: &mut Duration,
+) -> Vec<u8> {
     let request: Value = match serde_json::from_slice(body) {
         Ok(request) => request,
         // JSON-RPC 2.0's code; EOS's exact message is not recorded [I].
@@ -177,6 +192,14 @@ pub(crate) fn respond(state: &State, body: &[u8], fault: Option<&Fault>) -> Vec<
             }),
             _ => commands::run(command, &switch, &state.replay, now, &mut mode),
         };
+        let listed = match &outcome {
+            Ok(Output::Json(value)) => peers_listed(value),
+            _ => 0,
+        };
+        *cost += Duration::from_micros(
+            switch.command_cost.per_command_us
+                + switch.command_cost.per_peer_listed_us * listed as u64,
+        );
         match outcome {
             Ok(Output::Json(value)) => parts.push(value.to_string()),
             Ok(Output::Raw(text)) => parts.push(text),
@@ -207,6 +230,19 @@ pub(crate) fn respond(state: &State, body: &[u8], fault: Option<&Fault>) -> Vec<
             .into_bytes()
         }
     }
+}
+
+/// Peers a neighbours reply lists (`vrfs.*.peerList`).
+fn peers_listed(value: &Value) -> usize {
+    value
+        .get("vrfs")
+        .and_then(Value::as_object)
+        .map_or(0, |vrfs| {
+            vrfs.values()
+                .filter_map(|vrf| vrf.get("peerList").and_then(Value::as_array))
+                .map(Vec::len)
+                .sum()
+        })
 }
 
 fn rpc_error(id: &Value, code: i64, message: &str) -> Vec<u8> {
@@ -291,7 +327,7 @@ mod tests {
 
     fn ask(state: &State, params: Value, fault: Option<&Fault>) -> Value {
         let request = json!({"jsonrpc": "2.0", "method": "runCmds", "params": params, "id": "t-1"});
-        serde_json::from_slice(&respond(state, request.to_string().as_bytes(), fault)).unwrap()
+        serde_json::from_slice(&respond(state, request.to_string().as_bytes(), fault).0).unwrap()
     }
 
     #[test]
@@ -330,7 +366,7 @@ mod tests {
     fn missing_jsonrpc_field_is_32600_with_null_id_like_the_eapy_sample() {
         let state = state();
         let reply: Value =
-            serde_json::from_slice(&respond(&state, br#"{"method": "runCmds", "id": 3}"#, None))
+            serde_json::from_slice(&respond(&state, br#"{"method": "runCmds", "id": 3}"#, None).0)
                 .unwrap();
         assert_eq!(
             reply,

@@ -128,6 +128,19 @@ pub enum SectionJson {
     Refused,
 }
 
+/// What answering costs CapiApp on this switch, so benchmarks can weigh one way of asking
+/// against another. EOS's real figures are not established; a real switch answers each command
+/// in milliseconds of CPU, and a neighbours listing costs with every peer it renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CommandCost {
+    /// Per command of a request.
+    #[serde(default)]
+    pub per_command_us: u64,
+    /// Per peer a neighbours reply lists.
+    #[serde(default)]
+    pub per_peer_listed_us: u64,
+}
+
 /// Everything the simulated switch knows. Keys of the maps are what EOS keys them by.
 #[derive(Debug, Clone)]
 pub struct Switch {
@@ -137,6 +150,8 @@ pub struct Switch {
     /// socket (eos.md §9 item 2): `false`, the unkind reading, unless a test says otherwise.
     pub starts_privileged: bool,
     pub section_json: SectionJson,
+    /// What answering costs; replies are held back that long.
+    pub command_cost: CommandCost,
     /// The local AS, as text (asdot possible).
     pub asn: String,
     pub router_id: Ipv4Addr,
@@ -156,6 +171,7 @@ impl Switch {
             bgp: true,
             starts_privileged: false,
             section_json: SectionJson::Filtered,
+            command_cost: CommandCost::default(),
             asn,
             router_id,
             sessions: BTreeMap::new(),
