@@ -594,6 +594,12 @@ impl Resolver<'_> {
                 refresh,
                 min_write_interval,
                 dampening,
+                // Refreshes ride along in transactions as full as the outbox packs them.
+                batch: if batch_size > 0 {
+                    batch_size
+                } else {
+                    Policy::default().batch
+                },
                 ..Policy::default()
             },
             cache,

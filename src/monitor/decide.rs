@@ -22,6 +22,10 @@ use crate::tunnel::Tunnel;
 ///   per change; it never changes the status.
 /// - A failed observation yields no update at all.
 /// - Grace, refresh, dampening, minimum interval, in-flight and failure backoff as in [`Policy`].
+/// - Refreshes ride along: one due within a quarter of the refresh interval joins the writes of
+///   this tick to fill their last transaction, and such early refreshes alone go only as whole
+///   transactions of [`Policy::batch`] users; each still goes by its own due time at the latest.
+///   So a day at rest costs one signature per transaction of users, not one per user.
 pub fn decide(
     now: Instant,
     view: &DeviceView,
@@ -41,17 +45,49 @@ pub fn decide(
         .retain(|pubkey, _| considered.iter().any(|(pk, _)| pk == pubkey));
 
     let mut updates = Vec::new();
+    let mut early: Vec<(Instant, Update)> = Vec::new();
     for (pubkey, user) in considered {
         let entry = table
             .users
             .entry(*pubkey)
             .or_insert_with(|| UserState::seed(user, view.slot, now, policy));
         entry.sync_chain(user, view.slot, now, policy);
-        if let Some(update) = decide_user(entry, pubkey, user, now, observation, policy) {
-            updates.push(update);
+        match decide_user(entry, pubkey, user, now, observation, policy) {
+            Decision::Write(update) => updates.push(update),
+            Decision::Early { due, update } => early.push((due, update)),
+            Decision::Nothing => {}
         }
     }
+    let batch = policy.batch.max(1);
+    let room = match updates.len() % batch {
+        // One user a transaction: nothing to ride along with.
+        _ if batch == 1 => 0,
+        // A transaction goes anyway: fill its room.
+        partial if partial > 0 => batch - partial,
+        // Nothing goes: only whole transactions of early refreshes.
+        _ if updates.is_empty() => early.len() / batch * batch,
+        _ => 0,
+    };
+    early.sort_by_key(|(due, _)| *due);
+    for (_, update) in early.into_iter().take(room) {
+        if let Some(entry) = table.users.get_mut(&update.user) {
+            entry.in_flight = Some((now, update.status));
+            entry.why = Why::Writing(UpdateReason::Refresh);
+        }
+        updates.push(update);
+    }
     updates
+}
+
+/// What the decision makes of one user.
+enum Decision {
+    Write(Update),
+    /// A refresh due at `due`, within the ride-along window: written only if it can ride along.
+    Early {
+        due: Instant,
+        update: Update,
+    },
+    Nothing,
 }
 
 fn decide_user(
@@ -61,17 +97,17 @@ fn decide_user(
     now: Instant,
     observation: Observation<'_>,
     policy: &Policy,
-) -> Option<Update> {
+) -> Decision {
     let tunnel = match &entry.tunnel {
         Ok(tunnel) => *tunnel,
         Err(error) => {
             entry.why = Why::BadTunnel(error.clone());
-            return None;
+            return Decision::Nothing;
         }
     };
     let Observation::Switch(switch) = observation else {
         entry.why = Why::NoObservation;
-        return None;
+        return Decision::Nothing;
     };
 
     // The same /31 may sit on two tunnels in different VRFs (a leftover one): the user's own
@@ -112,7 +148,7 @@ fn decide_user(
     let Some(observed) = observed else {
         entry.wanted = None;
         entry.why = Why::NoSession;
-        return None;
+        return Decision::Nothing;
     };
 
     let within_grace = entry
@@ -132,7 +168,7 @@ fn decide_user(
 
     if let Some((since, _)) = entry.in_flight {
         entry.why = Why::InFlight { since };
-        return None;
+        return Decision::Nothing;
     }
     // The backoff is for retrying the same write. A new status was never tried: it goes out
     // now, or a Down would wait out minutes of backoff earned by refreshes during an outage.
@@ -146,22 +182,23 @@ fn decide_user(
             error: failure.error.clone(),
             cause: failure.cause,
         };
-        return None;
+        return Decision::Nothing;
     }
     if entry.flaps.is_suppressed(&policy.dampening, now) {
         entry.why = Why::Dampened {
             until: entry.flaps.release_at(&policy.dampening, now),
         };
-        return None;
+        return Decision::Nothing;
     }
     let refresh_at = entry.last_write.map(|at| at + policy.refresh);
+    let early = refresh_at.filter(|at| now < *at && now + policy.refresh / 4 >= *at);
     let reason = if wanted != entry.chain_status {
         UpdateReason::Change
-    } else if refresh_at.is_none_or(|at| now >= at) {
+    } else if refresh_at.is_none_or(|at| now >= at) || early.is_some() {
         UpdateReason::Refresh
     } else {
         entry.why = Why::InSync { refresh_at };
-        return None;
+        return Decision::Nothing;
     };
     if let Some(until) = entry
         .last_write
@@ -169,12 +206,9 @@ fn decide_user(
         .filter(|until| now < *until)
     {
         entry.why = Why::MinInterval { until };
-        return None;
+        return Decision::Nothing;
     }
-
-    entry.in_flight = Some((now, wanted));
-    entry.why = Why::Writing(reason);
-    Some(Update {
+    let update = Update {
         user: *pubkey,
         status: wanted,
         reason,
@@ -182,7 +216,15 @@ fn decide_user(
         peer: tunnel.peer_addr(),
         wants_rtt: wanted == BgpStatus::Up && !held_by_grace,
         observed_at: now,
-    })
+    };
+    if let (UpdateReason::Refresh, Some(due)) = (reason, early) {
+        // Stays in sync unless it rides along (see `decide`).
+        entry.why = Why::InSync { refresh_at };
+        return Decision::Early { due, update };
+    }
+    entry.in_flight = Some((now, wanted));
+    entry.why = Why::Writing(reason);
+    Decision::Write(update)
 }
 
 /// What disagrees between the chain and the switch for one user, the most telling first.

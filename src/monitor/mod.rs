@@ -40,6 +40,10 @@ pub struct Policy {
     /// First wait after a failed write; doubles per failure up to `failure_backoff_max`.
     pub failure_backoff: Duration,
     pub failure_backoff_max: Duration,
+    /// Users one transaction carries: refreshes due within a quarter of `refresh` ride along
+    /// to fill a transaction that goes anyway, and lone ones wait until this many are gathered
+    /// (or until one is due). 1 turns riding along off.
+    pub batch: usize,
 }
 
 impl Default for Policy {
@@ -52,6 +56,7 @@ impl Default for Policy {
             dampening: DampeningPolicy::default(),
             failure_backoff: Duration::from_secs(15),
             failure_backoff_max: Duration::from_secs(600),
+            batch: 20,
         }
     }
 }
