@@ -4,6 +4,11 @@
 //! The data flows one way (see `ARCHITECTURE.md`): eAPI → BGP peer table; Solana JSON-RPC →
 //! cached device view; both → the pure decision → the outbox that signs and sends
 //! `SetUserBGPStatus` transactions.
+//!
+//! No `unsafe` anywhere in the agent: what needs it (syscalls, zeroing memory) comes from `nix`,
+//! `zeroize` and the standard library.
+
+#![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod bgp;
