@@ -568,6 +568,10 @@ impl Daemon {
             }
         }
         self.metrics.dampened_users.set(dampened);
+        let syslog_dropped = logging::syslog_dropped();
+        self.metrics
+            .syslog_dropped
+            .inc_by(syslog_dropped.saturating_sub(self.metrics.syslog_dropped.get()));
         self.metrics
             .drifted_users
             .set(self.table.iter().filter(|(_, s)| s.drift.is_some()).count() as i64);
