@@ -218,6 +218,68 @@ pub fn one_line(text: &str, max: usize) -> String {
     out
 }
 
+/// How often a condition that lasts is said again.
+pub const REMIND_EVERY: Duration = Duration::from_secs(3600);
+
+/// A condition that lasts, such as a payer below the fee floor or a keypair that is not the
+/// device's metrics publisher: said when it starts (or changes), when it ends, and at most once
+/// an hour in between, however often it is looked at. `T` is what is said about it.
+#[derive(Debug, Clone)]
+pub struct Condition<T> {
+    /// What holds, since when, and when it was last said.
+    holding: Option<(T, tokio::time::Instant, tokio::time::Instant)>,
+}
+
+impl<T> Default for Condition<T> {
+    fn default() -> Self {
+        Condition { holding: None }
+    }
+}
+
+/// What to say about a [`Condition`] now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Say<T> {
+    /// It started, or now holds with something else to say.
+    Started(T),
+    /// It still holds, as it did for `since`; an hour or more since it was last said.
+    Ongoing { what: T, since: Duration },
+    /// It no longer holds, after `lasted`.
+    Ended { lasted: Duration },
+}
+
+impl<T: Clone + PartialEq> Condition<T> {
+    /// Records what holds at `now` (`None`: nothing) and returns what, if anything, to say.
+    pub fn observe(&mut self, now: tokio::time::Instant, holds: Option<T>) -> Option<Say<T>> {
+        match (self.holding.as_mut(), holds) {
+            (None, None) => None,
+            (Some((_, since, _)), None) => {
+                let lasted = now.saturating_duration_since(*since);
+                self.holding = None;
+                Some(Say::Ended { lasted })
+            }
+            (Some((what, since, said)), Some(now_what)) if *what == now_what => {
+                if now.saturating_duration_since(*said) < REMIND_EVERY {
+                    return None;
+                }
+                *said = now;
+                Some(Say::Ongoing {
+                    what: now_what,
+                    since: now.saturating_duration_since(*since),
+                })
+            }
+            (_, Some(what)) => {
+                self.holding = Some((what.clone(), now, now));
+                Some(Say::Started(what))
+            }
+        }
+    }
+
+    /// What holds, if anything.
+    pub fn holding(&self) -> Option<&T> {
+        self.holding.as_ref().map(|(what, _, _)| what)
+    }
+}
+
 static SYSLOG: OnceLock<Syslog> = OnceLock::new();
 
 /// Sends one event to the local syslog (see [`Syslog`]); the worker thread starts with the first
@@ -255,6 +317,42 @@ mod tests {
         assert_eq!(line, "bad reply\\n<13>forged: line\\r\\u{1b}[31mred\\u{0}");
         let long = one_line(&"é".repeat(600), 1024);
         assert!(long.len() <= 1024 + '…'.len_utf8() && long.ends_with('…'));
+    }
+
+    #[test]
+    fn a_lasting_condition_is_said_when_it_starts_changes_and_ends_and_hourly_between() {
+        let start = tokio::time::Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut condition = Condition::default();
+        assert_eq!(condition.observe(at(0), None::<&str>), None);
+        assert_eq!(
+            condition.observe(at(10), Some("a")),
+            Some(Say::Started("a"))
+        );
+        // Every 10 s tick for just under an hour: nothing more.
+        for tick in 2..361 {
+            assert_eq!(condition.observe(at(10 * tick), Some("a")), None, "{tick}");
+        }
+        assert_eq!(
+            condition.observe(at(3610), Some("a")),
+            Some(Say::Ongoing {
+                what: "a",
+                since: REMIND_EVERY
+            })
+        );
+        assert_eq!(condition.observe(at(3620), Some("a")), None);
+        assert_eq!(
+            condition.observe(at(3630), Some("b")),
+            Some(Say::Started("b"))
+        );
+        assert_eq!(condition.holding(), Some(&"b"));
+        assert_eq!(
+            condition.observe(at(3640), None),
+            Some(Say::Ended {
+                lasted: Duration::from_secs(10)
+            })
+        );
+        assert_eq!(condition.observe(at(3650), None), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bgp::{self, PeerTable};
 use crate::config::{read_options, Apply, Config, RunArgs};
 use crate::eapi::{self, EapiError};
-use crate::logging::{self, LevelHandle, Severity};
+use crate::logging::{self, Condition, LevelHandle, Say, Severity};
 use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics};
 use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
 use crate::rpc;
@@ -127,6 +127,7 @@ pub async fn run(
         options,
         resolved: config_at_start,
         namespace: namespace.map(|entered| (entered, netns::Watch::Same)),
+        signer_mismatch: Condition::default(),
     };
     match daemon.run(outcomes, shutdown).await {
         Some(restart) => Err(anyhow::anyhow!(restart)),
@@ -184,6 +185,8 @@ struct Daemon {
     resolved: Config,
     /// The management namespace entered at start, and what it was last seen as.
     namespace: Option<(netns::Entered, netns::Watch)>,
+    /// Why nothing is written while the keypair is not the device's metrics publisher.
+    signer_mismatch: Condition<String>,
 }
 
 impl Daemon {
@@ -293,16 +296,21 @@ impl Daemon {
                 self.signer, served.view.device_pk
             )
         });
-        if mismatch != self.status.error {
-            match &mismatch {
-                Some(error) => {
-                    tracing::error!("{error}");
-                    logging::syslog(Severity::Warning, "SIGNER_MISMATCH", error);
-                }
-                None => tracing::info!("the keypair is the device's metrics publisher again"),
+        match self.signer_mismatch.observe(now, mismatch.clone()) {
+            Some(Say::Started(error)) => {
+                tracing::error!("{error}");
+                logging::syslog(Severity::Warning, "SIGNER_MISMATCH", &error);
             }
-            self.status.error = mismatch;
+            Some(Say::Ongoing { what, since }) => {
+                tracing::error!(since = ?since, "still: {what}")
+            }
+            Some(Say::Ended { lasted }) => tracing::info!(
+                lasted = ?lasted,
+                "the keypair is the device's metrics publisher again"
+            ),
+            None => {}
         }
+        self.status.error = mismatch;
         if self.status.error.is_some() {
             self.publish();
             return;
