@@ -87,6 +87,30 @@ pub fn enter(name: &str, wait: Duration) -> Result<Entered, NetnsError> {
     enter_from(&dirs, Path::new("/etc/netns"), name, wait)
 }
 
+/// [`enter`] for a thread that runs a single-threaded runtime: the wait yields to the runtime's
+/// other tasks (its signal handling), and dropping the future gives up the wait.
+pub async fn enter_waiting(name: &str, wait: Duration) -> Result<Entered, NetnsError> {
+    let dirs: Vec<&Path> = NETNS_DIRS.iter().map(Path::new).collect();
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        match find_in(&dirs, name) {
+            Found::Mounted(path) => return enter_at(path, Path::new("/etc/netns"), name),
+            found if start.elapsed() >= wait => return Err(gone(found, &dirs, name, wait)),
+            _ => {
+                if !std::mem::replace(&mut said, true) {
+                    tracing::info!(
+                        namespace = name,
+                        ?wait,
+                        "waiting for the management namespace"
+                    );
+                }
+                tokio::time::sleep(POLL).await
+            }
+        }
+    }
+}
+
 /// Where namespace `name` is, in the first directory that has it.
 pub fn find(name: &str) -> Option<PathBuf> {
     NETNS_DIRS
@@ -100,6 +124,43 @@ fn is_nsfs(path: &Path) -> bool {
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
 }
 
+/// How often a namespace not there yet is looked for.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the directories hold under a namespace's name.
+enum Found {
+    Mounted(PathBuf),
+    /// The bare file, before EOS bind-mounts the namespace on it.
+    Unmounted(PathBuf),
+    Missing,
+}
+
+fn find_in(dirs: &[&Path], name: &str) -> Found {
+    match dirs.iter().map(|dir| dir.join(name)).find(|p| p.exists()) {
+        Some(path) if is_nsfs(&path) => Found::Mounted(path),
+        Some(path) => Found::Unmounted(path),
+        None => Found::Missing,
+    }
+}
+
+/// The error for a namespace still not mounted after `wait`.
+fn gone(found: Found, dirs: &[&Path], name: &str, wait: Duration) -> NetnsError {
+    match found {
+        Found::Unmounted(path) | Found::Mounted(path) => {
+            NetnsError::NotMounted { path, waited: wait }
+        }
+        Found::Missing => NetnsError::Missing {
+            name: name.into(),
+            dirs: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            waited: wait,
+        },
+    }
+}
+
 fn enter_from(
     dirs: &[&Path],
     etc_dir: &Path,
@@ -107,28 +168,17 @@ fn enter_from(
     wait: Duration,
 ) -> Result<Entered, NetnsError> {
     let start = Instant::now();
-    let poll = || std::thread::sleep(Duration::from_millis(200));
-    let path = loop {
-        let found = dirs.iter().map(|dir| dir.join(name)).find(|p| p.exists());
-        match found {
-            Some(path) if is_nsfs(&path) => break path,
-            Some(path) if start.elapsed() >= wait => {
-                return Err(NetnsError::NotMounted { path, waited: wait })
-            }
-            None if start.elapsed() >= wait => {
-                return Err(NetnsError::Missing {
-                    name: name.into(),
-                    dirs: dirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    waited: wait,
-                })
-            }
-            _ => poll(),
+    loop {
+        match find_in(dirs, name) {
+            Found::Mounted(path) => return enter_at(path, etc_dir, name),
+            found if start.elapsed() >= wait => return Err(gone(found, dirs, name, wait)),
+            _ => std::thread::sleep(POLL),
         }
-    };
+    }
+}
+
+/// Moves the calling thread into the namespace mounted at `path`.
+fn enter_at(path: PathBuf, etc_dir: &Path, name: &str) -> Result<Entered, NetnsError> {
     let file = File::open(&path).map_err(|source| NetnsError::Open {
         path: path.clone(),
         source,

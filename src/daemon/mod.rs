@@ -9,11 +9,13 @@ mod startup;
 mod status;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +28,7 @@ use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateRea
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
 use crate::submit::{Cause, Outbox, OutboxConfig, Outcome, Resolution};
-use crate::{keypair, listener, netns, switch};
+use crate::{listener, netns, switch};
 
 pub use startup::{report as report_option_issues, resolve as resolve_startup, Startup};
 pub use status::{Status, UserRow};
@@ -36,26 +38,33 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// eAPI calls must end well within a tick.
 pub const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the daemon from its resolved `startup` configuration until `shutdown` is cancelled. An
-/// error is fatal and returned with its reason.
+/// What the daemon starts from, prepared on the startup thread (`cli::run`): the resolved
+/// configuration, the key, and the management namespace entered. No `Debug`: the configuration
+/// holds the RPC URL, whose path may carry an API key.
+pub struct Prepared {
+    pub startup: Startup,
+    pub keypair: Keypair,
+    pub namespace: Option<netns::Entered>,
+}
+
+/// Runs the daemon until `shutdown` is cancelled; `reload` asks for the EOS options to be read
+/// again at once (SIGHUP). An error is fatal and returned with its reason.
 pub async fn run(
     args: RunArgs,
-    startup: Startup,
+    prepared: Prepared,
     eapi: eapi::Client,
     level: LevelHandle,
-    namespace: Option<netns::Entered>,
     shutdown: CancellationToken,
+    reload: Arc<Notify>,
 ) -> anyhow::Result<()> {
-    let Startup {
-        config, options, ..
-    } = startup;
+    let Prepared {
+        startup: Startup {
+            config, options, ..
+        },
+        keypair: payer,
+        namespace,
+    } = prepared;
     let config_at_start = config.clone();
-
-    let loaded = keypair::load(&config.keypair, config.keypair_permissions)?;
-    if let Some(notice) = &loaded.notice {
-        tracing::warn!("{notice}");
-    }
-    let payer = loaded.keypair;
     let signer = payer.pubkey();
     let rpc = rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: config.allow_insecure_http,
@@ -129,7 +138,7 @@ pub async fn run(
         namespace: namespace.map(|entered| (entered, netns::Watch::Same)),
         signer_mismatch: Condition::default(),
     };
-    match daemon.run(outcomes, shutdown).await {
+    match daemon.run(outcomes, shutdown, reload).await {
         Some(restart) => Err(anyhow::anyhow!(restart)),
         None => Ok(()),
     }
@@ -195,6 +204,7 @@ impl Daemon {
         &mut self,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
         shutdown: CancellationToken,
+        reload: Arc<Notify>,
     ) -> Option<String> {
         let mut bgp_tick = ticker(self.config.bgp_interval, Instant::now());
         let mut options_tick = ticker(
@@ -224,7 +234,13 @@ impl Daemon {
                         _ = self.tick() => {}
                     }
                 }
-                _ = options_tick.tick() => {
+                // SIGHUP reads them at once; the next periodic read keeps its time.
+                _ = async {
+                    tokio::select! {
+                        _ = options_tick.tick() => {}
+                        () = reload.notified() => {}
+                    }
+                } => {
                     restart = self.reload_options(&mut bgp_tick, &mut options_tick).await;
                     if restart.is_some() {
                         break;
