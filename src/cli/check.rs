@@ -209,6 +209,7 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
 
     let rpc = match rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: config.allow_insecure_http,
+        resolver: rpc::ResolverFiles::for_namespace(config.management_namespace.as_deref()),
         ca_file: config.rpc_ca_file.clone(),
         ..rpc::ClientConfig::new(config.rpc_url.clone())
     }) {
