@@ -3,7 +3,9 @@
 //! The file is a JSON array of 64 numbers: the ed25519 seed, then the public key. It is opened
 //! once, and its owner, mode and filesystem are judged on that open descriptor before its bytes
 //! are read from it, so what is checked is what is read. No byte of the file reaches an error
-//! message or a log line, and the bytes read are zeroed once parsed.
+//! message or a log line; the bytes read are zeroed once parsed, in buffers that never grow (a
+//! grown buffer would leave a copy behind); a loaded key's `Debug` shows its public half only
+//! (the secret's own type, ed25519-dalek's `SigningKey`, omits it and zeroes it on drop).
 //!
 //! Who may read the key depends on where it lives. A filesystem that keeps per-file modes
 //! (ext4, tmpfs, …) must keep the key from group and others, as ssh requires of its keys. EOS keeps
@@ -11,12 +13,14 @@
 //! shows the mount's `fmask` (0770 with EOS's `fmask=0007`) and `chmod` fails. There the key is
 //! accepted when others cannot read it, and the load says why (eos.md §9 item 1).
 
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use solana_keypair::Keypair;
+use solana_signer::Signer;
 use zeroize::Zeroizing;
 
 /// Where DoubleZero's own documentation keeps the device key on a switch.
@@ -83,11 +87,19 @@ pub enum Permissions {
 }
 
 /// A loaded keypair and, when it was accepted on a filesystem without per-file modes, why
-/// (for the caller to say once, at warn level).
-#[derive(Debug)]
+/// (for the caller to say once, at warn level). Its `Debug` shows the public key only.
 pub struct Loaded {
     pub keypair: Keypair,
     pub notice: Option<String>,
+}
+
+impl fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loaded")
+            .field("pubkey", &self.keypair.pubkey())
+            .field("notice", &self.notice)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The filesystem a file lives on, as far as the permission rule cares.
@@ -212,7 +224,9 @@ pub fn load(path: &Path, permissions: Permissions) -> Result<Loaded, KeypairErro
             len: meta.len(),
         });
     }
-    let mut text = Zeroizing::new(String::with_capacity(meta.len() as usize));
+    // Room for more than can be read, so the buffer never grows (a grown buffer leaves the old
+    // one's bytes in freed memory) and std never probes into a stack buffer of its own.
+    let mut text = Zeroizing::new(String::with_capacity(MAX_FILE_BYTES as usize + 1));
     (&mut file)
         .take(MAX_FILE_BYTES)
         .read_to_string(&mut text)
@@ -221,19 +235,67 @@ pub fn load(path: &Path, permissions: Permissions) -> Result<Loaded, KeypairErro
         path: path.to_owned(),
         reason,
     };
+    let mut bytes = Zeroizing::new([0u8; 64]);
+    let mut count = 0;
+    let mut json = serde_json::Deserializer::from_str(&text);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        KeyBytes {
+            out: &mut bytes,
+            count: &mut count,
+        },
+        &mut json,
+    )
+    .and_then(|()| json.end());
     // serde_json's own messages quote the offending value, which could be a key byte: only a
     // fixed reason is reported.
-    let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(
-        serde_json::from_str(&text)
-            .map_err(|_| malformed("not a JSON array of numbers from 0 to 255"))?,
-    );
-    if bytes.len() != 64 {
-        return Err(malformed("wrong number of bytes"));
+    match parsed {
+        Ok(()) if count == 64 => {}
+        Ok(()) => return Err(malformed("wrong number of bytes")),
+        Err(_) if count > 64 => return Err(malformed("wrong number of bytes")),
+        Err(_) => return Err(malformed("not a JSON array of numbers from 0 to 255")),
     }
-    let keypair = Keypair::try_from(bytes.as_slice()).map_err(|_| KeypairError::Mismatch {
+    let keypair = Keypair::try_from(&bytes[..]).map_err(|_| KeypairError::Mismatch {
         path: path.to_owned(),
     })?;
     Ok(Loaded { keypair, notice })
+}
+
+/// Reads a JSON array of numbers straight into a fixed 64-byte buffer the caller zeroes, so no
+/// growing `Vec` leaves copies of key bytes behind. `count` is how many numbers there were (65
+/// for "too many").
+struct KeyBytes<'a> {
+    out: &'a mut [u8; 64],
+    count: &'a mut usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyBytes<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyBytes<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of 64 numbers from 0 to 255")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(byte) = seq.next_element::<u8>()? {
+            match self.out.get_mut(*self.count) {
+                Some(slot) => *slot = byte,
+                None => {
+                    *self.count = 65;
+                    return Err(serde::de::Error::custom("too many numbers"));
+                }
+            }
+            *self.count += 1;
+        }
+        Ok(())
+    }
 }
 
 /// The filesystem holding the open file: the mount table entry of its device, or, when the
@@ -338,7 +400,6 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use solana_signer::Signer;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -526,6 +587,77 @@ mod tests {
             load(&path, Permissions::Strict),
             Err(KeypairError::Mismatch { .. })
         ));
+    }
+
+    /// The ways a secret could be printed: as the file holds it, in hex, in base58.
+    fn renderings(keypair: &Keypair) -> Vec<String> {
+        let bytes = keypair.to_bytes();
+        let secret = &bytes[..32];
+        let decimal = secret[..8].iter().map(u8::to_string).collect::<Vec<_>>();
+        vec![
+            decimal.join(","),
+            decimal.join(", "),
+            secret.iter().map(|b| format!("{b:02x}")).collect(),
+            secret.iter().map(|b| format!("{b:02X}")).collect(),
+            bs58::encode(&bytes).into_string(),
+            bs58::encode(secret).into_string(),
+        ]
+    }
+
+    #[test]
+    fn no_debug_rendering_of_a_loaded_key_shows_its_secret() {
+        let keypair = Keypair::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            &serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap(),
+            0o600,
+        );
+        let loaded = load(&path, Permissions::Strict).unwrap();
+        assert_eq!(loaded.keypair.pubkey(), keypair.pubkey());
+        for text in [
+            format!("{loaded:?}"),
+            format!("{loaded:#?}"),
+            format!("{:?}", loaded.keypair),
+            format!("{:#?}", loaded.keypair),
+        ] {
+            for secret in renderings(&keypair) {
+                assert!(!text.contains(&secret), "{secret} in {text}");
+            }
+        }
+        assert!(format!("{loaded:?}").contains(&keypair.pubkey().to_string()));
+    }
+
+    #[test]
+    fn a_file_with_too_many_or_too_few_numbers_is_refused_by_count() {
+        let dir = tempfile::tempdir().unwrap();
+        for count in [0, 63, 65, 200] {
+            let path = write(
+                dir.path(),
+                &serde_json::to_string(&vec![7u8; count]).unwrap(),
+                0o600,
+            );
+            let err = load(&path, Permissions::Strict).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    KeypairError::Malformed {
+                        reason: "wrong number of bytes",
+                        ..
+                    }
+                ),
+                "{count}: {err}"
+            );
+        }
+        let path = write(
+            dir.path(),
+            &format!(
+                "{} trailing",
+                serde_json::to_string(&payer_file_bytes()).unwrap()
+            ),
+            0o600,
+        );
+        assert!(load(&path, Permissions::Strict).is_err());
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! The data flows one way (see `ARCHITECTURE.md`): eAPI → BGP peer table; Solana JSON-RPC →
 //! cached device view; both → the pure decision → the outbox that signs and sends
 //! `SetUserBGPStatus` transactions.
+//!
+//! No `unsafe` anywhere in the agent: what needs it (syscalls, zeroing memory) comes from `nix`,
+//! `zeroize` and the standard library.
+
+#![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod bgp;
@@ -18,8 +23,10 @@ pub mod logging;
 pub mod metrics;
 pub mod monitor;
 pub mod netns;
+pub mod privileges;
 pub mod rpc;
 pub mod serviceability;
+pub mod signals;
 pub mod submit;
 pub mod switch;
 pub mod tunnel;

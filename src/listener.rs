@@ -230,35 +230,34 @@ async fn answer(
     registry: &Registry,
     snapshot: &StatusSource,
 ) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
+    let mut head = Head::default();
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let request = loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Ok(());
         }
-        head.extend_from_slice(&chunk[..n]);
-        if head.len() > MAX_REQUEST {
-            return respond(&mut stream, 431, "text/plain", b"request too large\n").await;
+        match head.push(&chunk[..n]) {
+            Parsed::Partial => {}
+            Parsed::TooLarge => {
+                return respond(&mut stream, 431, "text/plain", b"request too large\n").await
+            }
+            Parsed::Complete(request) => break request,
         }
-    }
-    let line = String::from_utf8_lossy(&head);
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET", "/metrics") => {
+    };
+    match request {
+        Request::Metrics => {
             let mut body = Vec::new();
             TextEncoder::new()
                 .encode(&registry.gather(), &mut body)
                 .map_err(std::io::Error::other)?;
             respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
         }
-        ("GET", "/status") => {
+        Request::Status => {
             let body = snapshot.get().await;
             respond(&mut stream, 200, "application/json", &body).await
         }
-        ("GET", _) => {
+        Request::NotFound => {
             respond(
                 &mut stream,
                 404,
@@ -267,7 +266,67 @@ async fn answer(
             )
             .await
         }
-        _ => respond(&mut stream, 405, "text/plain", b"read-only: GET only\n").await,
+        Request::NotGet => respond(&mut stream, 405, "text/plain", b"read-only: GET only\n").await,
+    }
+}
+
+/// What a request asks for; nothing else in it matters to a read-only listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Metrics,
+    Status,
+    /// A `GET` of another path.
+    NotFound,
+    /// Any method but `GET`.
+    NotGet,
+}
+
+impl Request {
+    /// Reads the request line, the first line of `head`: the method and the path, its query
+    /// dropped.
+    pub fn parse(head: &[u8]) -> Request {
+        let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        match (method, target.split('?').next().unwrap_or("")) {
+            ("GET", "/metrics") => Request::Metrics,
+            ("GET", "/status") => Request::Status,
+            ("GET", _) => Request::NotFound,
+            _ => Request::NotGet,
+        }
+    }
+}
+
+/// A request head as it arrives, in pieces: complete at its blank line, refused once longer
+/// than [`MAX_REQUEST`] without one.
+#[derive(Debug, Default)]
+pub struct Head {
+    bytes: Vec<u8>,
+}
+
+/// Where a [`Head`] stands after a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    Partial,
+    Complete(Request),
+    TooLarge,
+}
+
+impl Head {
+    pub fn push(&mut self, piece: &[u8]) -> Parsed {
+        // The blank line may straddle two pieces: look from 3 bytes before the new ones.
+        let from = self.bytes.len().saturating_sub(3);
+        self.bytes.extend_from_slice(piece);
+        let end = self.bytes[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| from + at + 4);
+        match end {
+            Some(end) if end <= MAX_REQUEST => Parsed::Complete(Request::parse(&self.bytes)),
+            _ if self.bytes.len() > MAX_REQUEST => Parsed::TooLarge,
+            _ => Parsed::Partial,
+        }
     }
 }
 
@@ -295,6 +354,7 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn upstream_port_only_spelling_listens_on_every_address() {
@@ -310,6 +370,102 @@ mod tests {
             local_target("0.0.0.0:50090".parse().unwrap()),
             "127.0.0.1:50090".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn the_request_line_alone_decides_what_is_served() {
+        let cases: [(&[u8], Request); 6] = [
+            (
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+                Request::Metrics,
+            ),
+            (b"GET /status?pretty=1 HTTP/1.0\r\n\r\n", Request::Status),
+            (b"GET /\r\n\r\n", Request::NotFound),
+            (b"POST /status HTTP/1.1\r\n\r\n", Request::NotGet),
+            // A path on the next line is not this request's path.
+            (b"GET\r\n/status HTTP/1.1\r\n\r\n", Request::NotFound),
+            (b"", Request::NotGet),
+        ];
+        for (head, want) in cases {
+            assert_eq!(
+                Request::parse(head),
+                want,
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn a_head_without_its_blank_line_is_refused_past_the_limit() {
+        let mut head = Head::default();
+        assert_eq!(head.push(b"GET /status HTTP/1.1\r\n"), Parsed::Partial);
+        let filler = [b'a'; 1024];
+        let mut last = Parsed::Partial;
+        for _ in 0..9 {
+            last = head.push(&filler);
+        }
+        assert_eq!(last, Parsed::TooLarge);
+    }
+
+    fn request() -> impl Strategy<Value = (String, Request)> {
+        let path = prop_oneof![
+            Just(("/metrics".to_string(), Request::Metrics)),
+            Just(("/status".to_string(), Request::Status)),
+            "/[a-z/]{0,12}".prop_map(|p| {
+                let want = match p.as_str() {
+                    "/metrics" => Request::Metrics,
+                    "/status" => Request::Status,
+                    _ => Request::NotFound,
+                };
+                (p, want)
+            }),
+        ];
+        let method = prop_oneof![Just("GET"), Just("POST"), Just("HEAD"), Just("get")];
+        let headers = proptest::collection::vec("[A-Za-z-]{1,10}: [ -~]{0,30}", 0..6);
+        (method, path, "(\\?[a-z=&0-9]{0,12})?", headers).prop_map(
+            |(method, (path, want), query, headers)| {
+                let want = if method == "GET" {
+                    want
+                } else {
+                    Request::NotGet
+                };
+                let mut head = format!("{method} {path}{query} HTTP/1.1\r\n");
+                for header in headers {
+                    head.push_str(&header);
+                    head.push_str("\r\n");
+                }
+                head.push_str("\r\n");
+                (head, want)
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_in_any_pieces_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..(3 * MAX_REQUEST)),
+            step in 1usize..2048,
+        ) {
+            let _ = Request::parse(&bytes);
+            let mut head = Head::default();
+            for piece in bytes.chunks(step) {
+                if head.push(piece) != Parsed::Partial {
+                    break;
+                }
+            }
+        }
+
+        #[test]
+        fn a_request_split_anywhere_is_read_as_a_whole((text, want) in request(), step in 1usize..64) {
+            let mut head = Head::default();
+            let mut parsed = Parsed::Partial;
+            for piece in text.as_bytes().chunks(step) {
+                prop_assert_eq!(parsed, Parsed::Partial, "complete before its end");
+                parsed = head.push(piece);
+            }
+            prop_assert_eq!(parsed, Parsed::Complete(want));
+        }
     }
 
     #[tokio::test]

@@ -1,3 +1,8 @@
+//! The `doublezero-bgpstatus` binary: parses the command line and hands over to a subcommand
+//! in `cli`; everything else lives in the library.
+
+#![forbid(unsafe_code)]
+
 use doublezero_bgpstatus::cli::{run::Logged, Cli};
 
 fn main() -> std::process::ExitCode {

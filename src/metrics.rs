@@ -203,6 +203,8 @@ pub struct DaemonMetrics {
     pub transitions: IntCounter,
     /// Ticks whose device view could not be read (nothing decided).
     pub view_failures: IntCounter,
+    /// Syslog lines given up: the queue was full or `/dev/log` did not take them in time.
+    pub syslog_dropped: IntCounter,
 }
 
 impl DaemonMetrics {
@@ -263,6 +265,10 @@ impl DaemonMetrics {
                 "doublezero_bgpstatus_view_failures_total",
                 "Ticks skipped because the device view could not be read",
             )?,
+            syslog_dropped: IntCounter::new(
+                "doublezero_bgpstatus_syslog_dropped_total",
+                "Syslog lines dropped because the queue was full or /dev/log did not take them",
+            )?,
         };
         registry.register(Box::new(metrics.build_info.clone()))?;
         registry.register(Box::new(metrics.fee_floor.clone()))?;
@@ -274,6 +280,7 @@ impl DaemonMetrics {
         registry.register(Box::new(metrics.dampened_users.clone()))?;
         registry.register(Box::new(metrics.transitions.clone()))?;
         registry.register(Box::new(metrics.view_failures.clone()))?;
+        registry.register(Box::new(metrics.syslog_dropped.clone()))?;
         Ok(metrics)
     }
 

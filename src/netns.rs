@@ -5,9 +5,10 @@
 //! VRF, which EOS exposes as a Linux network namespace: `/run/netns/ns-management` on newer
 //! releases, `/var/run/netns/…` on older ones (eos.md §9 item 4). A namespace applies per
 //! thread, so it is entered on the main thread before tokio spawns any: every thread then
-//! inherits it. Like `ip netns exec`, a private mount namespace then binds
-//! `/etc/netns/NAME/resolv.conf` over `/etc/resolv.conf` when it exists, so DNS uses the VRF's
-//! resolvers. The eAPI unix socket is a file and stays reachable from any namespace.
+//! inherits it. DNS uses the VRF's resolvers from `/etc/netns/NAME/resolv.conf`, as
+//! `ip netns exec` would bind them; the resolver reads that file itself (`crate::rpc`), so it
+//! may appear or change later, and no mount is needed. The eAPI unix socket is a file and
+//! stays reachable from any namespace.
 //!
 //! At boot the file can appear before EOS has bind-mounted the namespace on it (`setns` on the
 //! bare file fails with EINVAL), so entering waits until it is an nsfs mount. EOS can also delete
@@ -19,8 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::mount::{mount, MsFlags};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{setns, CloneFlags};
 
 /// Where EOS mounts VRF namespaces, newest first.
 pub const NETNS_DIRS: [&str; 2] = ["/run/netns", "/var/run/netns"];
@@ -42,8 +42,6 @@ pub enum NetnsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot use the namespace's resolv.conf {path}: {source}")]
-    Resolver { path: PathBuf, source: nix::Error },
 }
 
 /// The namespace this process entered, to notice when EOS replaces it.
@@ -84,7 +82,31 @@ impl Entered {
 /// and be mounted (at boot the agent may start before EOS has created the VRF).
 pub fn enter(name: &str, wait: Duration) -> Result<Entered, NetnsError> {
     let dirs: Vec<&Path> = NETNS_DIRS.iter().map(Path::new).collect();
-    enter_from(&dirs, Path::new("/etc/netns"), name, wait)
+    enter_from(&dirs, name, wait)
+}
+
+/// [`enter`] for a thread that runs a single-threaded runtime: the wait yields to the runtime's
+/// other tasks (its signal handling), and dropping the future gives up the wait.
+pub async fn enter_waiting(name: &str, wait: Duration) -> Result<Entered, NetnsError> {
+    let dirs: Vec<&Path> = NETNS_DIRS.iter().map(Path::new).collect();
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        match find_in(&dirs, name) {
+            Found::Mounted(path) => return enter_at(path, name),
+            found if start.elapsed() >= wait => return Err(gone(found, &dirs, name, wait)),
+            _ => {
+                if !std::mem::replace(&mut said, true) {
+                    tracing::info!(
+                        namespace = name,
+                        ?wait,
+                        "waiting for the management namespace"
+                    );
+                }
+                tokio::time::sleep(POLL).await
+            }
+        }
+    }
 }
 
 /// Where namespace `name` is, in the first directory that has it.
@@ -100,35 +122,56 @@ fn is_nsfs(path: &Path) -> bool {
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
 }
 
-fn enter_from(
-    dirs: &[&Path],
-    etc_dir: &Path,
-    name: &str,
-    wait: Duration,
-) -> Result<Entered, NetnsError> {
-    let start = Instant::now();
-    let poll = || std::thread::sleep(Duration::from_millis(200));
-    let path = loop {
-        let found = dirs.iter().map(|dir| dir.join(name)).find(|p| p.exists());
-        match found {
-            Some(path) if is_nsfs(&path) => break path,
-            Some(path) if start.elapsed() >= wait => {
-                return Err(NetnsError::NotMounted { path, waited: wait })
-            }
-            None if start.elapsed() >= wait => {
-                return Err(NetnsError::Missing {
-                    name: name.into(),
-                    dirs: dirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    waited: wait,
-                })
-            }
-            _ => poll(),
+/// How often a namespace not there yet is looked for.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the directories hold under a namespace's name.
+enum Found {
+    Mounted(PathBuf),
+    /// The bare file, before EOS bind-mounts the namespace on it.
+    Unmounted(PathBuf),
+    Missing,
+}
+
+fn find_in(dirs: &[&Path], name: &str) -> Found {
+    match dirs.iter().map(|dir| dir.join(name)).find(|p| p.exists()) {
+        Some(path) if is_nsfs(&path) => Found::Mounted(path),
+        Some(path) => Found::Unmounted(path),
+        None => Found::Missing,
+    }
+}
+
+/// The error for a namespace still not mounted after `wait`.
+fn gone(found: Found, dirs: &[&Path], name: &str, wait: Duration) -> NetnsError {
+    match found {
+        Found::Unmounted(path) | Found::Mounted(path) => {
+            NetnsError::NotMounted { path, waited: wait }
         }
-    };
+        Found::Missing => NetnsError::Missing {
+            name: name.into(),
+            dirs: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            waited: wait,
+        },
+    }
+}
+
+fn enter_from(dirs: &[&Path], name: &str, wait: Duration) -> Result<Entered, NetnsError> {
+    let start = Instant::now();
+    loop {
+        match find_in(dirs, name) {
+            Found::Mounted(path) => return enter_at(path, name),
+            found if start.elapsed() >= wait => return Err(gone(found, dirs, name, wait)),
+            _ => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// Moves the calling thread into the namespace mounted at `path`.
+fn enter_at(path: PathBuf, name: &str) -> Result<Entered, NetnsError> {
     let file = File::open(&path).map_err(|source| NetnsError::Open {
         path: path.clone(),
         source,
@@ -144,13 +187,6 @@ fn enter_from(
         name: name.into(),
         source,
     })?;
-    let resolv = etc_dir.join(name).join("resolv.conf");
-    if resolv.exists() {
-        bind_resolv_conf(&resolv).map_err(|source| NetnsError::Resolver {
-            path: resolv,
-            source,
-        })?;
-    }
     Ok(Entered {
         name: name.into(),
         path,
@@ -158,41 +194,17 @@ fn enter_from(
     })
 }
 
-/// What `ip netns exec` does for DNS: a private mount namespace, so the bind mount is seen only
-/// by this process.
-fn bind_resolv_conf(resolv: &Path) -> nix::Result<()> {
-    unshare(CloneFlags::CLONE_NEWNS)?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )?;
-    mount(
-        Some(resolv),
-        "/etc/resolv.conf",
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::unshare;
 
     #[test]
     fn a_namespace_that_never_appears_is_a_clear_error_after_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let (run, var_run) = (dir.path().join("run"), dir.path().join("var-run"));
-        let err = enter_from(
-            &[&run, &var_run],
-            dir.path(),
-            "ns-management",
-            Duration::ZERO,
-        )
-        .unwrap_err();
+        let err = enter_from(&[&run, &var_run], "ns-management", Duration::ZERO).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, NetnsError::Missing { .. }));
         assert!(
@@ -207,13 +219,7 @@ mod tests {
     fn a_file_that_is_not_a_mounted_namespace_is_never_entered() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bogus"), b"").unwrap();
-        let err = enter_from(
-            &[dir.path()],
-            dir.path(),
-            "bogus",
-            Duration::from_millis(300),
-        )
-        .unwrap_err();
+        let err = enter_from(&[dir.path()], "bogus", Duration::from_millis(300)).unwrap_err();
         assert!(matches!(err, NetnsError::NotMounted { .. }), "{err}");
     }
 
@@ -251,31 +257,24 @@ mod tests {
     }
 
     #[test]
-    fn entering_a_namespace_under_the_older_directory_moves_the_thread_and_binds_its_resolv_conf() {
+    fn entering_a_namespace_under_the_older_directory_moves_the_thread_alone() {
         if !is_root() {
             eprintln!("skipped: needs root (CI runs as root)");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let (run, var_run, etc) = (
-            dir.path().join("run"),
-            dir.path().join("var-run"),
-            dir.path().join("etc"),
-        );
-        for d in [&run, &var_run, &etc.join("ns-test")] {
+        let (run, var_run) = (dir.path().join("run"), dir.path().join("var-run"));
+        for d in [&run, &var_run] {
             std::fs::create_dir_all(d).unwrap();
         }
-        std::fs::write(etc.join("ns-test/resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
         let pin = var_run.join("ns-test");
         let inode = pin_namespace(&pin);
+        let mount_ns = || std::fs::metadata("/proc/thread-self/ns/mnt").unwrap().ino();
+        let mounts = mount_ns();
 
-        let (entered, now, resolv) = std::thread::spawn(move || {
-            let entered = enter_from(&[&run, &var_run], &etc, "ns-test", Duration::ZERO).unwrap();
-            (
-                entered,
-                thread_namespace(),
-                std::fs::read_to_string("/etc/resolv.conf").unwrap(),
-            )
+        let (entered, now, mounts_after) = std::thread::spawn(move || {
+            let entered = enter_from(&[&run, &var_run], "ns-test", Duration::ZERO).unwrap();
+            (entered, thread_namespace(), mount_ns())
         })
         .join()
         .unwrap();
@@ -285,14 +284,10 @@ mod tests {
             "the thread runs in it"
         );
         assert_eq!(entered.path, pin);
+        assert_ne!(thread_namespace(), inode, "only the entering thread moved");
         assert_eq!(
-            resolv, "nameserver 192.0.2.53\n",
-            "DNS uses the VRF's resolvers"
-        );
-        let unchanged = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        assert_ne!(
-            unchanged, resolv,
-            "only the entering thread sees the bind mount"
+            mounts_after, mounts,
+            "no mount namespace of its own: DNS reads the VRF's resolv.conf itself"
         );
         nix::mount::umount(&pin).unwrap();
     }
@@ -316,7 +311,7 @@ mod tests {
         };
         let dirs = dir.path().to_owned();
         let entered = std::thread::spawn(move || {
-            enter_from(&[&dirs], &dirs, "ns-late", Duration::from_secs(10)).map(|e| e.inode)
+            enter_from(&[&dirs], "ns-late", Duration::from_secs(10)).map(|e| e.inode)
         })
         .join()
         .unwrap();
@@ -335,11 +330,10 @@ mod tests {
         let pin = dir.path().join("ns-vrf");
         let first = pin_namespace(&pin);
         let dirs = dir.path().to_owned();
-        let entered = std::thread::spawn(move || {
-            enter_from(&[&dirs], &dirs, "ns-vrf", Duration::ZERO).unwrap()
-        })
-        .join()
-        .unwrap();
+        let entered =
+            std::thread::spawn(move || enter_from(&[&dirs], "ns-vrf", Duration::ZERO).unwrap())
+                .join()
+                .unwrap();
         assert_eq!(entered.inode, first);
         assert_eq!(entered.watch(), Watch::Same);
 

@@ -241,6 +241,7 @@ struct IpAndMask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn table(interfaces: serde_json::Value) -> Result<TunnelTable, String> {
         TunnelTable::from_json(&serde_json::json!({ "interfaces": interfaces }).to_string())
@@ -298,5 +299,113 @@ mod tests {
         }))
         .is_err());
         assert!(TunnelTable::from_json(r#"{"intf": {}}"#).is_err());
+    }
+
+    /// Any JSON value, a few levels deep, for the fields a switch could send in any shape.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[0-9./a-zA-Z]{0,18}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("primaryIp".to_string()),
+                        Just("ipAddr".to_string()),
+                        Just("address".to_string()),
+                        Just("maskLen".to_string()),
+                        Just("unnumberedIntf".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `(number, address, prefix, vrf)` of tunnel interfaces.
+    fn tunnels() -> impl Strategy<Value = Vec<(u16, Ipv4Addr, u8, String)>> {
+        proptest::collection::vec(
+            (
+                0u16..64,
+                (0u8..4, 0u8..8).prop_map(|(a, b)| Ipv4Addr::new(169, 254, a, 2 * b)),
+                prop_oneof![3 => Just(31u8), 1 => 0u8..=32],
+                "vrf[0-9]",
+            ),
+            0..24,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_as_the_interface_reply_never_panics(text in ".{0,300}") {
+            let _ = TunnelTable::from_json(&text);
+        }
+
+        #[test]
+        fn arbitrary_interface_fields_never_panic(
+            fields in proptest::collection::btree_map(
+                prop_oneof![
+                    Just("vrf".to_string()),
+                    Just("interfaceStatus".to_string()),
+                    Just("lineProtocolStatus".to_string()),
+                    Just("interfaceAddress".to_string()),
+                ],
+                json(),
+                0..4,
+            ),
+            name in prop_oneof![Just("Tunnel7".to_string()), "Tunnel[0-9a-z]{0,6}", "[A-Za-z]{1,8}[0-9]{0,3}"],
+        ) {
+            let interface = serde_json::Value::Object(fields.into_iter().collect());
+            if let Ok(tunnels) = table(serde_json::json!({ name: interface })) {
+                for tunnel in tunnels.iter() {
+                    let _ = (tunnel.is_up(), tunnel.number());
+                }
+            }
+        }
+
+        #[test]
+        fn every_tunnel_is_found_by_number_and_every_slash_31_by_its_address(tunnels in tunnels()) {
+            let interfaces: BTreeMap<String, serde_json::Value> = tunnels
+                .iter()
+                .map(|(number, addr, prefix, vrf)| {
+                    (
+                        format!("Tunnel{number}"),
+                        serde_json::json!({
+                            "vrf": vrf,
+                            "lineProtocolStatus": "up",
+                            "interfaceAddress": {"primaryIp": {"address": addr.to_string(), "maskLen": prefix}},
+                        }),
+                    )
+                })
+                .collect();
+            let table = table(serde_json::json!(interfaces)).unwrap();
+            prop_assert_eq!(table.len(), interfaces.len());
+            // By name, as the reply's object holds them: one interface a name, sorted.
+            for (name, interface) in &interfaces {
+                let number: u16 = name["Tunnel".len()..].parse().unwrap();
+                let found = table.by_number(number).unwrap();
+                prop_assert_eq!(&*found.name, name.as_str());
+                prop_assert_eq!(found.vrf.as_deref(), interface["vrf"].as_str());
+            }
+            for addr in (0u8..4).flat_map(|a| (0u8..8).map(move |b| Ipv4Addr::new(169, 254, a, 2 * b))) {
+                // The first by name of the /31s holding it, or none.
+                let first = interfaces
+                    .iter()
+                    .find(|(_, i)| {
+                        i["interfaceAddress"]["primaryIp"]["maskLen"] == 31
+                            && i["interfaceAddress"]["primaryIp"]["address"] == addr.to_string()
+                    })
+                    .map(|(name, _)| name.as_str());
+                prop_assert_eq!(table.by_device_addr(addr).map(|t| &*t.name), first);
+            }
+        }
     }
 }

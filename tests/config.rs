@@ -120,6 +120,28 @@ fn infinite_dampening_numbers_and_durations_beyond_go_are_refused() {
 }
 
 #[test]
+fn dampening_thresholds_whose_arithmetic_breaks_are_refused_by_name() {
+    let args = flags(MINIMAL);
+    // Once accepted, then a panic in `Duration::mul_f64` at the first suppression.
+    let tiny = options(&[
+        ("dampening-half-life", "1s"),
+        ("dampening-suppress", "1"),
+        ("dampening-reuse", "1e-320"),
+    ]);
+    let text = Config::resolve(&args, &tiny).unwrap_err().to_string();
+    assert!(text.contains("option dampening-reuse"), "{text}");
+    // A maximum so short that the capped penalty never reaches the suppress threshold.
+    let unreachable = options(&[("dampening-max-suppress", "1m")]);
+    let text = Config::resolve(&args, &unreachable)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("option dampening-max-suppress") && text.contains("never be reached"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_refresh_not_longer_than_the_poll_interval_is_refused() {
     let args = flags(&[MINIMAL, &["--bgp-status-refresh-interval", "5s"]].concat());
     let err = Config::resolve(&args, &BTreeMap::new()).unwrap_err();

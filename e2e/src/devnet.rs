@@ -266,6 +266,24 @@ pub fn set_flag(args: &mut [String], flag: &str, value: impl Into<String>) {
     args[at + 1] = value.into();
 }
 
+/// A wrapper for [`Agent::spawn_wrapped`] that runs the agent in a private mount namespace after
+/// the shell commands `setup` (as root), so a test can put its own files where the agent looks
+/// (`/dev/log`, `/etc/hosts`, …) without touching the machine's.
+pub fn private_mounts(setup: &str) -> Vec<String> {
+    [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &format!("{setup} && exec \"$@\""),
+        "sh",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A loopback port free right now, for the agent's metrics listener.
 pub fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -317,6 +335,16 @@ pub struct Agent {
 
 impl Agent {
     pub async fn spawn(args: &[String], dir: &Path) -> anyhow::Result<Agent> {
+        Self::spawn_wrapped(&[], args, dir).await
+    }
+
+    /// Starts the agent binary through `wrapper` (`unshare …`, `setpriv …`), which must end in
+    /// executing its arguments (the agent then keeps the wrapper's process id).
+    pub async fn spawn_wrapped(
+        wrapper: &[String],
+        args: &[String],
+        dir: &Path,
+    ) -> anyhow::Result<Agent> {
         let metrics: SocketAddr = args
             .iter()
             .position(|a| a == "--metrics-addr")
@@ -324,7 +352,16 @@ impl Agent {
             .context("--metrics-addr")?
             .parse()?;
         let log = dir.join(format!("agent-{}.log", metrics.port()));
-        let child = Command::new(agent_binary()?)
+        let binary = agent_binary()?;
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -7,7 +7,10 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Stdio;
 use std::time::Duration;
 
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, set_flag, Agent, Devnet};
+use doublezero_bgpstatus::serviceability::BgpStatus;
+use doublezero_bgpstatus_e2e::devnet::{
+    agent_binary, free_port, private_mounts, set_flag, Agent, Devnet,
+};
 use nix::sys::signal::Signal;
 
 const SLOT: Duration = Duration::from_millis(400);
@@ -114,6 +117,67 @@ async fn where_journald_listens_it_gets_structured_events_and_stderr_keeps_every
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(stderr.contains("INFO agent started"), "{stderr}");
     assert!(stderr.contains("status confirmed on chain"), "{stderr}");
+}
+
+/// A syslog that takes 10 lines and then nothing (the kernel's default datagram queue, nobody
+/// reading): 40 users' Up lines must neither hold back their writes nor anything after them,
+/// and the lines given up are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_syslog_never_holds_back_a_write() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root for a private mount namespace (CI runs as root)");
+        return;
+    }
+    const USERS: u16 = 40;
+    let devnet = Devnet::start(USERS, SLOT).await.unwrap();
+    let socket = devnet.dir.join("dev-log");
+    let syslog = UnixDatagram::bind(&socket).unwrap();
+    for i in 0..devnet.users.len() {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    let args = devnet.agent_args(free_port().unwrap(), &[]);
+    let setup = format!(
+        "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && ln -s {} /dev/log",
+        socket.display()
+    );
+    let agent = Agent::spawn_wrapped(&private_mounts(&setup), &args, &devnet.dir)
+        .await
+        .unwrap();
+    let all_up = devnet
+        .wait_until(Duration::from_secs(60), |d| {
+            (0..d.users.len()).all(|i| d.chain_status(i) == BgpStatus::Up)
+        })
+        .await;
+    assert!(all_up, "writes held back by syslog:\n{}", agent.log());
+
+    // The next change after the flood goes out too.
+    devnet.session(0, Some("Idle")).unwrap();
+    assert!(
+        devnet
+            .wait_until(Duration::from_secs(30), |d| d.chain_status(0)
+                == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    let mut dropped = 0.0;
+    for _ in 0..100 {
+        dropped = agent
+            .metric("doublezero_bgpstatus_syslog_dropped_total")
+            .await
+            .unwrap_or(0.0);
+        if dropped > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(dropped > 0.0, "no line counted as dropped");
+    syslog.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = syslog.recv(&mut buf).unwrap();
+    let line = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(line.contains("%DZBGP-"), "{line}");
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
 }
 
 /// Decodes one datagram of journald's native protocol: `KEY=value\n`, or for values that may

@@ -150,6 +150,7 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         "logs",
         crate::logging::destinations(config.log, &config.daemon_name),
     ));
+    items.push(privileges_item(&config));
     if let Some(name) = &config.management_namespace {
         items.push(namespace_item(name));
     }
@@ -208,6 +209,7 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
 
     let rpc = match rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: config.allow_insecure_http,
+        resolver: rpc::ResolverFiles::for_namespace(config.management_namespace.as_deref()),
         ca_file: config.rpc_ca_file.clone(),
         ..rpc::ClientConfig::new(config.rpc_url.clone())
     }) {
@@ -299,6 +301,32 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
         });
     }
     items
+}
+
+/// What `check` runs with, and what `run` keeps once it has started. `run` needs root's
+/// CAP_SYS_ADMIN only to enter a management namespace; without it, that is the failure.
+fn privileges_item(config: &Config) -> Item {
+    let held = crate::privileges::Held::current();
+    let keep = crate::privileges::needed(config.metrics_addr.map(|addr| addr.port()));
+    let mut kept: Vec<String> = keep
+        .iter()
+        .map(|c| c.to_string().to_ascii_lowercase())
+        .collect();
+    if kept.is_empty() {
+        kept.push("no capability".into());
+    }
+    let after = kept.join(",");
+    let found = format!("{held}; once started, run keeps {after} and is not dumpable");
+    let can_enter = held.capabilities.iter().any(|c| c == "cap_sys_admin");
+    if config.management_namespace.is_some() && !can_enter {
+        fail(
+            "process",
+            found,
+            "entering the management namespace needs root (CAP_SYS_ADMIN): run as ProcMgr does",
+        )
+    } else {
+        pass("process", found)
+    }
 }
 
 /// Enters the management namespace the configuration names (`check` runs on this one thread, so

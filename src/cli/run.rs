@@ -1,14 +1,18 @@
 //! `run`: the daemon. Everything happens in `crate::daemon`; this file orders what must happen
 //! before the daemon's runtime has threads: logging, the daemon block's options (read on this
-//! thread alone, since one of them may name the namespace), then the management namespace, which
-//! every thread started afterwards inherits.
+//! thread alone, since one of them may name the namespace), the management namespace, the key,
+//! and giving up the privileges the daemon no longer needs, all of which every thread started
+//! afterwards inherits. Signals are answered from the first of these steps on (`crate::signals`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Bootstrap, Config, RunArgs};
-use crate::{daemon, eapi, logging, netns};
+use crate::signals::{Received, Signals};
+use crate::{daemon, eapi, keypair, logging, netns, privileges};
 
 /// How long to wait for the management namespace at boot.
 const NETNS_WAIT: Duration = Duration::from_secs(30);
@@ -40,62 +44,92 @@ pub fn main(args: Args) -> anyhow::Result<()> {
 fn start(args: Args, bootstrap: Bootstrap, level: logging::LevelHandle) -> anyhow::Result<()> {
     let eapi = eapi::Client::new(&bootstrap.eapi_socket).with_timeout(daemon::EAPI_TIMEOUT);
     let shutdown = CancellationToken::new();
-    // A runtime on this thread alone: no thread may exist yet that would stay outside the
-    // namespace an option names.
+    // A runtime on this thread alone until the daemon's starts: the namespace an option names and
+    // the capabilities given up apply per thread, and every thread started afterwards inherits
+    // them.
     let startup = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            tokio::spawn(stop_on_signal(shutdown.clone()));
-            daemon::resolve_startup(&eapi, &args.settings, &bootstrap.daemon_name, &shutdown).await
+            let mut signals = Signals::install()?;
+            let preparing = prepare(&eapi, &args.settings, &bootstrap, &level, &shutdown);
+            tokio::pin!(preparing);
+            loop {
+                tokio::select! {
+                    prepared = &mut preparing => {
+                        return prepared.map(|prepared| prepared.map(|p| (p, signals)));
+                    }
+                    received = signals.next() => match received {
+                        Received::Reload => tracing::info!(
+                            signal = "SIGHUP",
+                            "ignored while starting: the daemon's options are being read"
+                        ),
+                        Received::Stop(name, _) => {
+                            tracing::info!(signal = name, "signal received while starting");
+                            return Ok(None);
+                        }
+                    },
+                }
+            }
         })?;
-    let Some(startup) = startup else {
+    let Some((prepared, signals)) = startup else {
         tracing::info!("stopped before starting");
         return Ok(());
-    };
-    level.set_verbose(startup.config.verbose);
-    level.set_target(startup.config.log);
-    daemon::report_option_issues(&startup.issues);
-    let namespace = match &startup.config.management_namespace {
-        Some(name) => {
-            let entered = netns::enter(name, NETNS_WAIT)?;
-            tracing::info!(namespace = %name, path = %entered.path.display(), "entered the management namespace");
-            Some(entered)
-        }
-        None => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        tokio::spawn(stop_on_signal(shutdown.clone()));
-        daemon::run(args.settings, startup, eapi, level, namespace, shutdown).await
+        let reload = Arc::new(Notify::new());
+        tokio::spawn(signals.serve(shutdown.clone(), reload.clone()));
+        daemon::run(args.settings, prepared, eapi, level, shutdown, reload).await
     })
 }
 
-/// SIGTERM, SIGINT and SIGQUIT all mean "stop cleanly" (ProcMgr uses more than one of them).
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let kinds = [
-        SignalKind::terminate(),
-        SignalKind::interrupt(),
-        SignalKind::quit(),
-    ];
-    let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-    any_signal(&mut streams).await;
-    tracing::info!("signal received");
-    shutdown.cancel();
-}
-
-async fn any_signal(streams: &mut [tokio::signal::unix::Signal]) {
-    std::future::poll_fn(|cx| {
-        for stream in streams.iter_mut() {
-            if stream.poll_recv(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
+/// Everything before the daemon's runtime, in order: the options (which may name the
+/// namespace), the namespace, the key, and then giving up what the daemon no longer needs.
+/// `Ok(None)` when shut down while waiting for the options.
+async fn prepare(
+    eapi: &eapi::Client,
+    settings: &RunArgs,
+    bootstrap: &Bootstrap,
+    level: &logging::LevelHandle,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<daemon::Prepared>> {
+    let Some(startup) =
+        daemon::resolve_startup(eapi, settings, &bootstrap.daemon_name, shutdown).await?
+    else {
+        return Ok(None);
+    };
+    level.set_verbose(startup.config.verbose);
+    level.set_target(startup.config.log);
+    daemon::report_option_issues(&startup.issues);
+    let namespace = match &startup.config.management_namespace {
+        Some(name) => {
+            let entered = netns::enter_waiting(name, NETNS_WAIT).await?;
+            tracing::info!(namespace = %name, path = %entered.path.display(), "entered the management namespace");
+            Some(entered)
         }
-        std::task::Poll::Pending
-    })
-    .await
+        None => None,
+    };
+    let keypair = keypair::load(&startup.config.keypair, startup.config.keypair_permissions)?;
+    if let Some(notice) = &keypair.notice {
+        tracing::warn!("{notice}");
+    }
+    let keep = privileges::needed(startup.config.metrics_addr.map(|addr| addr.port()));
+    match privileges::harden(&keep) {
+        Ok(held) => {
+            tracing::info!(privileges = %held, "key loaded; kept no privilege the daemon does not need")
+        }
+        // The key and the writes matter more than this defence in depth: say it and go on.
+        Err(error) => {
+            tracing::error!(%error, privileges = %privileges::Held::current(), "running with more privileges than needed")
+        }
+    }
+    Ok(Some(daemon::Prepared {
+        startup,
+        keypair: keypair.keypair,
+        namespace,
+    }))
 }

@@ -83,6 +83,7 @@ pub async fn run(args: Args, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
         .context("give --rpc-url (only localnet has a default)")?;
     let client = rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: args.allow_insecure_http,
+        resolver: rpc::ResolverFiles::for_namespace(args.management_namespace.as_deref()),
         ..rpc::ClientConfig::new(url)
     })?;
     let accounts = client

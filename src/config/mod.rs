@@ -510,27 +510,25 @@ impl Resolver<'_> {
             reuse: self.parse("dampening-reuse", "a number").unwrap_or(0.0),
             max_suppress: self.positive_duration("dampening-max-suppress"),
         };
-        // Finite numbers only: "inf" parses as a float, and an infinite penalty would make the
-        // release time of a suppressed user infinite too. The problem names the setting at fault.
-        let fault = if !(dampening.penalty > 0.0 && dampening.penalty.is_finite()) {
-            Some("dampening-penalty")
-        } else if !dampening.suppress.is_finite() {
-            Some("dampening-suppress")
-        } else if !(dampening.reuse > 0.0 && dampening.reuse < dampening.suppress) {
-            Some("dampening-reuse")
-        } else {
-            None
-        };
-        if let Some(name) = fault {
-            let source = self.source_of(name);
-            self.problem(
-                name,
-                source,
-                format!(
-                    "need a finite positive penalty ({}) and 0 < reuse ({}) < suppress ({}), finite",
-                    dampening.penalty, dampening.reuse, dampening.suppress
-                ),
-            );
+        // Finite, ordinary numbers only ("inf" and "1e-320" parse as floats), and a suppress
+        // threshold the capped penalty can reach. The problem names the setting at fault.
+        if let Err(why) = dampening.check() {
+            let fault = if !(dampening.penalty.is_normal() && dampening.penalty > 0.0) {
+                "dampening-penalty"
+            } else if !(dampening.suppress.is_normal() && dampening.suppress > 0.0) {
+                "dampening-suppress"
+            } else if !(dampening.reuse.is_normal() && dampening.reuse < dampening.suppress) {
+                "dampening-reuse"
+            } else if dampening.half_life.is_zero() {
+                "dampening-half-life"
+            } else {
+                "dampening-max-suppress"
+            };
+            // A zero or unparsable half-life or maximum is already reported as such.
+            if !self.problems.iter().any(|p| p.setting.contains(fault)) {
+                let source = self.source_of(fault);
+                self.problem(fault, source, why);
+            }
         }
         let slot_duration = self.positive_duration("slot-duration");
         let cache = CachePolicy {

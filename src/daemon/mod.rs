@@ -9,24 +9,26 @@ mod startup;
 mod status;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
+use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::bgp::{self, PeerTable};
 use crate::config::{read_options, Apply, Config, RunArgs};
 use crate::eapi::{self, EapiError};
-use crate::logging::{self, LevelHandle, Severity};
+use crate::logging::{self, Condition, LevelHandle, Say, Severity};
 use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics, ProcessCollector};
 use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
 use crate::submit::{Cause, Outbox, OutboxConfig, Outcome, Resolution};
-use crate::{keypair, listener, netns, switch};
+use crate::{listener, netns, switch};
 
 pub use startup::{report as report_option_issues, resolve as resolve_startup, Startup};
 pub use status::{Status, UserRow};
@@ -44,29 +46,37 @@ const RTT_BUDGET: Duration = Duration::from_secs(3);
 /// eAPI calls must end well within a tick.
 pub const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the daemon from its resolved `startup` configuration until `shutdown` is cancelled. An
-/// error is fatal and returned with its reason.
+/// What the daemon starts from, prepared on the startup thread (`cli::run`): the resolved
+/// configuration, the key, and the management namespace entered. No `Debug`: the configuration
+/// holds the RPC URL, whose path may carry an API key.
+pub struct Prepared {
+    pub startup: Startup,
+    pub keypair: Keypair,
+    pub namespace: Option<netns::Entered>,
+}
+
+/// Runs the daemon until `shutdown` is cancelled; `reload` asks for the EOS options to be read
+/// again at once (SIGHUP). An error is fatal and returned with its reason.
 pub async fn run(
     args: RunArgs,
-    startup: Startup,
+    prepared: Prepared,
     eapi: eapi::Client,
     level: LevelHandle,
-    namespace: Option<netns::Entered>,
     shutdown: CancellationToken,
+    reload: Arc<Notify>,
 ) -> anyhow::Result<()> {
-    let Startup {
-        config, options, ..
-    } = startup;
+    let Prepared {
+        startup: Startup {
+            config, options, ..
+        },
+        keypair: payer,
+        namespace,
+    } = prepared;
     let config_at_start = config.clone();
-
-    let loaded = keypair::load(&config.keypair, config.keypair_permissions)?;
-    if let Some(notice) = &loaded.notice {
-        tracing::warn!("{notice}");
-    }
-    let payer = loaded.keypair;
     let signer = payer.pubkey();
     let rpc = rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: config.allow_insecure_http,
+        resolver: rpc::ResolverFiles::for_namespace(config.management_namespace.as_deref()),
         ca_file: config.rpc_ca_file.clone(),
         ..rpc::ClientConfig::new(config.rpc_url.clone())
     })?;
@@ -139,8 +149,9 @@ pub async fn run(
         options,
         resolved: config_at_start,
         namespace: namespace.map(|entered| (entered, netns::Watch::Same)),
+        signer_mismatch: Condition::default(),
     };
-    match daemon.run(outcomes, shutdown).await {
+    match daemon.run(outcomes, shutdown, reload).await {
         Some(restart) => Err(anyhow::anyhow!(restart)),
         None => Ok(()),
     }
@@ -200,6 +211,8 @@ struct Daemon {
     resolved: Config,
     /// The management namespace entered at start, and what it was last seen as.
     namespace: Option<(netns::Entered, netns::Watch)>,
+    /// Why nothing is written while the keypair is not the device's metrics publisher.
+    signer_mismatch: Condition<String>,
 }
 
 impl Daemon {
@@ -208,6 +221,7 @@ impl Daemon {
         &mut self,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
         shutdown: CancellationToken,
+        reload: Arc<Notify>,
     ) -> Option<String> {
         // A first rendering, so a `/status` request that finds the daemon busy gets something.
         self.render(Instant::now());
@@ -244,7 +258,13 @@ impl Daemon {
                         _ = self.tick() => {}
                     }
                 }
-                _ = options_tick.tick() => {
+                // SIGHUP reads them at once; the next periodic read keeps its time.
+                _ = async {
+                    tokio::select! {
+                        _ = options_tick.tick() => {}
+                        () = reload.notified() => {}
+                    }
+                } => {
                     restart = self.reload_options(&mut bgp_tick, &mut options_tick).await;
                     if restart.is_some() {
                         break;
@@ -316,16 +336,21 @@ impl Daemon {
                 self.signer, served.view.device_pk
             )
         });
-        if mismatch != self.status.error {
-            match &mismatch {
-                Some(error) => {
-                    tracing::error!("{error}");
-                    logging::syslog(Severity::Warning, "SIGNER_MISMATCH", error);
-                }
-                None => tracing::info!("the keypair is the device's metrics publisher again"),
+        match self.signer_mismatch.observe(now, mismatch.clone()) {
+            Some(Say::Started(error)) => {
+                tracing::error!("{error}");
+                logging::syslog(Severity::Warning, "SIGNER_MISMATCH", &error);
             }
-            self.status.error = mismatch;
+            Some(Say::Ongoing { what, since }) => {
+                tracing::error!(since = ?since, "still: {what}")
+            }
+            Some(Say::Ended { lasted }) => tracing::info!(
+                lasted = ?lasted,
+                "the keypair is the device's metrics publisher again"
+            ),
+            None => {}
         }
+        self.status.error = mismatch;
         if self.status.error.is_some() {
             self.publish();
             return;
@@ -599,6 +624,10 @@ impl Daemon {
             }
         }
         self.metrics.dampened_users.set(dampened);
+        let syslog_dropped = logging::syslog_dropped();
+        self.metrics
+            .syslog_dropped
+            .inc_by(syslog_dropped.saturating_sub(self.metrics.syslog_dropped.get()));
         self.metrics
             .drifted_users
             .set(self.table.iter().filter(|(_, s)| s.drift.is_some()).count() as i64);

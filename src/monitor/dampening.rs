@@ -35,9 +35,16 @@ impl Default for DampeningPolicy {
 }
 
 impl DampeningPolicy {
-    /// The penalty from which decay reaches `reuse` in exactly `max_suppress`.
-    fn ceiling(&self) -> f64 {
-        self.reuse * 2f64.powf(self.max_suppress.as_secs_f64() / self.half_life.as_secs_f64())
+    /// `max_suppress` in half-lives.
+    fn max_halvings(&self) -> f64 {
+        self.max_suppress.as_secs_f64() / self.half_life.as_secs_f64()
+    }
+
+    /// The penalty from which decay reaches `reuse` in exactly `max_suppress`, as a power of
+    /// two: in log space so that many half-lives (a short half-life, a long maximum) make no
+    /// infinity.
+    fn ceiling_log2(&self) -> f64 {
+        self.reuse.log2() + self.max_halvings()
     }
 
     fn decayed(&self, penalty: f64, elapsed: Duration) -> f64 {
@@ -45,6 +52,42 @@ impl DampeningPolicy {
             return 0.0;
         }
         penalty * 0.5f64.powf(elapsed.as_secs_f64() / self.half_life.as_secs_f64())
+    }
+
+    /// What the thresholds imply, checked once with the configuration: every number is an
+    /// ordinary positive one, `reuse < suppress`, and the penalty cap that `max_suppress`
+    /// implies lets a flapping user reach `suppress` at all.
+    pub fn check(&self) -> Result<(), String> {
+        let normal = |x: f64| x.is_normal() && x > 0.0;
+        if !(normal(self.penalty) && normal(self.suppress) && normal(self.reuse)) {
+            return Err(format!(
+                "need finite positive numbers (not tiny or infinite): penalty {}, suppress {}, \
+                 reuse {}",
+                self.penalty, self.suppress, self.reuse
+            ));
+        }
+        if self.reuse >= self.suppress {
+            return Err(format!(
+                "reuse {} must be below suppress {}",
+                self.reuse, self.suppress
+            ));
+        }
+        if self.half_life.is_zero() || self.max_suppress.is_zero() {
+            return Err("half-life and max-suppress must be more than 0".into());
+        }
+        if self.suppress.log2() >= self.ceiling_log2() {
+            return Err(format!(
+                "suppress {} can never be reached: max-suppress {:?} is {:.2} half-lives of \
+                 {:?}, which caps the penalty at reuse x 2^{:.2} = {:.1}",
+                self.suppress,
+                self.max_suppress,
+                self.max_halvings(),
+                self.half_life,
+                self.max_halvings(),
+                2f64.powf(self.ceiling_log2())
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -79,7 +122,14 @@ impl Flaps {
         if !policy.enabled {
             return;
         }
-        self.penalty = (self.penalty(policy, now) + policy.penalty).min(policy.ceiling());
+        let penalty = self.penalty(policy, now) + policy.penalty;
+        let ceiling = policy.ceiling_log2();
+        // Only a cap below the penalty is applied, and such a cap is a finite power of two.
+        self.penalty = if penalty.log2() > ceiling {
+            2f64.powf(ceiling)
+        } else {
+            penalty
+        };
         self.at = now;
         if self.penalty > policy.suppress {
             self.suppressed = true;
@@ -100,9 +150,14 @@ impl Flaps {
         if !self.suppressed {
             return None;
         }
-        let penalty = self.penalty(policy, now);
-        let halvings = (penalty / policy.reuse).log2().max(0.0);
-        Some(now + policy.half_life.mul_f64(halvings))
+        // In log space, and never more than `max_suppress`: NaN and infinities (a zero
+        // penalty, odd thresholds) fall to 0 or to the maximum instead of panicking.
+        let halvings = (self.penalty(policy, now).log2() - policy.reuse.log2())
+            .max(0.0)
+            .min(policy.max_halvings());
+        let wait = Duration::try_from_secs_f64(policy.half_life.as_secs_f64() * halvings)
+            .map_or(policy.max_suppress, |wait| wait.min(policy.max_suppress));
+        Some(now + wait)
     }
 }
 
@@ -148,6 +203,62 @@ mod tests {
         let last = start + Duration::from_secs(499);
         assert!(flaps.is_suppressed(&policy, last));
         assert!(!flaps.is_suppressed(&policy, last + policy.max_suppress + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn the_defaults_pass_the_check_and_unreachable_or_tiny_thresholds_do_not() {
+        let policy = DampeningPolicy::default();
+        assert_eq!(policy.check(), Ok(()));
+        let tiny = DampeningPolicy {
+            half_life: Duration::from_secs(1),
+            suppress: 1.0,
+            reuse: 1e-320,
+            ..policy
+        };
+        assert!(tiny.check().unwrap_err().contains("tiny"));
+        let unreachable = DampeningPolicy {
+            max_suppress: Duration::from_secs(60),
+            ..policy
+        };
+        let why = unreachable.check().unwrap_err();
+        assert!(why.contains("can never be reached"), "{why}");
+    }
+
+    #[test]
+    fn thresholds_that_fail_the_check_still_never_panic() {
+        // Half-life 1s, suppress 1, reuse 1e-320 once made `Duration::mul_f64` panic.
+        let start = Instant::now();
+        for policy in [
+            DampeningPolicy {
+                half_life: Duration::from_secs(1),
+                suppress: 1.0,
+                reuse: 1e-320,
+                ..DampeningPolicy::default()
+            },
+            DampeningPolicy {
+                half_life: Duration::from_nanos(1),
+                max_suppress: Duration::from_secs(u64::MAX / 4),
+                penalty: f64::MAX,
+                suppress: 1.0,
+                reuse: f64::MIN_POSITIVE,
+                ..DampeningPolicy::default()
+            },
+            DampeningPolicy {
+                half_life: Duration::ZERO,
+                max_suppress: Duration::ZERO,
+                ..DampeningPolicy::default()
+            },
+        ] {
+            let mut flaps = Flaps::new(start);
+            for i in 0..4 {
+                let now = start + Duration::from_secs(i);
+                flaps.transition(&policy, now);
+                flaps.is_suppressed(&policy, now);
+                if let Some(release) = flaps.release_at(&policy, now) {
+                    assert!(release <= now + policy.max_suppress, "{policy:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::tunnel::Tunnel;
 ///   per change; it never changes the status.
 /// - A failed observation yields no update at all.
 /// - Grace, refresh, dampening, minimum interval, in-flight and failure backoff as in [`Policy`].
+///   Dampening only ever delays an Up: a flapping user that settles Down is written Down once
+///   the grace period is over, suppressed or not.
 /// - Refreshes ride along: one due within a quarter of the refresh interval joins the writes of
 ///   this tick to fill their last transaction, and such early refreshes alone go only as whole
 ///   transactions of [`Policy::batch`] users; each still goes by its own due time at the latest.
@@ -184,7 +186,9 @@ fn decide_user(
         };
         return Decision::Nothing;
     }
-    if entry.flaps.is_suppressed(&policy.dampening, now) {
+    // RFC 2439 withholds a suppressed route, and withholding a session is reporting it Down:
+    // dampening may delay an Up, never a Down (the grace above already held it as long as asked).
+    if wanted == BgpStatus::Up && entry.flaps.is_suppressed(&policy.dampening, now) {
         entry.why = Why::Dampened {
             until: entry.flaps.release_at(&policy.dampening, now),
         };

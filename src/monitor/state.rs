@@ -106,7 +106,7 @@ pub enum Why {
     InFlight {
         since: Instant,
     },
-    /// Flapping: writes pause until the penalty decays.
+    /// Flapping: an Up is not written until the penalty decays (a Down never waits for it).
     Dampened {
         until: Option<Instant>,
     },

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 
+use super::dns::{HostsFirst, ResolverFiles};
 use super::error::{parse_retry_after, ConfigError, RpcError, TransportKind};
 use super::retry::RetryPolicy;
 use super::types::{
@@ -52,6 +53,9 @@ pub struct ClientConfig {
     /// Extra PEM root certificates, added to the bundled Mozilla roots.
     pub ca_file: Option<PathBuf>,
     pub retry: RetryPolicy,
+    /// Where host names are looked up: the hosts file and `resolv.conf` (the management
+    /// namespace's own first).
+    pub resolver: ResolverFiles,
 }
 
 impl ClientConfig {
@@ -64,6 +68,7 @@ impl ClientConfig {
             allow_insecure_http: false,
             ca_file: None,
             retry: RetryPolicy::default(),
+            resolver: ResolverFiles::default(),
         }
     }
 }
@@ -102,7 +107,7 @@ impl Client {
         }
         builder = builder
             .tls_certs_only(roots)
-            .dns_resolver(Arc::new(super::dns::HostsFirst::default()));
+            .dns_resolver(Arc::new(HostsFirst::new(config.resolver)));
         let http = builder
             .build()
             .map_err(|e| ConfigError::HttpClient(error_chain(&e)))?;

@@ -22,6 +22,7 @@ pub use client::{
     redact_url, Client, ClientConfig, MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES,
     MAX_TRANSACTION_BYTES,
 };
+pub use dns::ResolverFiles;
 pub use error::{
     ConfigError, InstructionErrorKind, RpcError, TransactionError, TransportKind,
     SEND_TRANSACTION_PREFLIGHT_FAILURE,

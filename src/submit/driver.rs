@@ -18,6 +18,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::pipeline::{CallFailure, Effect, Event, Pipeline, SendResult, TxId};
 use super::{Cause, OutboxConfig, OutboxConfigError, Outcome, Resolution, Update};
+use crate::logging::{Condition, Say};
 use crate::metrics::OutboxMetrics;
 use crate::rpc::{
     Client, Commitment, LatestBlockhash, RetryPolicy, RpcError, SendOptions, Simulation,
@@ -74,6 +75,7 @@ impl Outbox {
             metrics,
             outcomes,
             calls: JoinSet::new(),
+            below_floor: Condition::default(),
         };
         let task = tokio::spawn(driver.run(inbox));
         Ok((Outbox { commands, task }, outcomes_rx))
@@ -129,6 +131,8 @@ struct Driver {
     metrics: OutboxMetrics,
     outcomes: mpsc::UnboundedSender<Outcome>,
     calls: JoinSet<Answer>,
+    /// The payer below the fee floor: said when it starts, ends, and hourly between.
+    below_floor: Condition<()>,
 }
 
 impl Driver {
@@ -307,12 +311,18 @@ impl Driver {
             Event::Balance { lamports, crossed } => {
                 m.payer_balance
                     .set(i64::try_from(lamports).unwrap_or(i64::MAX));
-                match crossed {
-                    Some(true) => tracing::warn!(
+                let below = crossed.unwrap_or(self.below_floor.holding().is_some());
+                match self.below_floor.observe(Instant::now(), below.then_some(())) {
+                    Some(Say::Started(())) => tracing::warn!(
                         balance = lamports,
                         "payer balance is below the fee floor: dropping refreshes, sending changes only"
                     ),
-                    Some(false) => tracing::info!(
+                    Some(Say::Ongoing { since, .. }) => tracing::warn!(
+                        balance = lamports,
+                        since = ?since,
+                        "payer balance is still below the fee floor: dropping refreshes, sending changes only"
+                    ),
+                    Some(Say::Ended { .. }) => tracing::info!(
                         balance = lamports,
                         "payer balance is back above the fee floor: sending refreshes again"
                     ),
