@@ -42,9 +42,10 @@ pub fn decide(
             user.status == UserStatus::Activated && user.device_pk == view.device_pk
         })
         .collect();
-    table
-        .users
-        .retain(|pubkey, _| considered.iter().any(|(pk, _)| pk == pubkey));
+    // A set, not a scan per entry: the table and the view both hold every user of the device.
+    let keep: std::collections::HashSet<&solana_pubkey::Pubkey> =
+        considered.iter().map(|(pk, _)| pk).collect();
+    table.users.retain(|pubkey, _| keep.contains(pubkey));
 
     let mut updates = Vec::new();
     let mut early: Vec<(Instant, Update)> = Vec::new();
