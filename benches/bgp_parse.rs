@@ -1,7 +1,8 @@
-//! Parse cost of the BGP peer table against the floor: a bare `serde_json` pass over the same
-//! bytes that builds nothing (`IgnoredAny`). Generates a 10,000-peer, 50-VRF
-//! `show ip bgp summary vrf all` reply shaped like EOS 4.3x output, takes the best of several
-//! runs of each, and prints the ratio (goal: within 2x) and the reply's bytes per peer.
+//! Parse cost of the two tables read every tick against the floor: a bare `serde_json` pass over
+//! the same bytes that builds nothing (`IgnoredAny`). Generates a 10,000-peer, 50-VRF
+//! `show ip bgp summary vrf all` reply shaped like EOS 4.3x output and a `show ip interface`
+//! reply of 10,000 tunnels among other interfaces, shaped like the recorded sample; takes the
+//! best of several runs of each, and prints the ratios (goal: within 2x) and bytes per entry.
 //!
 //! Run with `cargo bench --bench bgp_parse`.
 
@@ -9,6 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use doublezero_bgpstatus::bgp::PeerTable;
+use doublezero_bgpstatus::tunnel::TunnelTable;
 use serde_json::{json, Map, Value};
 
 const PEERS: usize = 10_000;
@@ -57,6 +59,46 @@ fn summary() -> String {
     json!({ "vrfs": vrfs }).to_string()
 }
 
+/// `show ip interface` with every field of the recorded sample: the tunnels, and as many
+/// Ethernet and Vlan interfaces beside them as a fabric switch carries.
+fn interfaces() -> String {
+    let address = |ip: String, mask: u8| {
+        json!({
+            "secondaryIpsOrderedList": [], "broadcastAddress": "255.255.255.255",
+            "secondaryIps": {}, "primaryIp": {"maskLen": mask, "address": ip},
+            "virtualIp": {"maskLen": 0, "address": "0.0.0.0"}
+        })
+    };
+    let interface = |name: &str, address: Value, vrf: String, up: bool| {
+        json!({
+            "interfaceAddress": address, "name": name, "urpf": "disable",
+            "interfaceStatus": if up { "connected" } else { "notconnect" }, "enabled": true,
+            "mtu": 9214, "vrf": vrf, "localProxyArp": false, "proxyArp": false,
+            "lineProtocolStatus": if up { "up" } else { "lowerLayerDown" },
+            "description": "managed by the controller"
+        })
+    };
+    let mut map = Map::new();
+    for n in 0..PEERS {
+        let name = format!("Tunnel{}", 500 + n);
+        let ip = format!("169.{}.{}.{}", 254 - n / 32_768, n / 128 % 256, n * 2 % 256);
+        let vrf = format!("vrf{}", n % VRFS);
+        map.insert(
+            name.clone(),
+            interface(&name, address(ip, 31), vrf, n % 5 != 0),
+        );
+    }
+    for n in 0..PEERS / 10 {
+        let name = format!("Ethernet{}/1", n + 1);
+        let ip = format!("10.1.{}.{}", n / 64 % 256, n * 4 % 256);
+        map.insert(
+            name.clone(),
+            interface(&name, address(ip, 30), "default".into(), true),
+        );
+    }
+    json!({ "interfaces": map }).to_string()
+}
+
 /// The fastest of `RUNS` runs; the result is dropped after the clock stops, since freeing it
 /// is not parsing.
 fn best_of<T>(mut run: impl FnMut() -> T) -> Duration {
@@ -94,6 +136,32 @@ fn main() {
     );
     println!("bare serde_json (IgnoredAny): {bare:?} (best of {RUNS})");
     println!("PeerTable::from_summaries:    {parsed:?} (best of {RUNS})");
+    println!(
+        "ratio: {:.2}x (goal: within 2x)",
+        parsed.as_secs_f64() / bare.as_secs_f64()
+    );
+
+    let text = interfaces();
+    let table = TunnelTable::from_json(&text).expect("generated interfaces parse");
+    assert_eq!(table.len(), PEERS);
+    let bare = best_of(|| {
+        black_box(
+            serde_json::from_slice::<serde::de::IgnoredAny>(black_box(text.as_bytes()))
+                .expect("valid JSON"),
+        );
+    });
+    let parsed = best_of(|| {
+        black_box(TunnelTable::from_json(black_box(&text)).expect("valid interfaces"));
+    });
+    println!();
+    println!(
+        "interfaces: {PEERS} tunnels and {} others, {} bytes, {} bytes/tunnel",
+        PEERS / 10,
+        text.len(),
+        text.len() / PEERS
+    );
+    println!("bare serde_json (IgnoredAny): {bare:?} (best of {RUNS})");
+    println!("TunnelTable::from_json:       {parsed:?} (best of {RUNS})");
     println!(
         "ratio: {:.2}x (goal: within 2x)",
         parsed.as_secs_f64() / bare.as_secs_f64()

@@ -14,7 +14,6 @@ use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::str::FromStr;
@@ -25,6 +24,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::eapi::{self, Client, Command, CommandOutcome, EapiError, Reply, Request};
+use crate::fasthash::FastHash;
 
 /// The IPv4-unicast summary; it also lists RFC 5549 link-local peers (spec §2.1).
 pub const IPV4_SUMMARY: &str = "show ip bgp summary vrf all";
@@ -224,7 +224,7 @@ impl PeerTable {
     fn with_capacity(capacity: usize) -> Self {
         PeerTable {
             peers: Vec::with_capacity(capacity),
-            first: HashMap::with_capacity_and_hasher(capacity, FastHash),
+            first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
             next: Vec::with_capacity(capacity),
         }
     }
@@ -333,57 +333,6 @@ impl PeerTable {
     /// True when the switch has no BGP sessions (a successful read that found none).
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
-    }
-}
-
-/// FxHash-style hashing for the IP index. The keys come from the switch's own configuration,
-/// not from an adversary, so SipHash's flooding resistance buys nothing and costs a good part
-/// of the parse (see `benches/bgp_parse.rs`).
-#[derive(Debug, Clone, Copy, Default)]
-struct FastHash;
-
-impl BuildHasher for FastHash {
-    type Hasher = FastHasher;
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(0)
-    }
-}
-
-struct FastHasher(u64);
-
-impl FastHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, value: u8) {
-        self.mix(u64::from(value));
-    }
-    fn write_u32(&mut self, value: u32) {
-        self.mix(u64::from(value));
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.mix(value);
-    }
-    fn write_usize(&mut self, value: usize) {
-        self.mix(value as u64);
-    }
-    /// A multiply leaves the low bits, which pick the bucket, depending only on the low input
-    /// bits (the constant `10.` of `10.a.b.c`), so finish with the splitmix64 avalanche.
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
     }
 }
 

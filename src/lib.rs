@@ -17,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod eapi;
 pub mod env;
+mod fasthash;
 pub mod keypair;
 pub mod listener;
 pub mod logging;

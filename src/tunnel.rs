@@ -12,15 +12,16 @@
 //! interface read that fails is an `Err`, never an empty table, because an absent tunnel is
 //! evidence that a user was removed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::bgp::Vrf;
 use crate::eapi::{self, Command, EapiError, Reply};
+use crate::fasthash::FastHash;
 use crate::serviceability::NetworkV4;
 
 /// The layer-3 interface model that names each interface's VRF.
@@ -73,8 +74,8 @@ impl Tunnel {
 pub struct TunnelTable {
     tunnels: Vec<Tunnel>,
     /// Address of a /31 tunnel → its position; the Go agent only matches /31s (spec §8.2).
-    by_address: HashMap<Ipv4Addr, usize>,
-    by_number: HashMap<u16, usize>,
+    by_address: HashMap<Ipv4Addr, usize, FastHash>,
+    by_number: HashMap<u16, usize, FastHash>,
 }
 
 impl TunnelTable {
@@ -95,16 +96,19 @@ impl TunnelTable {
     pub fn from_json(text: &str) -> Result<Self, String> {
         let model: Interfaces = serde_json::from_str(text).map_err(|err| err.to_string())?;
         let mut table = TunnelTable {
-            tunnels: Vec::new(),
-            by_address: HashMap::new(),
-            by_number: HashMap::new(),
+            tunnels: Vec::with_capacity(model.interfaces.0.len()),
+            by_address: HashMap::with_capacity_and_hasher(
+                model.interfaces.0.len(),
+                FastHash::default(),
+            ),
+            by_number: HashMap::with_capacity_and_hasher(
+                model.interfaces.0.len(),
+                FastHash::default(),
+            ),
         };
-        for (key, raw) in model.interfaces {
-            if !key.starts_with("Tunnel") {
-                continue;
-            }
-            let interface: Interface =
-                serde_json::from_str(raw.get()).map_err(|err| format!("{key}: {err}"))?;
+        // A few VRF and status names repeat across every tunnel: one allocation each.
+        let mut names = Interner::default();
+        for (key, interface) in model.interfaces.0 {
             // A tunnel whose address cannot be read fails the read rather than reading as
             // absent, because an absent tunnel can turn a user Down.
             let address = interface
@@ -113,11 +117,11 @@ impl TunnelTable {
                 .transpose()?
                 .flatten();
             let tunnel = Tunnel {
-                name: key.into(),
-                vrf: interface.vrf.map(Vrf::from),
+                name: Arc::from(&*key),
+                vrf: interface.vrf.map(|vrf| names.get(&vrf)),
                 address,
-                interface_status: interface.interface_status.unwrap_or_default().into(),
-                line_protocol: interface.line_protocol_status.unwrap_or_default().into(),
+                interface_status: names.get(&interface.interface_status.unwrap_or_default()),
+                line_protocol: names.get(&interface.line_protocol_status.unwrap_or_default()),
             };
             let position = table.tunnels.len();
             if let Some(net) = tunnel.address.filter(|net| net.prefix == 31) {
@@ -157,42 +161,124 @@ impl TunnelTable {
     }
 }
 
-/// `{"interfaces": {<name>: {...}}}`; the map is the one required key. Interfaces other than
-/// tunnels stay unparsed, so an odd Ethernet or Vlan cannot fail the read.
+#[derive(Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(name) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.0.insert(Arc::clone(&name));
+        name
+    }
+}
+
+/// `{"interfaces": {<name>: {...}}}`; the map is the one required key.
 #[derive(Deserialize)]
-struct Interfaces {
-    /// By name, so that the table (and which of two tunnels holding the same address is
-    /// found) is the same on every read.
-    interfaces: BTreeMap<String, Box<RawValue>>,
+struct Interfaces<'a> {
+    #[serde(borrow)]
+    interfaces: TunnelInterfaces<'a>,
+}
+
+/// The `Tunnel*` entries of the interface map, sorted by name so that the table (and which of
+/// two tunnels holding the same address is found) is the same on every read. Other interfaces
+/// are skipped unparsed, in the same pass, so an odd Ethernet or Vlan cannot fail the read and
+/// costs no allocation.
+struct TunnelInterfaces<'a>(Vec<(Cow<'a, str>, Interface<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TunnelInterfaces<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TunnelInterfaces<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of interfaces by name")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TunnelInterfaces<'de>, A::Error> {
+                let mut tunnels = Vec::new();
+                while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                    if !name.starts_with("Tunnel") {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    let interface = map
+                        .next_value::<Interface>()
+                        .map_err(|err| serde::de::Error::custom(format!("{name}: {err}")))?;
+                    tunnels.push((name, interface));
+                }
+                tunnels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                Ok(TunnelInterfaces(tunnels))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Interface {
-    #[serde(default)]
-    vrf: Option<String>,
-    #[serde(default)]
-    interface_status: Option<String>,
-    #[serde(default)]
-    line_protocol_status: Option<String>,
-    #[serde(default)]
-    interface_address: Option<AddressField>,
+struct Interface<'a> {
+    #[serde(default, borrow)]
+    vrf: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    interface_status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    line_protocol_status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    interface_address: Option<AddressField<'a>>,
 }
 
-/// An object in `show ip interface` and its brief form, an array in `show interfaces`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum AddressField {
-    One(AddressBlock),
-    List(Vec<AddressBlock>),
+/// An object in `show ip interface` and its brief form, an array in `show interfaces`. Read by
+/// shape rather than `#[serde(untagged)]`, which buffers every field (secondary and virtual
+/// addresses included) of every tunnel before trying each variant.
+enum AddressField<'a> {
+    One(AddressBlock<'a>),
+    List(Option<AddressBlock<'a>>),
 }
 
-impl AddressField {
+impl<'de: 'a, 'a> Deserialize<'de> for AddressField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AddressField<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an address object or a list of them")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<AddressField<'de>, A::Error> {
+                AddressBlock::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(AddressField::One)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AddressField<'de>, A::Error> {
+                let first = seq.next_element::<AddressBlock>()?;
+                while seq.next_element::<AddressBlock>()?.is_some() {}
+                Ok(AddressField::List(first))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl AddressField<'_> {
     /// The primary address; `None` for unnumbered (`0.0.0.0/0` or an `unnumberedIntf`).
     fn primary(self, interface: &str) -> Result<Option<NetworkV4>, String> {
         let block = match self {
             AddressField::One(block) => Some(block),
-            AddressField::List(blocks) => blocks.into_iter().next(),
+            AddressField::List(first) => first,
         };
         let Some(block) = block else {
             return Ok(None);
@@ -219,21 +305,22 @@ impl AddressField {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AddressBlock {
+struct AddressBlock<'a> {
     /// `show ip interface` and `show interfaces`.
-    #[serde(default)]
-    primary_ip: Option<IpAndMask>,
+    #[serde(default, borrow)]
+    primary_ip: Option<IpAndMask<'a>>,
     /// `show ip interface brief`.
+    #[serde(default, borrow)]
+    ip_addr: Option<IpAndMask<'a>>,
     #[serde(default)]
-    ip_addr: Option<IpAndMask>,
-    #[serde(default)]
-    unnumbered_intf: Option<String>,
+    unnumbered_intf: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct IpAndMask {
-    address: String,
+struct IpAndMask<'a> {
+    #[serde(borrow)]
+    address: Cow<'a, str>,
     #[serde(default)]
     mask_len: u8,
 }
@@ -299,6 +386,12 @@ mod tests {
         }))
         .is_err());
         assert!(TunnelTable::from_json(r#"{"intf": {}}"#).is_err());
+        let err = table(serde_json::json!({
+            "Ethernet1": {"vrf": 5},
+            "Tunnel9": {"interfaceAddress": [{"primaryIp": {"address": "169.254.0.2", "maskLen": 31}}, 7]}
+        }))
+        .unwrap_err();
+        assert!(err.starts_with("Tunnel9: "), "{err}");
     }
 
     /// Any JSON value, a few levels deep, for the fields a switch could send in any shape.
@@ -373,7 +466,7 @@ mod tests {
 
         #[test]
         fn every_tunnel_is_found_by_number_and_every_slash_31_by_its_address(tunnels in tunnels()) {
-            let interfaces: BTreeMap<String, serde_json::Value> = tunnels
+            let interfaces: std::collections::BTreeMap<String, serde_json::Value> = tunnels
                 .iter()
                 .map(|(number, addr, prefix, vrf)| {
                     (

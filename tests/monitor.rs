@@ -810,7 +810,9 @@ async fn the_peer_table_from_eos_decides_per_user_across_vrfs() {
     }}"#;
     let switch = SwitchState {
         peers: PeerTable::from_summaries([summary, r#"{"vrfs": {}}"#]).unwrap(),
-        tunnels: TunnelTable::from_json(r#"{"interfaces": {}}"#).unwrap(),
+        tunnels: TunnelTable::from_json(r#"{"interfaces": {}}"#)
+            .unwrap()
+            .into(),
     };
     let v = view(vec![
         user(1, BgpStatus::Down, RECENT),
@@ -1140,7 +1142,7 @@ async fn eos_tables_scope_the_peer_to_the_tunnels_vrf() {
     }}"#;
     let switch = SwitchState {
         peers: PeerTable::from_summaries([summary, r#"{"vrfs": {}}"#]).unwrap(),
-        tunnels: TunnelTable::from_json(interfaces).unwrap(),
+        tunnels: TunnelTable::from_json(interfaces).unwrap().into(),
     };
     let v = view(vec![user(1, BgpStatus::Up, RECENT)]);
     let mut table = StateTable::default();

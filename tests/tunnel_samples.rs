@@ -238,3 +238,47 @@ async fn bgp_inactive_still_reads_the_interfaces() {
     assert!(state.peers.is_empty());
     assert_eq!(state.tunnels.len(), 1);
 }
+
+/// The daemon's observer parses the interface model again only when EOS's bytes changed: the
+/// same bytes share the last table, a changed tunnel is seen on the very next tick, and a failed
+/// interface read fails the observation rather than serving the remembered table.
+#[tokio::test]
+async fn the_observer_reuses_the_tunnel_table_only_for_the_same_bytes() {
+    let up = goeapi_show_ip_interface().replace("\"Management1\"", "\"Tunnel7\"");
+    let mut model: Value = serde_json::from_str(&up).unwrap();
+    model["interfaces"]["Tunnel7"]["lineProtocolStatus"] = "down".into();
+    let down = model.to_string();
+    assert_ne!(up, down);
+    // What each successive request finds: `None` fails the interface command.
+    let script = [
+        Some(up.clone()),
+        Some(up.clone()),
+        Some(down),
+        None,
+        Some(up),
+    ];
+    let served = std::sync::atomic::AtomicUsize::new(0);
+    let eos = FakeEos::start(move |request| {
+        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let interfaces = match &script[n.min(script.len() - 1)] {
+            Some(text) => Outcome::Result(text.clone()),
+            None => Outcome::Error(1002, vec!["interface model unavailable".into()]),
+        };
+        support::Answer::Body(switch_with_interfaces(interfaces).respond(request))
+    })
+    .await;
+    let client = eos.client();
+    let mut observer = switch::Observer::default();
+    let line = |state: &SwitchState| state.tunnels.by_number(7).map(|t| t.is_up());
+
+    let first = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    let second = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.tunnels, &second.tunnels));
+    assert_eq!(line(&second), Some(true));
+    let changed = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(line(&changed), Some(false));
+    assert!(observer.observe(&client, Summaries::Ipv4).await.is_err());
+    let back = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(line(&back), Some(true));
+    assert!(!std::sync::Arc::ptr_eq(&changed.tunnels, &back.tunnels));
+}

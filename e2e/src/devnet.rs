@@ -7,7 +7,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -35,9 +35,10 @@ pub struct DevnetUser {
     pub tunnel: String,
 }
 
-/// A ledger and a switch with `users` users provisioned on both.
+/// A ledger and a switch with `users` users provisioned on both. Several share one ledger as a
+/// fleet (see [`Devnet::another_device`]).
 pub struct Devnet {
-    pub ledger: LedgerSim,
+    pub ledger: Arc<LedgerSim>,
     pub switch: EapiSim,
     pub device: Pubkey,
     /// The device's metrics-publisher keypair file (mode 0600).
@@ -62,13 +63,27 @@ impl Devnet {
         interfaces: u16,
         latency: Duration,
     ) -> anyhow::Result<Devnet> {
-        let dir = scratch_dir()?;
         let ledger = LedgerSim::start(ledger::Config {
             slot_time,
             latency,
             ..ledger::Config::default()
         })
         .await?;
+        Self::on_ledger(Arc::new(ledger), users, interfaces).await
+    }
+
+    /// Another device of `users` users, with its own switch and metrics-publisher keypair, on
+    /// this devnet's ledger: the devices of a fleet share the ledger and its RPC.
+    pub async fn another_device(&self, users: u16, interfaces: u16) -> anyhow::Result<Devnet> {
+        Self::on_ledger(Arc::clone(&self.ledger), users, interfaces).await
+    }
+
+    async fn on_ledger(
+        ledger: Arc<LedgerSim>,
+        users: u16,
+        interfaces: u16,
+    ) -> anyhow::Result<Devnet> {
+        let dir = scratch_dir()?;
         let keypair = dir.join("publisher.json");
         let demo = seed::apply_demo(&ledger, users, interfaces, &keypair)?;
         let device = demo["device"].as_str().context("demo device")?.parse()?;

@@ -143,6 +143,7 @@ pub async fn run(
             ..Status::default()
         },
         status_requests,
+        observer: switch::Observer::default(),
         rendered: None,
         watched_until: None,
         listener,
@@ -199,6 +200,7 @@ struct Daemon {
     metrics: DaemonMetrics,
     status: Status,
     status_requests: listener::StatusRequests,
+    observer: switch::Observer,
     /// The last `/status` rendering and when: requests within a second share it.
     rendered: Option<(Instant, listener::Snapshot)>,
     /// Someone asked for `/status` lately: keep the fallback rendering fresh after each tick.
@@ -363,7 +365,10 @@ impl Daemon {
         });
 
         let started = Instant::now();
-        let switch = switch::observe(&self.eapi, switch::Summaries::Ipv4).await;
+        let switch = self
+            .observer
+            .observe(&self.eapi, switch::Summaries::Ipv4)
+            .await;
         self.metrics
             .observation_duration
             .observe(started.elapsed().as_secs_f64());

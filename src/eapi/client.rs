@@ -112,6 +112,10 @@ impl Client {
             if let Some(body) = reader.advance(&received, read == 0)? {
                 return Ok(body);
             }
+            if let Some(expected) = reader.expected_len() {
+                let wanted = expected.min(self.max_reply_bytes + 1);
+                received.reserve(wanted.saturating_sub(received.len()));
+            }
         }
     }
 

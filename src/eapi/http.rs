@@ -103,6 +103,18 @@ impl ResponseReader {
         }
     }
 
+    /// The whole response's size once its head says (`Content-Length`), so the caller can
+    /// make room for it at once rather than regrowing (and copying) a large reply as it comes.
+    pub(crate) fn expected_len(&self) -> Option<usize> {
+        match self.head {
+            Some(Head {
+                body_start,
+                framing: Framing::Length(len),
+            }) => Some(body_start.saturating_add(len)),
+            _ => None,
+        }
+    }
+
     /// Decodes every complete chunk after `chunk_pos`; true once the last chunk and the
     /// trailer section have arrived.
     fn advance_chunks(&mut self, buf: &[u8]) -> Result<bool, EapiError> {

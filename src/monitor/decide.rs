@@ -2,6 +2,8 @@
 
 use tokio::time::Instant;
 
+use crate::fasthash::FastHash;
+
 use super::state::{Drift, Session, TunnelSeen, UserState, Why};
 use super::{Observation, Policy, SwitchLookup, Update, UpdateReason, VrfSession};
 use crate::serviceability::{BgpStatus, DeviceView, TunnelNet, User, UserStatus};
@@ -43,7 +45,7 @@ pub fn decide(
         })
         .collect();
     // A set, not a scan per entry: the table and the view both hold every user of the device.
-    let keep: std::collections::HashSet<&solana_pubkey::Pubkey> =
+    let keep: std::collections::HashSet<&solana_pubkey::Pubkey, FastHash> =
         considered.iter().map(|(pk, _)| pk).collect();
     table.users.retain(|pubkey, _| keep.contains(pubkey));
 

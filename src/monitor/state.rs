@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::{Flaps, Policy, UpdateReason};
 use crate::bgp::Vrf;
+use crate::fasthash::FastHash;
 use crate::serviceability::{BgpStatus, NetworkV4, TunnelNet, TunnelNetError, User};
 use crate::tunnel::Tunnel;
 
@@ -252,7 +253,7 @@ fn write_time(reported: u64, view_slot: u64, now: Instant, policy: &Policy) -> O
 /// The per-user state of every considered user, keyed by the User account's pubkey.
 #[derive(Debug, Default)]
 pub struct StateTable {
-    pub(super) users: HashMap<Pubkey, UserState>,
+    pub(super) users: HashMap<Pubkey, UserState, FastHash>,
 }
 
 impl StateTable {

@@ -181,12 +181,8 @@ impl Client {
         let reply: UiWithContext<Vec<UiKeyedAccount>> = self
             .call_retrying(METHOD, json!([b58(program.as_ref()), config]))
             .await?;
-        let value = reply
-            .value
-            .into_iter()
-            .map(UiKeyedAccount::decode)
-            .collect::<Result<_, _>>()
-            .map_err(|reason| malformed(METHOD, reason))?;
+        let value =
+            UiKeyedAccount::decode_all(reply.value).map_err(|reason| malformed(METHOD, reason))?;
         Ok(WithContext {
             slot: reply.context.slot,
             value,
@@ -746,7 +742,7 @@ mod tests {
         #[test]
         fn arbitrary_reply_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let _ = parse_reply::<UiWithContext<Vec<UiKeyedAccount>>>("getProgramAccounts", &body)
-                .map(|r| r.value.into_iter().map(UiKeyedAccount::decode).collect::<Vec<_>>());
+                .map(|r| UiKeyedAccount::decode_all(r.value));
             let _ = parse_reply::<UiWithContext<Vec<Option<UiTransactionStatus>>>>("getSignatureStatuses", &body)
                 .map(|r| r.value.into_iter().map(|s| s.map(UiTransactionStatus::decode)).collect::<Vec<_>>());
             let _ = parse_reply::<String>("sendTransaction", &body);

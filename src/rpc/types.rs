@@ -209,11 +209,15 @@ impl UiSimulation {
 pub(crate) type Decode<T> = Result<T, String>;
 
 fn decode_base58<const N: usize>(field: &str, s: &str) -> Decode<[u8; N]> {
-    let bytes = bs58::decode(s)
-        .into_vec()
-        .map_err(|e| format!("{field} {s:?} is not base58: {e}"))?;
-    <[u8; N]>::try_from(bytes.as_slice())
-        .map_err(|_| format!("{field} {s:?} decodes to {} bytes, want {N}", bytes.len()))
+    let mut out = [0u8; N];
+    match bs58::decode(s).onto(&mut out[..]) {
+        Ok(len) if len == N => Ok(out),
+        Ok(len) => Err(format!("{field} {s:?} decodes to {len} bytes, want {N}")),
+        Err(bs58::decode::Error::BufferTooSmall) => {
+            Err(format!("{field} {s:?} decodes to more than {N} bytes"))
+        }
+        Err(e) => Err(format!("{field} {s:?} is not base58: {e}")),
+    }
 }
 
 pub(crate) fn decode_pubkey(field: &str, s: &str) -> Decode<Pubkey> {
@@ -224,8 +228,30 @@ pub(crate) fn decode_signature(s: &str) -> Decode<Signature> {
     decode_base58::<64>("signature", s).map(Signature::from)
 }
 
+/// The owner last decoded: accounts listed together (a program's accounts) share one, so
+/// it is decoded once and compared as text after.
+#[derive(Default)]
+pub(crate) struct Owners(Option<(String, Pubkey)>);
+
+impl Owners {
+    fn decode(&mut self, text: String) -> Decode<Pubkey> {
+        if let Some((last, owner)) = &self.0 {
+            if *last == text {
+                return Ok(*owner);
+            }
+        }
+        let owner = decode_pubkey("owner", &text)?;
+        self.0 = Some((text, owner));
+        Ok(owner)
+    }
+}
+
 impl UiAccount {
     pub(crate) fn decode(self) -> Decode<Account> {
+        self.decode_with(&mut Owners::default())
+    }
+
+    pub(crate) fn decode_with(self, owners: &mut Owners) -> Decode<Account> {
         use base64::Engine as _;
         let (data, encoding) = self.data;
         if encoding != "base64" {
@@ -238,7 +264,7 @@ impl UiAccount {
             .map_err(|e| format!("account data is not base64: {e}"))?;
         Ok(Account {
             lamports: self.lamports,
-            owner: decode_pubkey("owner", &self.owner)?,
+            owner: owners.decode(self.owner)?,
             data,
             executable: self.executable,
             rent_epoch: self.rent_epoch,
@@ -247,11 +273,17 @@ impl UiAccount {
 }
 
 impl UiKeyedAccount {
-    pub(crate) fn decode(self) -> Decode<KeyedAccount> {
-        Ok(KeyedAccount {
-            pubkey: decode_pubkey("pubkey", &self.pubkey)?,
-            account: self.account.decode()?,
-        })
+    pub(crate) fn decode_all(accounts: Vec<UiKeyedAccount>) -> Decode<Vec<KeyedAccount>> {
+        let mut owners = Owners::default();
+        accounts
+            .into_iter()
+            .map(|keyed| {
+                Ok(KeyedAccount {
+                    pubkey: decode_pubkey("pubkey", &keyed.pubkey)?,
+                    account: keyed.account.decode_with(&mut owners)?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -299,6 +331,32 @@ mod tests {
     fn commitment_serializes_lowercase() {
         assert_eq!(json!(Commitment::Confirmed), json!("confirmed"));
         assert_eq!(json!(Commitment::Finalized), json!("finalized"));
+    }
+
+    #[test]
+    fn listed_accounts_keep_their_own_owners_and_bad_keys_are_named() {
+        let program = Pubkey::new_from_array([7; 32]);
+        let other = Pubkey::new_from_array([9; 32]);
+        let keyed = |owner: &Pubkey| {
+            json!({"pubkey": program.to_string(), "account": {
+                "lamports": 1, "owner": owner.to_string(), "data": ["", "base64"],
+                "executable": false, "rentEpoch": 0}})
+        };
+        let list: Vec<UiKeyedAccount> =
+            serde_json::from_value(json!([keyed(&program), keyed(&program), keyed(&other)]))
+                .unwrap();
+        let owners: Vec<Pubkey> = UiKeyedAccount::decode_all(list)
+            .unwrap()
+            .iter()
+            .map(|k| k.account.owner)
+            .collect();
+        assert_eq!(owners, [program, program, other]);
+
+        let signature = Signature::from([3; 64]).to_string();
+        let err = decode_pubkey("pubkey", &signature).unwrap_err();
+        assert!(err.contains("more than 32 bytes"), "{err}");
+        let err = decode_pubkey("pubkey", "0OIl").unwrap_err();
+        assert!(err.contains("not base58"), "{err}");
     }
 
     #[test]
