@@ -1,7 +1,8 @@
 //! doublezero-bgpstatus: keeps each DoubleZero user's BGP session status on chain, from the
 //! Arista switch the user's GRE tunnel lands on.
 //!
-//! The data flows one way (see `ARCHITECTURE.md`): eAPI → BGP peer table; Solana JSON-RPC →
+//! The data flows one way (the picture and a map of where each piece lives are in README.md,
+//! "How the pieces fit"): eAPI → BGP peer table; Solana JSON-RPC →
 //! cached device view; both → the pure decision → the outbox that signs and sends
 //! `SetUserBGPStatus` transactions.
 //!

@@ -6,13 +6,13 @@
 //! much a failed observation as a failed BGP read, since either half missing could make a live
 //! user look removed.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::bgp::{self, PeerTable};
+use crate::bgp::{self, PeerKey, PeerTable, Vrf};
 use crate::eapi::{Client, EapiError, Reply, Request};
-use crate::monitor::{Session, SwitchLookup, VrfSession};
-use crate::tunnel::{self, Tunnel, TunnelTable};
+use crate::tunnel::{self, TunnelTable};
 
 /// Both halves of the switch's state, read together.
 #[derive(Debug, Clone)]
@@ -87,35 +87,55 @@ impl Observer {
     }
 }
 
-impl SwitchLookup for SwitchState {
-    /// Established wins when several sessions qualify (the same peer in several VRFs, when no
-    /// VRF is given); otherwise the first one seen.
-    fn session(&self, peer: Ipv4Addr, vrf: Option<&str>) -> Option<VrfSession> {
-        let mut first = None;
-        for candidate in self
-            .peers
-            .lookup(IpAddr::V4(peer))
-            .filter(|candidate| vrf.is_none_or(|vrf| &*candidate.vrf == vrf))
-        {
-            if candidate.is_established() {
-                return Some(VrfSession {
-                    vrf: candidate.vrf.clone(),
-                    session: Session::Established,
-                });
+/// Reads the TCP round-trip time of each session, request by request, until `deadline`: what
+/// is not read by then is left out (written as "no sample"), so an RTT read never holds up the
+/// next status read for long. A peer whose detail is missing, failed or lacks
+/// `peerTcpInfo.sndRtt` has no entry; a failed request costs only its own peers' RTTs.
+pub async fn fetch_rtts(
+    client: &Client,
+    peers: &[PeerKey],
+    sessions_in: &HashMap<Vrf, usize>,
+    deadline: tokio::time::Instant,
+) -> HashMap<PeerKey, Duration> {
+    let mut found: HashMap<PeerKey, Duration> = HashMap::new();
+    for request in bgp::rtt_requests(peers, sessions_in) {
+        let reply = match tokio::time::timeout_at(deadline, client.execute(&request)).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "an RTT request failed; those sessions go without");
+                continue;
             }
-            first.get_or_insert(candidate);
+            Err(_) => {
+                tracing::debug!("RTT reads ran out of time; the rest go without");
+                break;
+            }
+        };
+        for (index, command) in request.command_list().iter().enumerate() {
+            let Ok(raw) = reply.result(index) else {
+                continue;
+            };
+            let Ok(text) = crate::eapi::result_text(command.text(), raw) else {
+                continue;
+            };
+            match bgp::rtts_from_neighbors(&text) {
+                Ok(rtts) => found.extend(rtts),
+                Err(err) => {
+                    tracing::debug!(command = command.text(), %err, "neighbour detail not understood; no RTT")
+                }
+            }
         }
-        first.map(|candidate| VrfSession {
-            vrf: candidate.vrf.clone(),
-            session: Session::NotEstablished(candidate.state.to_string()),
+    }
+    peers
+        .iter()
+        .filter_map(|key| {
+            let rtt = found.get(key).copied().or_else(|| {
+                // The detail may scope a link-local peer differently from the summary.
+                found
+                    .iter()
+                    .find(|(other, _)| other.vrf == key.vrf && other.addr.ip() == key.addr.ip())
+                    .map(|(_, rtt)| *rtt)
+            })?;
+            Some((key.clone(), rtt))
         })
-    }
-
-    fn tunnel(&self, device_addr: Ipv4Addr) -> Option<&Tunnel> {
-        self.tunnels.by_device_addr(device_addr)
-    }
-
-    fn tunnel_numbered(&self, number: u16) -> Option<&Tunnel> {
-        self.tunnels.by_number(number)
-    }
+        .collect()
 }

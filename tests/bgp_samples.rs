@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use doublezero_bgpstatus::bgp::{self, Asn, PeerKey, PeerState, PeerTable};
-use doublezero_bgpstatus::eapi::EapiError;
+use doublezero_bgpstatus::eapi::{Client, EapiError, Request};
+use doublezero_bgpstatus::switch;
 use serde_json::{json, Value};
 use support::{fixture, FakeEos, Outcome, Switch};
 
@@ -36,7 +37,15 @@ fn ip(text: &str) -> IpAddr {
 
 async fn read(ipv4: &str, ipv6: &str) -> Result<PeerTable, EapiError> {
     let eos = FakeEos::switch(Switch::new().with_summaries(ipv4, ipv6)).await;
-    bgp::fetch_peers(&eos.client()).await
+    fetch_peers(&eos.client()).await
+}
+
+/// Both summaries in one request, read into the table as `switch::observe` reads them.
+async fn fetch_peers(client: &Client) -> Result<PeerTable, EapiError> {
+    let reply = client
+        .execute(&Request::new().commands(bgp::summary_commands()))
+        .await?;
+    PeerTable::from_reply(&reply, 0..2)
 }
 
 #[tokio::test]
@@ -142,7 +151,7 @@ async fn bgp_inactive_is_an_empty_successful_observation() {
         Outcome::Error(1000, vec!["BGP inactive".into()]),
     );
     let eos = FakeEos::switch(switch).await;
-    let table = bgp::fetch_peers(&eos.client()).await.unwrap();
+    let table = fetch_peers(&eos.client()).await.unwrap();
     assert!(table.is_empty());
 }
 
@@ -159,7 +168,7 @@ async fn bgp_inactive_after_a_read_summary_is_a_failed_observation() {
             Outcome::Error(1000, vec!["BGP inactive".into()]),
         );
     let eos = FakeEos::switch(switch).await;
-    let err = bgp::fetch_peers(&eos.client()).await.unwrap_err();
+    let err = fetch_peers(&eos.client()).await.unwrap_err();
     assert!(
         matches!(&err, EapiError::Command { code: 1000, .. }),
         "{err:?}"
@@ -178,7 +187,7 @@ async fn other_command_failures_are_a_failed_observation_not_zero_peers() {
             Outcome::Error(1005, vec!["Command unauthorized".into()]),
         );
     let eos = FakeEos::switch(switch).await;
-    let err = bgp::fetch_peers(&eos.client()).await.unwrap_err();
+    let err = fetch_peers(&eos.client()).await.unwrap_err();
     let EapiError::Command {
         code: 1005,
         failures,
@@ -202,7 +211,7 @@ async fn summary_of_the_wrong_shape_is_a_model_error() {
             Outcome::Result(r#"{"vrfs": {}}"#.into()),
         );
     let eos = FakeEos::switch(switch).await;
-    let err = bgp::fetch_peers(&eos.client()).await.unwrap_err();
+    let err = fetch_peers(&eos.client()).await.unwrap_err();
     assert!(
         matches!(&err, EapiError::Model { command, .. } if command == "show ip bgp summary vrf all"),
         "{err:?}"
@@ -216,7 +225,7 @@ async fn summary_request_pins_revision_1_for_both_address_families() {
         "napalm-nobgp-show_ip_bgp_summary_vrf_all.json",
     ))
     .await;
-    bgp::fetch_peers(&eos.client()).await.unwrap();
+    fetch_peers(&eos.client()).await.unwrap();
     let (_, body) = eos.requests().pop().unwrap();
     assert_eq!(
         body["params"]["cmds"],
@@ -322,7 +331,7 @@ async fn rtts_come_in_one_request_and_missing_peers_just_have_none() {
     ];
     // A few of many sessions: one command each.
     let sessions = HashMap::from([(bgp::Vrf::from("default"), 100)]);
-    let rtts = bgp::fetch_rtts(&eos.client(), &wanted, &sessions, far_deadline()).await;
+    let rtts = switch::fetch_rtts(&eos.client(), &wanted, &sessions, far_deadline()).await;
     assert_eq!(rtts.len(), 3, "{rtts:?}");
     assert_eq!(rtts[&wanted[0]], Duration::from_micros(4287));
     assert_eq!(rtts[&wanted[3]], Duration::from_micros(19886));
@@ -341,7 +350,7 @@ async fn rtts_come_in_one_request_and_missing_peers_just_have_none() {
 async fn rtts_of_no_peers_send_no_request() {
     let eos = FakeEos::switch(Switch::new()).await;
     assert!(
-        bgp::fetch_rtts(&eos.client(), &[], &HashMap::new(), far_deadline())
+        switch::fetch_rtts(&eos.client(), &[], &HashMap::new(), far_deadline())
             .await
             .is_empty()
     );

@@ -158,41 +158,6 @@ async fn memcmp_pattern_over_128_bytes_is_refused_before_sending() {
 }
 
 #[tokio::test]
-async fn multiple_accounts_over_100_keys_are_fetched_in_chunks_in_order() {
-    let owner = key(9);
-    let keys: Vec<Pubkey> = (0..150).map(|i| key(i as u8)).collect();
-    // Chunk one: 100 accounts, the first missing. Chunk two: 50 accounts from an older slot.
-    let mut first: Vec<Value> = vec![Value::Null];
-    first.extend((1..100).map(|_| ui_account(&owner, "AA==")));
-    let second: Vec<Value> = (0..50).map(|_| ui_account(&owner, "AQ==")).collect();
-    let server = FakeRpc::start(vec![
-        Reply::result(json!({"context": {"slot": 20}, "value": first})),
-        Reply::result(json!({"context": {"slot": 19}, "value": second})),
-    ])
-    .await;
-
-    let reply = client(&server)
-        .get_multiple_accounts(&keys, Commitment::Confirmed)
-        .await
-        .unwrap();
-
-    let requests = server.requests();
-    assert_eq!(requests.len(), 2);
-    assert_eq!(params(&requests[0])[0].as_array().unwrap().len(), 100);
-    assert_eq!(params(&requests[1])[0].as_array().unwrap().len(), 50);
-    assert_eq!(params(&requests[1])[0][0], b58(key(100).as_ref()));
-    assert_eq!(
-        params(&requests[0])[1],
-        json!({"encoding": "base64", "commitment": "confirmed"})
-    );
-    assert_eq!(reply.slot, 19, "the oldest chunk's slot is reported");
-    assert_eq!(reply.value.len(), 150);
-    assert!(reply.value[0].is_none());
-    assert_eq!(reply.value[1].as_ref().unwrap().data, vec![0]);
-    assert_eq!(reply.value[149].as_ref().unwrap().data, vec![1]);
-}
-
-#[tokio::test]
 async fn missing_account_is_none() {
     let server = FakeRpc::start(vec![Reply::result(
         json!({"context": {"slot": 5}, "value": null}),

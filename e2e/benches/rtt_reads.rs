@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::bail;
 use doublezero_bgpstatus::bgp::{self, PeerKey, Vrf};
 use doublezero_bgpstatus::eapi::Client;
+use doublezero_bgpstatus::switch::{self, Summaries};
 use doublezero_bgpstatus_e2e::eapi_sim::{CommandCost, EapiSim, Peer, SimConfig};
 use tokio::time::Instant;
 
@@ -41,8 +42,9 @@ async fn main() -> anyhow::Result<()> {
     let sim = EapiSim::start(config).await?;
     sim.set_command_cost(COST);
     let client = Client::new(sim.socket_path()).with_timeout(Duration::from_secs(60));
-    let keys: Vec<PeerKey> = bgp::fetch_peers(&client)
+    let keys: Vec<PeerKey> = switch::observe(&client, Summaries::Both)
         .await?
+        .peers
         .iter()
         .map(|peer| peer.key())
         .collect();
@@ -93,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn time(client: &Client, keys: &[PeerKey], sessions: &HashMap<Vrf, usize>) -> Duration {
     let start = Instant::now();
-    let rtts = bgp::fetch_rtts(client, keys, sessions, start + Duration::from_secs(120)).await;
+    let rtts = switch::fetch_rtts(client, keys, sessions, start + Duration::from_secs(120)).await;
     assert_eq!(rtts.len(), keys.len(), "every RTT read");
     start.elapsed()
 }

@@ -8,13 +8,20 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use doublezero_bgpstatus::bgp::{fetch_peers, fetch_rtts, PeerTable};
+use doublezero_bgpstatus::bgp::PeerTable;
 use doublezero_bgpstatus::eapi::{Client, Command, EapiError};
+use doublezero_bgpstatus::switch::{self, fetch_rtts, Summaries};
 use doublezero_bgpstatus_e2e::eapi_sim::{
     load_replay, Daemon, EapiSim, Fault, Peer, SimConfig, Tunnel,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// The peer table as an operator's `peers` reads it: both summaries, with the interfaces, in one
+/// request.
+async fn fetch_peers(client: &Client) -> Result<PeerTable, EapiError> {
+    Ok(switch::observe(client, Summaries::Both).await?.peers)
+}
 
 struct Lab {
     sim: EapiSim,

@@ -4,6 +4,7 @@ pub mod check;
 pub mod peers;
 pub mod run;
 pub mod status;
+mod table;
 pub mod users;
 
 use std::ffi::OsString;

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::table::Columns;
 use crate::bgp::{Asn, Peer};
 use crate::eapi::{self, Client};
 use crate::switch::{self, Summaries, SwitchState};
@@ -112,7 +113,7 @@ pub fn render_table(state: &SwitchState, now: SystemTime) -> String {
     if state.peers.is_empty() {
         return "no BGP sessions\n".to_owned();
     }
-    let header = ["VRF", "PEER", "STATE", "ASN", "SINCE", "TUNNEL"].map(str::to_owned);
+    const HEADER: [&str; 6] = ["VRF", "PEER", "STATE", "ASN", "SINCE", "TUNNEL"];
     let rows: Vec<[String; 6]> = sorted(state)
         .into_iter()
         .map(|peer| {
@@ -136,20 +137,12 @@ pub fn render_table(state: &SwitchState, now: SystemTime) -> String {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|cell| cell.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
+    let columns = Columns::fit(&HEADER, &rows);
     let mut text = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        text.push_str(line.join("  ").trim_end());
+    for line in
+        std::iter::once(columns.line(&HEADER)).chain(rows.iter().map(|row| columns.line(row)))
+    {
+        text.push_str(&line);
         text.push('\n');
     }
     text

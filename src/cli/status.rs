@@ -16,6 +16,7 @@ use solana_pubkey::Pubkey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::table::{format_rtt, Columns};
 use crate::config::find_key;
 
 /// Bounds the whole exchange: the agent answers from a snapshot it already holds.
@@ -330,27 +331,10 @@ fn write_table(out: &mut dyn Write, rows: &[&Row], color: bool) -> std::io::Resu
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|row| row[i].len())
-                .chain([HEADER[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    // Padding first, colour after, so escape codes never count towards a column's width.
-    let pad = |row: &[String; 11]| -> Vec<String> {
-        row.iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect()
-    };
-    let header = pad(&HEADER.map(String::from));
-    writeln!(out, "{}  DETAIL", header.join("  "))?;
+    let columns = Columns::fit(&HEADER, &cells);
+    writeln!(out, "{}  DETAIL", columns.pad(&HEADER).join("  "))?;
     for (row, cell) in rows.iter().zip(&cells) {
-        let mut padded = pad(cell);
+        let mut padded = columns.pad(cell);
         if color {
             let why = padded.last_mut().expect("eleven columns");
             *why = format!("{}{why}\x1b[0m", paint(&row.why));
@@ -364,15 +348,6 @@ fn write_table(out: &mut dyn Write, rows: &[&Row], color: bool) -> std::io::Resu
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
-}
-
-/// `-` when no sample, else milliseconds with microsecond precision (as `users` prints it).
-fn format_rtt(ns: u64) -> String {
-    if ns == 0 {
-        "-".into()
-    } else {
-        format!("{:.3}ms", ns as f64 / 1e6)
-    }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`: enough calendar for a timestamp, no time crate.

@@ -6,6 +6,7 @@ use anyhow::Context;
 use serde::Serialize;
 use solana_pubkey::Pubkey;
 
+use super::table::{format_rtt, Columns};
 use crate::env::Env;
 use crate::rpc::{self, Commitment};
 use crate::serviceability::{user_filters, DecodedUsers, User};
@@ -151,36 +152,10 @@ fn write_table(out: &mut dyn Write, rows: &[UserRow]) -> std::io::Result<()> {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|row| row[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |out: &mut dyn Write, row: &[&str]| -> std::io::Result<()> {
-        let padded: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        writeln!(out, "{}", padded.join("  ").trim_end())
-    };
-    line(out, &header)?;
+    let columns = Columns::fit(&header, &cells);
+    writeln!(out, "{}", columns.line(&header))?;
     for row in &cells {
-        line(out, &row.iter().map(String::as_str).collect::<Vec<_>>())?;
+        writeln!(out, "{}", columns.line(row))?;
     }
     writeln!(out, "{} users", rows.len())
-}
-
-/// `-` when the program holds no sample, otherwise milliseconds with microsecond precision.
-fn format_rtt(ns: u64) -> String {
-    if ns == 0 {
-        "-".to_string()
-    } else {
-        format!("{:.3}ms", ns as f64 / 1e6)
-    }
 }

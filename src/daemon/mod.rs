@@ -450,7 +450,7 @@ impl Daemon {
             *sessions_in.entry(peer.vrf.clone()).or_default() += 1;
         }
         let deadline = Instant::now() + (self.config.bgp_interval / 2).min(RTT_BUDGET);
-        let rtts = bgp::fetch_rtts(&self.eapi, &keys, &sessions_in, deadline).await;
+        let rtts = switch::fetch_rtts(&self.eapi, &keys, &sessions_in, deadline).await;
         if rtts.len() < keys.len() {
             tracing::debug!(
                 wanted = keys.len(),

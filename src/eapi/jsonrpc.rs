@@ -249,7 +249,7 @@ impl Reply {
 }
 
 /// Decodes one command result into an owned model, unwrapping a string-encoded result first.
-pub fn decode_result<T: serde::de::DeserializeOwned>(
+fn decode_result<T: serde::de::DeserializeOwned>(
     command: &str,
     raw: &RawValue,
 ) -> Result<T, EapiError> {

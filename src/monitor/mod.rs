@@ -9,6 +9,7 @@
 
 mod dampening;
 mod decide;
+mod lookup;
 mod state;
 
 use std::net::Ipv4Addr;

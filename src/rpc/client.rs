@@ -33,8 +33,6 @@ use super::types::{
     UiTransactionStatus, UiWithContext, WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
 };
 
-/// Most keys agave accepts in one `getMultipleAccounts` (`MAX_MULTIPLE_ACCOUNTS`).
-pub const MAX_MULTIPLE_ACCOUNTS: usize = 100;
 /// Most signatures agave accepts in one `getSignatureStatuses`.
 pub const MAX_SIGNATURE_STATUSES: usize = 256;
 /// Largest serialized transaction a node accepts (`PACKET_DATA_SIZE`).
@@ -187,41 +185,6 @@ impl Client {
             slot: reply.context.slot,
             value,
         })
-    }
-
-    /// The accounts at `keys`, in order (`None` where none exists). More than 100 keys are
-    /// fetched in chunks; the slot reported is then the oldest of the chunks' slots.
-    pub async fn get_multiple_accounts(
-        &self,
-        keys: &[Pubkey],
-        commitment: Commitment,
-    ) -> Result<WithContext<Vec<Option<Account>>>, RpcError> {
-        const METHOD: &str = "getMultipleAccounts";
-        let mut out = WithContext {
-            slot: u64::MAX,
-            value: Vec::with_capacity(keys.len()),
-        };
-        for chunk in chunks_of(keys, MAX_MULTIPLE_ACCOUNTS) {
-            let keys: Vec<String> = chunk.iter().map(|k| b58(k.as_ref())).collect();
-            let params = json!([keys, {"encoding": "base64", "commitment": commitment}]);
-            let reply: UiWithContext<Vec<Option<UiAccount>>> =
-                self.call_retrying(METHOD, params).await?;
-            if reply.value.len() != chunk.len() {
-                return Err(malformed(
-                    METHOD,
-                    format!("{} accounts for {} keys", reply.value.len(), chunk.len()),
-                ));
-            }
-            out.slot = out.slot.min(reply.context.slot);
-            for account in reply.value {
-                let account = account
-                    .map(UiAccount::decode)
-                    .transpose()
-                    .map_err(|reason| malformed(METHOD, reason))?;
-                out.value.push(account);
-            }
-        }
-        Ok(out)
     }
 
     /// The account at `key`, or `None` if it does not exist.

@@ -18,10 +18,7 @@ mod error;
 mod retry;
 mod types;
 
-pub use client::{
-    redact_url, Client, ClientConfig, MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES,
-    MAX_TRANSACTION_BYTES,
-};
+pub use client::{redact_url, Client, ClientConfig, MAX_SIGNATURE_STATUSES, MAX_TRANSACTION_BYTES};
 pub use dns::ResolverFiles;
 pub use error::{
     ConfigError, InstructionErrorKind, RpcError, TransactionError, TransportKind,

@@ -1,0 +1,184 @@
+//! One BGP session as the summary shows it, and its identity: the VRF and the peer's address
+//! as EOS keys it (link-local peers keep their `%Interface` scope).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Asn;
+
+/// A VRF name, shared by every peer of the VRF.
+pub type Vrf = Arc<str>;
+
+/// A peer's address as EOS keys it: an IP plus, for link-local peers, the interface scope
+/// (`fe80::1%Et3`), kept because two interfaces can carry the same link-local address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerAddr {
+    pub(super) ip: IpAddr,
+    scope: Option<Box<str>>,
+}
+
+impl PeerAddr {
+    /// An unscoped address.
+    pub fn new(ip: IpAddr) -> Self {
+        PeerAddr { ip, scope: None }
+    }
+
+    /// The IP without its scope.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    /// The interface scope of a link-local peer, as EOS wrote it.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+}
+
+impl FromStr for PeerAddr {
+    type Err = String;
+
+    /// Standard IP parsers reject the `%scope` form (napalm #1759), so split it off first.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (ip, scope) = match text.split_once('%') {
+            Some((_, "")) => return Err(format!("empty scope in peer address {text:?}")),
+            Some((ip, scope)) => (ip, Some(scope.into())),
+            None => (text, None),
+        };
+        let ip = ip
+            .parse()
+            .map_err(|_| format!("not a peer address: {text:?}"))?;
+        Ok(PeerAddr { ip, scope })
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.scope {
+            Some(scope) => write!(f, "{}%{scope}", self.ip),
+            None => write!(f, "{}", self.ip),
+        }
+    }
+}
+
+/// One BGP session: the VRF it lives in and the peer's address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub vrf: Vrf,
+    pub addr: PeerAddr,
+}
+
+/// The BGP finite-state-machine state. Open: a state this agent does not know is kept as text
+/// and counts as not Established.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+    Other(String),
+}
+
+impl PeerState {
+    /// Reads EOS's `peerState` text.
+    pub fn parse(text: &str) -> Self {
+        // By length first, so that each peer's state costs at most two string compares.
+        match text.len() {
+            4 if text == "Idle" => PeerState::Idle,
+            6 if text == "Active" => PeerState::Active,
+            7 if text == "Connect" => PeerState::Connect,
+            8 if text == "OpenSent" => PeerState::OpenSent,
+            11 if text == "Established" => PeerState::Established,
+            11 if text == "OpenConfirm" => PeerState::OpenConfirm,
+            _ => PeerState::Other(text.to_owned()),
+        }
+    }
+
+    /// Whether the session is up; only `Established` is.
+    pub fn is_established(&self) -> bool {
+        matches!(self, PeerState::Established)
+    }
+
+    /// The state as EOS names it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PeerState::Idle => "Idle",
+            PeerState::Connect => "Connect",
+            PeerState::Active => "Active",
+            PeerState::OpenSent => "OpenSent",
+            PeerState::OpenConfirm => "OpenConfirm",
+            PeerState::Established => "Established",
+            PeerState::Other(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for PeerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One session as the summary shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    pub vrf: Vrf,
+    pub addr: PeerAddr,
+    pub state: PeerState,
+    /// Epoch seconds of the last state change (`upDownTime`; a timestamp, not a duration).
+    pub up_down_time: Option<f64>,
+    /// Remote AS as text, because EOS may write it in asdot (`65001.1028`).
+    pub asn: Option<Asn>,
+    /// `peerStateIdleReason`, present only when Idle.
+    pub idle_reason: Option<String>,
+}
+
+impl Peer {
+    /// Whether the session is up.
+    pub fn is_established(&self) -> bool {
+        self.state.is_established()
+    }
+
+    /// The time of the last state change, if EOS gave a usable one.
+    pub fn last_change(&self) -> Option<SystemTime> {
+        let secs = self
+            .up_down_time
+            .filter(|secs| secs.is_finite() && *secs >= 0.0)?;
+        UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
+    }
+
+    /// The session's identity.
+    pub fn key(&self) -> PeerKey {
+        PeerKey {
+            vrf: self.vrf.clone(),
+            addr: self.addr.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_key_keeps_its_scope() {
+        let addr: PeerAddr = "fe80::1%Ethernet1".parse().unwrap();
+        assert_eq!(addr.ip(), "fe80::1".parse::<IpAddr>().unwrap());
+        assert_eq!(addr.scope(), Some("Ethernet1"));
+        assert_eq!(addr.to_string(), "fe80::1%Ethernet1");
+        assert!("fe80::1%".parse::<PeerAddr>().is_err());
+        assert!("peer-group".parse::<PeerAddr>().is_err());
+    }
+
+    #[test]
+    fn unknown_state_is_kept_as_text_and_is_not_established() {
+        let state = PeerState::parse("Stalled");
+        assert_eq!(state, PeerState::Other("Stalled".into()));
+        assert!(!state.is_established());
+        assert_eq!(state.as_str(), "Stalled");
+    }
+}

@@ -1,0 +1,177 @@
+//! The [`PeerTable`]: every session on the switch, looked up by peer IP in O(1).
+//!
+//! A `PeerTable` exists only as the product of a successful read: there is no `Default` and no
+//! public constructor, and a failed read is an `Err(EapiError)`. So "no peers" can never be
+//! confused with "could not look", which matters because an absent peer is evidence of `Down`.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use super::summary::parse_summary_into;
+use super::{Peer, PeerAddr};
+use crate::eapi::{self, Command, CommandOutcome, EapiError, Reply};
+use crate::fasthash::FastHash;
+
+/// Every BGP session on the switch, looked up by peer IP in O(1).
+#[derive(Debug, Clone)]
+pub struct PeerTable {
+    /// In the order read.
+    peers: Vec<Peer>,
+    /// IP → position of its first session in `peers`.
+    first: HashMap<IpAddr, usize, FastHash>,
+    /// Per session, the position of the next session to the same IP (other VRF or scope).
+    /// A chain instead of sorting keeps building linear; chains are almost always length 1.
+    next: Vec<Option<usize>>,
+}
+
+impl PeerTable {
+    fn with_capacity(capacity: usize) -> Self {
+        PeerTable {
+            peers: Vec::with_capacity(capacity),
+            first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
+            next: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Builds the table from the summary results at `summaries` in `reply` (the IPv4 one
+    /// first).
+    /// `{"vrfs": {}}` and error 1000 "BGP inactive" are a successful read with no peers; any
+    /// other failure of these commands is an error. "BGP inactive" counts only from the first
+    /// summary: BGP not running fails that one (and EOS runs nothing after it), whereas the
+    /// IPv4 summary read and then the IPv6 one saying "inactive" contradict each other, and
+    /// reading that as "no sessions" would write Down for every user with a tunnel.
+    pub fn from_reply(reply: &Reply, summaries: Range<usize>) -> Result<Self, EapiError> {
+        let bgp_inactive = reply
+            .outcomes()
+            .get(summaries.start)
+            .is_some_and(|outcome| {
+                matches!(outcome, CommandOutcome::Failed { code: 1000, errors }
+                if errors.iter().any(|error| error.to_ascii_lowercase().contains("bgp inactive")))
+            });
+        if bgp_inactive {
+            return Ok(PeerTable::with_capacity(0));
+        }
+        let mut table = PeerTable::with_capacity(0);
+        for index in summaries {
+            let raw = reply.result(index)?;
+            let command = reply
+                .commands()
+                .get(index)
+                .map(Command::text)
+                .unwrap_or_default();
+            let text = eapi::result_text(command, raw)?;
+            parse_summary_into(&text, &mut table).map_err(|err| eapi::model_error(command, err))?;
+        }
+        Ok(table)
+    }
+
+    /// Builds the table from summary result texts (one per command), as EOS sent them.
+    pub fn from_summaries<'a>(
+        summaries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, EapiError> {
+        let mut table = PeerTable::with_capacity(0);
+        for text in summaries {
+            parse_summary_into(text, &mut table)
+                .map_err(|err| eapi::model_error("BGP summary", err))?;
+        }
+        Ok(table)
+    }
+
+    /// Room for `additional` more sessions, so a parse does not regrow the table and rehash.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.peers.reserve(additional);
+        self.next.reserve(additional);
+        self.first.reserve(additional);
+    }
+
+    pub(super) fn insert(&mut self, peer: Peer) {
+        let position = self.peers.len();
+        let mut cursor = match self.first.entry(peer.addr.ip) {
+            Entry::Vacant(slot) => {
+                slot.insert(position);
+                self.peers.push(peer);
+                self.next.push(None);
+                return;
+            }
+            Entry::Occupied(slot) => *slot.get(),
+        };
+        loop {
+            let kept = &mut self.peers[cursor];
+            if kept.addr == peer.addr && kept.vrf == peer.vrf {
+                // A link-local or dual-stack session shows in both summaries; it is one
+                // session, and the copy with the later state change is the current one.
+                if peer.up_down_time.unwrap_or(f64::MIN) > kept.up_down_time.unwrap_or(f64::MIN) {
+                    *kept = peer;
+                }
+                return;
+            }
+            match self.next[cursor] {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        self.next[cursor] = Some(position);
+        self.peers.push(peer);
+        self.next.push(None);
+    }
+
+    /// Every session to `ip`, across VRFs and link-local scopes; none when there is none.
+    pub fn lookup(&self, ip: IpAddr) -> impl Iterator<Item = &Peer> {
+        let mut cursor = self.first.get(&ip).copied();
+        std::iter::from_fn(move || {
+            let position = cursor?;
+            cursor = self.next.get(position).copied().flatten();
+            self.peers.get(position)
+        })
+    }
+
+    /// The session to `addr` in `vrf`.
+    pub fn get(&self, vrf: &str, addr: &PeerAddr) -> Option<&Peer> {
+        self.lookup(addr.ip)
+            .find(|peer| &*peer.vrf == vrf && peer.addr == *addr)
+    }
+
+    /// All sessions, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter()
+    }
+
+    /// The number of sessions.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True when the switch has no BGP sessions (a successful read that found none).
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bgp::PeerState;
+
+    #[test]
+    fn same_ip_in_two_vrfs_is_two_sessions_and_one_lookup() {
+        let text = r#"{"vrfs":{"a":{"peers":{"10.0.0.1":{"peerState":"Idle"}}},"b":{"peers":{"10.0.0.1":{"peerState":"Established"}}}}}"#;
+        let table = PeerTable::from_summaries([text, text]).unwrap();
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.lookup("10.0.0.1".parse().unwrap()).count(), 2);
+        assert!(table
+            .get("b", &"10.0.0.1".parse().unwrap())
+            .unwrap()
+            .is_established());
+    }
+
+    #[test]
+    fn a_session_in_both_summaries_keeps_the_later_state_change() {
+        let v4 = r#"{"vrfs":{"default":{"peers":{"fe80::1%Et1":{"peerState":"Established","upDownTime":10}}}}}"#;
+        let v6 = r#"{"vrfs":{"default":{"peers":{"fe80::1%Et1":{"peerState":"Idle","upDownTime":20}}}}}"#;
+        let table = PeerTable::from_summaries([v4, v6]).unwrap();
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.iter().next().unwrap().state, PeerState::Idle);
+    }
+}
