@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{Encoder, Registry, TextEncoder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -106,7 +106,7 @@ pub fn local_target(addr: SocketAddr) -> SocketAddr {
 }
 
 /// What `/status` says about the listener itself.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ListenerStatus {
     pub addr: String,
     pub listening: bool,

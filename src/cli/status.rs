@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 use serde_json::Value;
 use solana_pubkey::Pubkey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +17,7 @@ use tokio::net::TcpStream;
 
 use super::table::{format_rtt, Columns};
 use crate::config::find_key;
+use crate::daemon::status::{Status as Snapshot, UserRow as Row};
 
 /// Bounds the whole exchange: the agent answers from a snapshot it already holds.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,73 +132,6 @@ fn keep_user(status: &mut Value, user: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The parts of `/status` the table shows. Unknown fields are ignored, missing ones default, so
-/// a newer or older agent still prints.
-#[derive(Debug, Deserialize)]
-struct Snapshot {
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    at: u64,
-    device: Option<String>,
-    device_code: Option<String>,
-    #[serde(default)]
-    signer: String,
-    error: Option<String>,
-    observation: Option<Observation>,
-    view: Option<View>,
-    #[serde(default)]
-    outbox: Outbox,
-    #[serde(default)]
-    users: Vec<Row>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Observation {
-    at: u64,
-    ok: bool,
-    error: Option<String>,
-    #[serde(default)]
-    peers: usize,
-    #[serde(default)]
-    tunnels: usize,
-}
-
-#[derive(Debug, Deserialize)]
-struct View {
-    slot: Option<u64>,
-    age_s: Option<f64>,
-    stale: bool,
-    error: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Outbox {
-    in_flight: usize,
-    last_signature: Option<String>,
-    last_error: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Row {
-    pubkey: String,
-    peer: Option<String>,
-    tunnel: String,
-    tunnel_interface: Option<String>,
-    vrf: Option<String>,
-    session: String,
-    drift: Option<String>,
-    chain_status: String,
-    chain_slot: u64,
-    #[serde(default)]
-    rtt_ns: u64,
-    wanted: Option<String>,
-    why: String,
-    detail: Option<String>,
-    until_unix: Option<u64>,
-    flap_penalty: f64,
 }
 
 /// Problems first: what needs a person, then what waits, then what is fine. An unknown `why`
@@ -317,7 +250,7 @@ fn write_table(out: &mut dyn Write, rows: &[&Row], color: bool) -> std::io::Resu
                 r.pubkey.clone(),
                 match &r.tunnel_interface {
                     Some(name) => format!("{name} {}", r.tunnel),
-                    None => r.tunnel.clone(),
+                    None => r.tunnel.to_string(),
                 },
                 r.peer.clone().unwrap_or_else(|| "-".into()),
                 r.vrf.clone().unwrap_or_else(|| "-".into()),
@@ -327,7 +260,7 @@ fn write_table(out: &mut dyn Write, rows: &[&Row], color: bool) -> std::io::Resu
                 format_rtt(r.rtt_ns),
                 r.wanted.clone().unwrap_or_else(|| "-".into()),
                 format!("{:.0}", r.flap_penalty),
-                r.why.clone(),
+                r.why.to_string(),
             ]
         })
         .collect();

@@ -6,7 +6,7 @@
 //! writes nothing; only confirmations change what the table believes is on chain.
 
 mod startup;
-mod status;
+pub mod status;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -137,7 +137,7 @@ pub async fn run(
         table: StateTable::default(),
         metrics,
         status: Status {
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").into(),
             device: Some(device_pk.to_string()),
             signer: signer.to_string(),
             ..Status::default()

@@ -1,8 +1,12 @@
 //! The `/status` snapshot: the device, the last observation and view, the outbox, and one row per
 //! considered user saying what the agent thinks of it and why it is or is not being written.
-//! Built from the state table after each tick; never holds key material.
+//! Built from the state table after each tick; never holds key material. The one schema of the
+//! document: the `status` command reads it with these same types, tolerantly (unknown fields
+//! ignored, missing counters zero), so an agent one version apart still prints.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use solana_pubkey::Pubkey;
 use tokio::time::Instant;
 
@@ -18,9 +22,10 @@ fn secs_until(at: Instant, now: Instant) -> f64 {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Status {
-    pub version: &'static str,
+    pub version: Cow<'static, str>,
     /// Unix seconds when this snapshot was taken; every `until_s` counts from here.
     pub at: u64,
     pub device: Option<String>,
@@ -38,17 +43,19 @@ pub struct Status {
     pub users: Vec<UserRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObservationStatus {
     /// Unix seconds of the last eAPI read.
     pub at: u64,
     pub ok: bool,
     pub error: Option<String>,
+    #[serde(default)]
     pub peers: usize,
+    #[serde(default)]
     pub tunnels: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ViewStatus {
     pub slot: Option<u64>,
     pub age_s: Option<f64>,
@@ -56,21 +63,22 @@ pub struct ViewStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct OutboxStatus {
     pub in_flight: usize,
     pub last_signature: Option<String>,
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRow {
     pub pubkey: String,
     pub tunnel_net: Option<String>,
     pub peer: Option<String>,
     /// The tunnel interface holding the user's `tunnel_net`: up, down, absent, or unknown
     /// before the first observation.
-    pub tunnel: &'static str,
+    pub tunnel: Cow<'static, str>,
     pub tunnel_interface: Option<String>,
     pub vrf: Option<String>,
     /// established, or EOS's state name, absent, or unknown before the first observation.
@@ -80,11 +88,12 @@ pub struct UserRow {
     pub chain_status: String,
     pub chain_slot: u64,
     /// The RTT the chain holds with that status, in nanoseconds (0: no sample).
+    #[serde(default)]
     pub rtt_ns: u64,
     pub wanted: Option<String>,
     /// in_sync, writing, in_flight, dampened, min_interval, backoff, refused, no_observation,
     /// no_session, bad_tunnel.
-    pub why: &'static str,
+    pub why: Cow<'static, str>,
     /// The detail of `why` for a person: when the next write can go, or the error.
     pub detail: Option<String>,
     /// When `why` ends (refresh due, dampening released, interval over, retry), in seconds
@@ -93,6 +102,7 @@ pub struct UserRow {
     /// …and as unix seconds, for a program that reads the snapshot later.
     pub until_unix: Option<u64>,
     pub flap_penalty: f64,
+    #[serde(default)]
     pub transitions: u64,
 }
 
@@ -204,7 +214,8 @@ impl UserRow {
             tunnel: state
                 .tunnel_seen
                 .as_ref()
-                .map_or("unknown", TunnelSeen::state),
+                .map_or("unknown", TunnelSeen::state)
+                .into(),
             tunnel_interface: interface.map(|t| t.name.to_string()),
             vrf: state
                 .session_vrf
@@ -222,7 +233,7 @@ impl UserRow {
             chain_slot: state.chain_slot,
             rtt_ns: state.chain_rtt_ns,
             wanted: state.wanted.map(|s| s.to_string()),
-            why,
+            why: why.into(),
             detail,
             until_s,
             until_unix,
@@ -314,5 +325,56 @@ mod tests {
             now,
         );
         assert_eq!((reason.why, reason.until), ("in_sync", Some(at)));
+    }
+
+    #[test]
+    fn the_document_reads_back_and_an_agent_a_version_apart_still_reads() {
+        let row = UserRow {
+            pubkey: "u".into(),
+            tunnel_net: Some("169.254.0.0/31".into()),
+            peer: Some("169.254.0.1".into()),
+            tunnel: "up".into(),
+            tunnel_interface: Some("Tunnel500".into()),
+            vrf: Some("vrf1".into()),
+            session: "established".into(),
+            drift: None,
+            chain_status: "up".into(),
+            chain_slot: 7,
+            rtt_ns: 1_500_000,
+            wanted: None,
+            why: "in_sync".into(),
+            detail: None,
+            until_s: Some(1.5),
+            until_unix: Some(2),
+            flap_penalty: 0.0,
+            transitions: 3,
+        };
+        let status = Status {
+            version: "1.2.3".into(),
+            at: 1,
+            users: vec![row],
+            ..Status::default()
+        };
+        let text = serde_json::to_string(&status).unwrap();
+        let read: Status = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&read).unwrap(), text);
+
+        // Older: no rtt_ns, transitions, peers or tunnels; newer: fields this build lacks.
+        let other = serde_json::json!({
+            "version": "0.9", "at": 5, "signer": "s", "future": {"x": 1},
+            "observation": {"at": 4, "ok": true, "error": null},
+            "users": [{"pubkey": "u", "tunnel": "up", "session": "absent", "chain_status": "down",
+                       "chain_slot": 1, "why": "refused", "flap_penalty": 0.5, "new_column": 1}],
+        });
+        let read: Status = serde_json::from_value(other).unwrap();
+        assert_eq!(read.observation.map(|o| (o.peers, o.tunnels)), Some((0, 0)));
+        assert_eq!(
+            (
+                &*read.users[0].why,
+                read.users[0].rtt_ns,
+                read.outbox.in_flight
+            ),
+            ("refused", 0, 0)
+        );
     }
 }
