@@ -124,7 +124,8 @@ fn day(policy: Policy) -> Day {
             Observation::Switch(&switch),
             &mut table,
             &policy,
-        );
+        )
+        .updates;
         slot += 3;
         for update in &updates {
             table.confirmed(&update.user, update.status, slot, 0, now);

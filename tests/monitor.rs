@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use doublezero_bgpstatus::monitor::{
-    decide, Cause, DampeningPolicy, Drift, Observation, Policy, Session, StateTable, SwitchLookup,
-    TunnelSeen, Update, UpdateReason, VrfSession, Why,
+    decide, Cause, DampeningPolicy, Decided, Drift, Observation, Policy, Session, StateTable,
+    SwitchLookup, TunnelSeen, Update, UpdateReason, VrfSession, Why,
 };
 use doublezero_bgpstatus::serviceability::{
     BgpStatus, Device, DeviceView, NetworkV4, User, UserStatus,
@@ -143,6 +143,10 @@ fn peer(n: u8) -> u8 {
 }
 
 fn run(view: &DeviceView, switch: &Switch, table: &mut StateTable, policy: &Policy) -> Vec<Update> {
+    decided(view, switch, table, policy).updates
+}
+
+fn decided(view: &DeviceView, switch: &Switch, table: &mut StateTable, policy: &Policy) -> Decided {
     decide(
         Instant::now(),
         view,
@@ -205,7 +209,8 @@ async fn a_failed_observation_writes_nothing_even_when_the_chain_says_up() {
         Observation::Failed,
         &mut table,
         &Policy::default(),
-    );
+    )
+    .updates;
     assert!(updates.is_empty());
     assert_eq!(table.get(&user_pk(1)).unwrap().why, Why::NoObservation);
     assert_eq!(table.get(&user_pk(1)).unwrap().chain_status, BgpStatus::Up);
@@ -826,7 +831,8 @@ async fn the_peer_table_from_eos_decides_per_user_across_vrfs() {
         Observation::Switch(&switch),
         &mut state,
         &Policy::default(),
-    );
+    )
+    .updates;
     let mut got = statuses(&updates);
     got.sort_by_key(|(pk, _, _)| *pk);
     assert_eq!(
@@ -958,28 +964,6 @@ async fn an_established_session_in_the_tunnels_vrf_writes_up() {
     );
 }
 
-/// Collects what `tracing` writes, to count warnings.
-#[derive(Clone, Default)]
-struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(needle)
-            .count()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn drift_is_reported_once_per_change_and_the_session_still_decides() {
     let policy = Policy {
@@ -987,50 +971,52 @@ async fn drift_is_reported_once_per_change_and_the_session_still_decides() {
         ..Policy::default()
     };
     let v = view(vec![user(1, BgpStatus::Down, RECENT)]);
+    let reported = |decided: Decided| -> Vec<(Pubkey, u16, Drift)> { decided.drifts };
     // A session to the user's peer, but no tunnel holds its tunnel_net.
     let mut switch = Switch::with(peer(1), Session::Established);
     let mut table = StateTable::default();
-    let log = Log::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let log = log.clone();
-            move || log.clone()
-        })
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let first = run(&v, &switch, &mut table, &policy);
-        assert_eq!(first[0].status, BgpStatus::Up, "the session decides");
-        table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 1, 0, Instant::now());
-        run(&v, &switch, &mut table, &policy);
-        run(&v, &switch, &mut table, &policy);
-        assert_eq!(log.count("tunnel drift"), 1);
-        assert_eq!(
-            table.get(&user_pk(1)).unwrap().drift,
-            Some(Drift::SessionWithoutTunnel { vrf: "vrf1".into() })
-        );
+    let first = decided(&v, &switch, &mut table, &policy);
+    assert_eq!(
+        first.updates[0].status,
+        BgpStatus::Up,
+        "the session decides"
+    );
+    let without_tunnel = Drift::SessionWithoutTunnel { vrf: "vrf1".into() };
+    assert_eq!(
+        reported(first),
+        vec![(user_pk(1), tunnel_id(1), without_tunnel.clone())]
+    );
+    table.confirmed(&user_pk(1), BgpStatus::Up, SLOT + 1, 0, Instant::now());
+    assert!(reported(decided(&v, &switch, &mut table, &policy)).is_empty());
+    assert!(reported(decided(&v, &switch, &mut table, &policy)).is_empty());
+    assert_eq!(table.get(&user_pk(1)).unwrap().drift, Some(without_tunnel));
 
-        // The tunnel appears in another VRF than the session: a new drift, reported once.
-        switch = Switch::with(peer(1), Session::Established).with_tunnel_of(1, "vrf2", true);
-        run(&v, &switch, &mut table, &policy);
-        run(&v, &switch, &mut table, &policy);
-        assert_eq!(log.count("tunnel drift"), 2);
-        assert_eq!(
-            table.get(&user_pk(1)).unwrap().drift,
-            Some(Drift::SessionInOtherVrf {
-                tunnel_vrf: "vrf2".into(),
-                session_vrf: "vrf1".into()
-            })
-        );
-        assert!(log.count("VRF vrf2") >= 1 && log.count("VRF vrf1") >= 1);
+    // The tunnel appears in another VRF than the session: a new drift, reported once.
+    switch = Switch::with(peer(1), Session::Established).with_tunnel_of(1, "vrf2", true);
+    let other_vrf = Drift::SessionInOtherVrf {
+        tunnel_vrf: "vrf2".into(),
+        session_vrf: "vrf1".into(),
+    };
+    assert_eq!(
+        reported(decided(&v, &switch, &mut table, &policy)),
+        vec![(user_pk(1), tunnel_id(1), other_vrf.clone())]
+    );
+    assert!(reported(decided(&v, &switch, &mut table, &policy)).is_empty());
+    assert_eq!(
+        table.get(&user_pk(1)).unwrap().drift,
+        Some(other_vrf.clone())
+    );
+    let said = other_vrf.to_string();
+    assert!(
+        said.contains("VRF vrf2") && said.contains("VRF vrf1"),
+        "{said}"
+    );
 
-        // Back in line: the drift clears without a new warning.
-        switch = Switch::default().with_tunnel_of(1, "vrf2", true);
-        switch.set_in("vrf2", peer(1), Session::Established);
-        run(&v, &switch, &mut table, &policy);
-        assert_eq!(table.get(&user_pk(1)).unwrap().drift, None);
-        assert_eq!(log.count("tunnel drift"), 2);
-    });
+    // Back in line: the drift clears without a new report.
+    switch = Switch::default().with_tunnel_of(1, "vrf2", true);
+    switch.set_in("vrf2", peer(1), Session::Established);
+    assert!(reported(decided(&v, &switch, &mut table, &policy)).is_empty());
+    assert_eq!(table.get(&user_pk(1)).unwrap().drift, None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -1119,7 +1105,8 @@ async fn a_failed_interface_read_writes_nothing_even_when_the_chain_says_up() {
         observation,
         &mut table,
         &Policy::default(),
-    );
+    )
+    .updates;
     assert!(observed.is_err());
     assert!(updates.is_empty());
     let row = table.get(&user_pk(1)).unwrap();
@@ -1152,7 +1139,8 @@ async fn eos_tables_scope_the_peer_to_the_tunnels_vrf() {
         Observation::Switch(&switch),
         &mut table,
         &Policy::default(),
-    );
+    )
+    .updates;
     assert_eq!(
         statuses(&updates),
         vec![(user_pk(1), BgpStatus::Down, UpdateReason::Change)]

@@ -24,7 +24,7 @@ use crate::config::{read_options, Apply, Config, RunArgs};
 use crate::eapi::{self, EapiError};
 use crate::logging::{self, Condition, LevelHandle, Say, Severity};
 use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics, ProcessCollector};
-use crate::monitor::{decide, Observation, Session, StateTable, Update, UpdateReason};
+use crate::monitor::{decide, Decided, Observation, Session, StateTable, Update, UpdateReason};
 use crate::rpc;
 use crate::serviceability::{discover_device, BgpStatus, CachedFetcher, RpcSource};
 use crate::submit::{Cause, Outbox, OutboxConfig, Outcome, Resolution};
@@ -386,19 +386,25 @@ impl Daemon {
                     .observation_failures
                     .with_label_values(&[error_kind(error)])
                     .inc();
-                tracing::warn!(%error, "cannot read the switch; nothing is written this tick");
+                tracing::warn!(%error, "cannot read the switch; nothing is written this tick, the read is retried next tick");
                 Observation::Failed
             }
         };
 
         let transitions_before = self.transitions();
-        let mut updates = decide(
+        let Decided {
+            mut updates,
+            drifts,
+        } = decide(
             now,
             &served.view,
             observation,
             &mut self.table,
             &self.config.policy,
         );
+        for (user, tunnel_id, drift) in drifts {
+            tracing::warn!(%user, tunnel_id, %drift, "tunnel drift");
+        }
         self.metrics
             .transitions
             .inc_by(self.transitions().saturating_sub(transitions_before));

@@ -37,12 +37,12 @@ pub enum EapiError {
     /// Connecting, sending or reading took longer than the request timeout.
     #[error(
         "eAPI request timed out after {after:?}; the switch may be busy (see `show processes top \
-         once`), the request will be retried"
+         once`)"
     )]
     Timeout { after: Duration },
 
     /// The connection broke mid-request.
-    #[error("I/O error on eAPI socket {path}: {source}; the request will be retried")]
+    #[error("I/O error on eAPI socket {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -136,7 +136,7 @@ fn describe_command_failure(code: &i64, message: &str, failures: &[CommandFailur
         1002 => "the command is not valid on this EOS release",
         1003 => "the command has no JSON model on this EOS release",
         1005 => "the socket user lacks privileges; run the agent as root",
-        1000 => "EOS could not run the command now; it will be retried",
+        1000 => "EOS could not run the command now",
         _ => "see the EOS error above",
     };
     text.push_str("; ");

@@ -20,8 +20,8 @@ use crate::tunnel::Tunnel;
 ///   or absent while the tunnel is present (provisioned here, not connected). With neither,
 ///   the user is not provisioned here: Down only when the chain says Up, and a chain Down keeps
 ///   its refresh; the chain Unknown says nothing.
-/// - Drift between the chain and the switch (see [`Drift`]) is kept on the row and logged once
-///   per change; it never changes the status.
+/// - Drift between the chain and the switch (see [`Drift`]) is kept on the row, and returned in
+///   [`Decided::drifts`] once per change for the caller to report; it never changes the status.
 /// - A failed observation yields no update at all.
 /// - Grace, refresh, dampening, minimum interval, in-flight and failure backoff as in [`Policy`].
 ///   Dampening only ever delays an Up: a flapping user that settles Down is written Down once
@@ -36,7 +36,7 @@ pub fn decide(
     observation: Observation<'_>,
     table: &mut super::StateTable,
     policy: &Policy,
-) -> Vec<Update> {
+) -> Decided {
     let considered: Vec<&(solana_pubkey::Pubkey, User)> = view
         .users
         .iter()
@@ -50,6 +50,7 @@ pub fn decide(
     table.users.retain(|pubkey, _| keep.contains(pubkey));
 
     let mut updates = Vec::new();
+    let mut drifts = Vec::new();
     let mut early: Vec<(Instant, Update)> = Vec::new();
     for (pubkey, user) in considered {
         let entry = table
@@ -57,7 +58,7 @@ pub fn decide(
             .entry(*pubkey)
             .or_insert_with(|| UserState::seed(user, view.slot, now, policy));
         entry.sync_chain(user, view.slot, now, policy);
-        match decide_user(entry, pubkey, user, now, observation, policy) {
+        match decide_user(entry, pubkey, user, now, observation, policy, &mut drifts) {
             Decision::Write(update) => updates.push(update),
             Decision::Early { due, update } => early.push((due, update)),
             Decision::Nothing => {}
@@ -81,7 +82,17 @@ pub fn decide(
         }
         updates.push(update);
     }
-    updates
+    Decided { updates, drifts }
+}
+
+/// What one pass of [`decide`] yields.
+#[derive(Debug, Default)]
+pub struct Decided {
+    /// The writes to send now.
+    pub updates: Vec<Update>,
+    /// Drifts that appeared or changed in this pass (not those that persist), each with its
+    /// user and the tunnel id the chain holds.
+    pub drifts: Vec<(solana_pubkey::Pubkey, u16, Drift)>,
 }
 
 /// What the decision makes of one user.
@@ -102,6 +113,7 @@ fn decide_user(
     now: Instant,
     observation: Observation<'_>,
     policy: &Policy,
+    drifts: &mut Vec<(solana_pubkey::Pubkey, u16, Drift)>,
 ) -> Decision {
     let tunnel = match &entry.tunnel {
         Ok(tunnel) => *tunnel,
@@ -146,7 +158,7 @@ fn decide_user(
     if drift != entry.drift {
         if let Some(drift) = &drift {
             // Once per change, not per tick: the row keeps it for operators in between.
-            tracing::warn!(user = %pubkey, tunnel_id = user.tunnel_id, %drift, "tunnel drift");
+            drifts.push((*pubkey, user.tunnel_id, drift.clone()));
         }
         entry.drift = drift;
     }

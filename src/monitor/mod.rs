@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 pub use dampening::{DampeningPolicy, Flaps};
-pub use decide::decide;
+pub use decide::{decide, Decided};
 pub use state::{Cause, Drift, Failure, Session, StateTable, TunnelSeen, UserState, Why};
 
 use solana_pubkey::Pubkey;
