@@ -14,6 +14,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Restart;
+
 use crate::config::{read_options, Apply, Config, ConfigError, OptionIssue, RunArgs};
 use crate::eapi;
 
@@ -103,7 +105,7 @@ pub fn report(issues: &[OptionIssue]) {
 pub fn restart_for_late_options(
     options_unread: bool,
     changes: &[(&'static str, Apply)],
-) -> Option<String> {
+) -> Option<Restart> {
     if !options_unread {
         return None;
     }
@@ -112,13 +114,7 @@ pub fn restart_for_late_options(
         .filter(|(_, apply)| *apply == Apply::Restart)
         .map(|(name, _)| *name)
         .collect();
-    (!restart.is_empty()).then(|| {
-        format!(
-            "started without the daemon's EOS options (eAPI did not answer); exiting so that \
-             ProcMgr restarts it with option(s) {}",
-            restart.join(", ")
-        )
-    })
+    (!restart.is_empty()).then_some(Restart::LateOptions(restart))
 }
 
 #[cfg(test)]
@@ -173,13 +169,12 @@ mod tests {
             ("ledger-rpc-url", Apply::Restart),
             ("metrics-enable", Apply::Restart),
         ];
-        assert_eq!(restart_for_late_options(true, &live), None);
-        assert_eq!(
-            restart_for_late_options(false, &both),
-            None,
+        assert!(restart_for_late_options(true, &live).is_none());
+        assert!(
+            restart_for_late_options(false, &both).is_none(),
             "read at startup"
         );
-        let why = restart_for_late_options(true, &both).unwrap();
+        let why = restart_for_late_options(true, &both).unwrap().to_string();
         assert!(why.contains("ledger-rpc-url, metrics-enable"), "{why}");
         assert!(!why.contains("bgp-status-interval"), "{why}");
     }

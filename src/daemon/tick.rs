@@ -1,0 +1,273 @@
+//! One tick: the device view, the switch reading, the decision, the RTTs of the sessions being
+//! written Up, and the updates handed to the outbox; and the outcomes the outbox reports back.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+use super::{status, unix_now, Daemon, RTT_BUDGET};
+use crate::bgp::{self, PeerTable};
+use crate::eapi::EapiError;
+use crate::logging::{self, Say, Severity};
+use crate::monitor::{decide, Decided, Observation, Update, UpdateReason};
+use crate::serviceability::BgpStatus;
+use crate::submit::{Cause, Outcome, Resolution};
+use crate::switch;
+
+impl Daemon {
+    fn transitions(&self) -> u64 {
+        self.table.iter().map(|(_, s)| s.flaps.transitions).sum()
+    }
+
+    pub(super) async fn tick(&mut self) {
+        let now = Instant::now();
+        let served = match self.cache.get().await {
+            Ok(served) => served,
+            Err(error) => {
+                self.metrics.view_failures.inc();
+                tracing::warn!(%error, "no device view; nothing decided this tick");
+                self.status.view = Some(status::ViewStatus {
+                    slot: None,
+                    age_s: None,
+                    stale: true,
+                    error: Some(error.to_string()),
+                });
+                self.publish();
+                return;
+            }
+        };
+        let tail_error = served
+            .view
+            .device
+            .tail_error
+            .as_ref()
+            .map(ToString::to_string);
+        if tail_error != self.status.device_tail_error {
+            match &tail_error {
+                Some(error) => {
+                    tracing::warn!(%error, "part of the Device account is in a layout this agent does not know; the fields it needs decode, so writes go on")
+                }
+                None => tracing::info!("the Device account decodes whole again"),
+            }
+            self.status.device_tail_error = tail_error;
+        }
+        if self.status.device_code.as_deref() != Some(served.view.device.code.as_str()) {
+            self.metrics
+                .identify(&served.view.device_pk.to_string(), &served.view.device.code);
+            self.status.device_code = Some(served.view.device.code.clone());
+        }
+        // The program refuses every write signed by anyone but the device's metrics publisher:
+        // sending would only burn fees, one refused user at a time.
+        let publisher = served.view.device.metrics_publisher_pk;
+        let mismatch = (publisher != self.signer).then(|| {
+            format!(
+                "the keypair {} is not device {}'s metrics publisher {publisher}; nothing is written \
+                 until the keypair or the device changes",
+                self.signer, served.view.device_pk
+            )
+        });
+        match self.signer_mismatch.observe(now, mismatch.clone()) {
+            Some(Say::Started(error)) => {
+                tracing::error!("{error}");
+                logging::syslog(Severity::Warning, "SIGNER_MISMATCH", &error);
+            }
+            Some(Say::Ongoing { what, since }) => {
+                tracing::error!(since = ?since, "still: {what}")
+            }
+            Some(Say::Ended { lasted }) => tracing::info!(
+                lasted = ?lasted,
+                "the keypair is the device's metrics publisher again"
+            ),
+            None => {}
+        }
+        self.status.error = mismatch;
+        if self.status.error.is_some() {
+            self.publish();
+            return;
+        }
+        self.status.view = Some(status::ViewStatus {
+            slot: Some(served.view.slot),
+            age_s: Some(served.age.as_secs_f64()),
+            stale: served.stale.is_some(),
+            error: served.stale.as_ref().map(ToString::to_string),
+        });
+
+        let started = Instant::now();
+        let switch = self
+            .observer
+            .observe(&self.eapi, switch::Summaries::Ipv4)
+            .await;
+        self.metrics
+            .observation_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.status.observation = Some(status::ObservationStatus {
+            at: unix_now(),
+            ok: switch.is_ok(),
+            error: switch.as_ref().err().map(ToString::to_string),
+            peers: switch.as_ref().map_or(0, |s| s.peers.len()),
+            tunnels: switch.as_ref().map_or(0, |s| s.tunnels.len()),
+        });
+        let observation = match &switch {
+            Ok(state) => Observation::Switch(state),
+            Err(error) => {
+                self.metrics
+                    .observation_failures
+                    .with_label_values(&[error_kind(error)])
+                    .inc();
+                tracing::warn!(%error, "cannot read the switch; nothing is written this tick, the read is retried next tick");
+                Observation::Failed
+            }
+        };
+
+        let transitions_before = self.transitions();
+        let Decided {
+            mut updates,
+            drifts,
+        } = decide(
+            now,
+            &served.view,
+            observation,
+            &mut self.table,
+            &self.config.policy,
+        );
+        for (user, tunnel_id, drift) in drifts {
+            tracing::warn!(%user, tunnel_id, %drift, "tunnel drift");
+        }
+        self.metrics
+            .transitions
+            .inc_by(self.transitions().saturating_sub(transitions_before));
+        if let Ok(state) = &switch {
+            self.fill_rtts(&state.peers, &mut updates).await;
+        }
+        for update in &updates {
+            announce(update);
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.device_size(served.view.device.data_len);
+            if let Err(closed) = outbox.submit(updates) {
+                tracing::error!(
+                    users = closed.0.len(),
+                    "the outbox has stopped; updates not sent"
+                );
+                for update in closed.0 {
+                    self.table.released(&update.user);
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// The RTT of every session being written Up, read within half an interval (at most
+    /// [`RTT_BUDGET`]); a failure or a read out of time costs only the RTT (written as 0, "no
+    /// sample"), never the write, and never the next status read.
+    async fn fill_rtts(&self, peers: &PeerTable, updates: &mut [Update]) {
+        // The session the decision saw Established, in the VRF it was found in (the tunnel's),
+        // so the same address in another VRF never lends its RTT.
+        let wanted: Vec<(usize, bgp::PeerKey)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.wants_rtt)
+            .filter_map(|(i, u)| {
+                let vrf = self.table.get(&u.user).and_then(|s| s.session_vrf.clone());
+                peers
+                    .lookup(std::net::IpAddr::V4(u.peer))
+                    .find(|p| p.is_established() && vrf.as_ref().is_none_or(|v| p.vrf == *v))
+                    .map(|p| (i, p.key()))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let keys: Vec<bgp::PeerKey> = wanted.iter().map(|(_, key)| key.clone()).collect();
+        let mut sessions_in: HashMap<bgp::Vrf, usize> = HashMap::new();
+        for peer in peers.iter() {
+            *sessions_in.entry(peer.vrf.clone()).or_default() += 1;
+        }
+        let deadline = Instant::now() + (self.config.bgp_interval / 2).min(RTT_BUDGET);
+        let rtts = switch::fetch_rtts(&self.eapi, &keys, &sessions_in, deadline).await;
+        if rtts.len() < keys.len() {
+            tracing::debug!(
+                wanted = keys.len(),
+                read = rtts.len(),
+                "some session RTTs could not be read; those writes carry none"
+            );
+        }
+        for (i, key) in wanted {
+            if let Some(rtt) = rtts.get(&key) {
+                updates[i].rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+            }
+        }
+    }
+
+    pub(super) fn apply(&mut self, outcome: Outcome) {
+        let now = Instant::now();
+        let user = outcome.user;
+        match outcome.result {
+            Resolution::Confirmed { signature, slot } => {
+                self.table
+                    .confirmed(&user, outcome.status, slot, outcome.rtt_ns, now);
+                tracing::info!(%user, status = %outcome.status, %signature, slot, "status confirmed on chain");
+                self.status.outbox.last_signature = Some(signature.to_string());
+            }
+            Resolution::Failed { error, cause } => {
+                tracing::warn!(%user, status = %outcome.status, %error, cause = cause.as_str(), "status write failed");
+                let mnemonic = match cause {
+                    Cause::Refused => Some("WRITE_REFUSED"),
+                    Cause::Payer => Some("PAYER_SHORT"),
+                    Cause::Rpc | Cause::Unknown => None,
+                };
+                if let Some(mnemonic) = mnemonic {
+                    logging::syslog(
+                        Severity::Warning,
+                        mnemonic,
+                        &format!("user {user}: {error}"),
+                    );
+                }
+                self.table
+                    .failed(&user, error.clone(), cause, now, &self.config.policy);
+                self.status.outbox.last_error = Some(error);
+            }
+            Resolution::Dropped { why } => {
+                tracing::debug!(%user, %why, "status write not sent");
+                self.table.released(&user);
+            }
+        }
+    }
+}
+
+fn error_kind(error: &EapiError) -> &'static str {
+    match error {
+        EapiError::SocketMissing { .. } => "socket_missing",
+        EapiError::PermissionDenied { .. } => "permission_denied",
+        EapiError::Timeout { .. } => "timeout",
+        EapiError::Command { .. } => "command",
+        EapiError::Model { .. } => "model",
+        _ => "protocol",
+    }
+}
+
+/// Logs what is about to be written; a change also goes to syslog for `show logging`.
+fn announce(update: &Update) {
+    tracing::info!(
+        user = %update.user,
+        peer = %update.peer,
+        status = %update.status,
+        reason = ?update.reason,
+        rtt_ns = update.rtt_ns,
+        "writing status"
+    );
+    if update.reason == UpdateReason::Change {
+        let mnemonic = match update.status {
+            BgpStatus::Up => "USER_BGP_UP",
+            _ => "USER_BGP_DOWN",
+        };
+        logging::syslog(
+            Severity::Notice,
+            mnemonic,
+            &format!(
+                "user {} (peer {}) BGP session {}",
+                update.user, update.peer, update.status
+            ),
+        );
+    }
+}
