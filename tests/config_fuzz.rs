@@ -175,7 +175,7 @@ proptest! {
                 continue;
             };
             match source {
-                Source::Flag if key.switch => argv.push(format!("--{}", key.name)),
+                Source::Flag if key.flag => argv.push(format!("--{}", key.name)),
                 Source::Flag => argv.extend([format!("--{}", key.name), value]),
                 Source::Env => std::env::set_var(key.env(), value),
                 Source::Option => {

@@ -16,7 +16,7 @@ fn options_table() -> String {
     let mut table =
         String::from("| option | default | applies | what it does |\n| --- | --- | --- | --- |\n");
     for key in KEYS {
-        let default = match (key.switch, key.default) {
+        let default = match (key.flag, key.default) {
             (true, _) => "`false`".to_string(),
             (false, Some(value)) => format!("`{value}`"),
             (false, None) => "none".to_string(),

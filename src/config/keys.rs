@@ -18,7 +18,7 @@ pub struct Key {
     pub name: &'static str,
     pub default: Option<&'static str>,
     /// A flag without a value (`--verbose`); as an option its value is true or false.
-    pub switch: bool,
+    pub flag: bool,
     pub apply: Apply,
     /// Needed to read the `option` lines at all (where eAPI is, which block is ours), so only
     /// the `exec` line or the environment can give it; an `option` line naming it is an error.
@@ -45,7 +45,7 @@ const fn key(
     Key {
         name,
         default,
-        switch: false,
+        flag: false,
         apply,
         exec_only: false,
         help,
@@ -59,11 +59,11 @@ const fn exec_only(name: &'static str, default: &'static str, help: &'static str
     }
 }
 
-const fn switch(name: &'static str, apply: Apply, help: &'static str) -> Key {
+const fn flag(name: &'static str, apply: Apply, help: &'static str) -> Key {
     Key {
         name,
         default: None,
-        switch: true,
+        flag: true,
         apply,
         exec_only: false,
         help,
@@ -78,10 +78,10 @@ pub const KEYS: &[Key] = &[
     key("ledger-rpc-url-file", None, Restart, "A file (on flash) holding the ledger URL, so an API key in it stays out of the running-config and its backups"),
     key("serviceability-program-id", None, Restart, "Serviceability program ID (overrides --env's)"),
     key("keypair", Some(crate::keypair::DEFAULT_PATH), Restart, "solana-keygen JSON keypair of the device's metrics publisher (0600, or 0770 on EOS's vfat flash)"),
-    switch("allow-insecure-keypair-permissions", Restart, "Accept a keypair file readable beyond its owner (group or others where modes are kept, others on FAT)"),
+    flag("allow-insecure-keypair-permissions", Restart, "Accept a keypair file readable beyond its owner (group or others where modes are kept, others on FAT)"),
     key("local-device-pubkey", None, Restart, "This switch's Device account; found from the keypair when absent"),
     key("management-namespace", None, Restart, "Network namespace to run in (e.g. ns-management), so RPC and metrics use the management VRF"),
-    switch("metrics-enable", Restart, "Serve /metrics and /status on --metrics-addr"),
+    flag("metrics-enable", Restart, "Serve /metrics and /status on --metrics-addr"),
     key("metrics-addr", Some(":50090"), Restart, "Listen address of /metrics and /status: HOST:PORT, or :PORT for every address (50000-50100 is what DoubleZero's control-plane ACL lets through)"),
     exec_only("eapi-socket", "/var/run/command-api.sock", "EOS eAPI unix socket, over which the `option` lines are read"),
     exec_only("daemon-name", "doublezero-bgpstatus", "Name of this daemon's EOS `daemon` block, whose `option` lines are read"),
@@ -90,7 +90,7 @@ pub const KEYS: &[Key] = &[
     key("bgp-status-refresh-interval", Some("6h"), Live, "Rewrite an unchanged status this often"),
     key("bgp-status-down-grace-period", Some("0s"), Live, "Keep reporting Up this long after a session drops"),
     key("min-write-interval", Some("5s"), Live, "Never write one user twice within this time"),
-    switch("no-dampening", Live, "Disable flap dampening"),
+    flag("no-dampening", Live, "Disable flap dampening"),
     key("dampening-half-life", Some("15m"), Live, "Half-life of a user's flap penalty"),
     key("dampening-penalty", Some("1000"), Live, "Penalty added per Up/Down transition"),
     key("dampening-suppress", Some("2500"), Live, "Penalty above which a user's Up writes pause (a Down never waits)"),
@@ -106,10 +106,10 @@ pub const KEYS: &[Key] = &[
     key("compute-unit-price", Some("0"), Restart, "Priority fee in micro-lamports per compute unit (0: none)"),
     key("fee-floor-lamports", Some("10000000"), Restart, "Below this payer balance, refreshes stop; changes still go out"),
     key("rpc-ca-file", None, Restart, "Extra PEM root certificates for the RPC endpoint"),
-    switch("allow-insecure-http", Restart, "Allow plain http:// to an RPC host other than loopback"),
-    switch("verbose", Live, "Debug logging"),
+    flag("allow-insecure-http", Restart, "Allow plain http:// to an RPC host other than loopback"),
+    flag("verbose", Live, "Debug logging"),
     key("log", Some("auto"), Live, "Where logs go besides stderr (which `show agent NAME logs` shows): auto (also journald when its socket exists), journald (also journald; warn when absent) or stderr (stderr only)"),
-    switch("bgp-status-enable", Live, "Accepted for compatibility with the upstream agent's exec line; always on"),
+    flag("bgp-status-enable", Live, "Accepted for compatibility with the upstream agent's exec line; always on"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Key> {

@@ -60,7 +60,7 @@ impl clap::Args for RunArgs {
                 .long(key.name)
                 .env(leak(key.env()))
                 .help(help);
-            let arg = if key.switch {
+            let arg = if key.flag {
                 arg.action(ArgAction::SetTrue)
             } else {
                 arg.action(ArgAction::Set).value_name("VALUE")
@@ -78,7 +78,7 @@ impl clap::FromArgMatches for RunArgs {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut given = BTreeMap::new();
         for key in KEYS {
-            if key.switch {
+            if key.flag {
                 if matches.get_flag(key.name) {
                     given.insert(key.name, "true".to_string());
                 }
@@ -253,7 +253,7 @@ impl Config {
         };
         let bootstrap = Bootstrap {
             log: r.log(),
-            verbose: r.switch("verbose"),
+            verbose: r.flag("verbose"),
             eapi_socket: PathBuf::from(r.lookup("eapi-socket").map(|(p, _)| p).unwrap_or_default()),
             daemon_name: r.lookup("daemon-name").map(|(n, _)| n).unwrap_or_default(),
         };
@@ -418,7 +418,7 @@ impl Resolver<'_> {
             .ok()
     }
 
-    fn switch(&mut self, name: &'static str) -> bool {
+    fn flag(&mut self, name: &'static str) -> bool {
         self.parse::<bool>(name, "true or false").unwrap_or(false)
     }
 
@@ -459,26 +459,17 @@ impl Resolver<'_> {
             "env",
             "an environment (mainnet-beta, testnet, devnet or localnet)",
         );
-        let program_id = self
-            .parse::<Pubkey>("serviceability-program-id", "a base58 public key")
-            .or(env.map(Env::program_id));
-        if program_id.is_none() && !self.problems.iter().any(|p| p.setting.contains("env")) {
-            self.problem(
-                "serviceability-program-id",
-                Source::Flag,
-                "required: give --serviceability-program-id or --env",
-            );
-        }
+        let program_id = self.program_id(env);
         let rpc_url = self.rpc_url(env);
         let keypair = self.lookup("keypair").map(|(path, _)| PathBuf::from(path));
-        let keypair_permissions = if self.switch("allow-insecure-keypair-permissions") {
+        let keypair_permissions = if self.flag("allow-insecure-keypair-permissions") {
             keypair::Permissions::AllowInsecure
         } else {
             keypair::Permissions::Strict
         };
         let device = self.parse::<Pubkey>("local-device-pubkey", "a base58 public key");
         let management_namespace = self.namespace();
-        let metrics_enable = self.switch("metrics-enable");
+        let metrics_enable = self.flag("metrics-enable");
         let metrics_addr = self.listen_addr("metrics-addr");
         let eapi_socket = PathBuf::from(
             self.lookup("eapi-socket")
@@ -491,6 +482,63 @@ impl Resolver<'_> {
             .unwrap_or_default();
         let options_interval = self.positive_duration("options-interval");
         let bgp_interval = self.positive_duration("bgp-status-interval");
+        let mut policy = self.policy(bgp_interval);
+        let cache = CachePolicy {
+            ttl: self.duration("cache-ttl"),
+            fetch_timeout: self.positive_duration("caching-fetcher-rpc-timeout"),
+            max_staleness: self.duration("cache-max-staleness"),
+        };
+        let commitment = self.commitment();
+        let submit = self.submit();
+        // Refreshes ride along in transactions as full as the outbox packs them.
+        policy.batch = submit.batch_size.unwrap_or(policy.batch);
+        let rpc_ca_file = self.lookup("rpc-ca-file").map(|(p, _)| PathBuf::from(p));
+        let allow_insecure_http = self.flag("allow-insecure-http");
+        let verbose = self.flag("verbose");
+        self.flag("bgp-status-enable");
+        let log = self.log();
+
+        Config {
+            program_id: program_id.unwrap_or_default(),
+            rpc_url: rpc_url.unwrap_or_default(),
+            rpc_ca_file,
+            allow_insecure_http,
+            keypair: keypair.unwrap_or_default(),
+            keypair_permissions,
+            device,
+            management_namespace,
+            metrics_addr: metrics_addr.filter(|_| metrics_enable),
+            eapi_socket,
+            daemon_name,
+            options_interval,
+            bgp_interval,
+            commitment,
+            policy,
+            cache,
+            submit,
+            verbose,
+            log,
+            raw: std::mem::take(&mut self.raw),
+        }
+    }
+
+    /// The program: given, or the environment's; one of them is required.
+    fn program_id(&mut self, env: Option<Env>) -> Option<Pubkey> {
+        let program_id = self
+            .parse::<Pubkey>("serviceability-program-id", "a base58 public key")
+            .or(env.map(Env::program_id));
+        if program_id.is_none() && !self.problems.iter().any(|p| p.setting.contains("env")) {
+            self.problem(
+                "serviceability-program-id",
+                Source::Flag,
+                "required: give --serviceability-program-id or --env",
+            );
+        }
+        program_id
+    }
+
+    /// The decision's knobs: grace, refresh, minimum interval, dampening.
+    fn policy(&mut self, bgp_interval: Duration) -> Policy {
         let refresh = self.positive_duration("bgp-status-refresh-interval");
         if refresh <= bgp_interval && !refresh.is_zero() {
             let source = self.source_of("bgp-status-refresh-interval");
@@ -500,18 +548,28 @@ impl Resolver<'_> {
                 "must be longer than --bgp-status-interval",
             );
         }
-        let down_grace = self.duration("bgp-status-down-grace-period");
-        let min_write_interval = self.duration("min-write-interval");
+        Policy {
+            down_grace: self.duration("bgp-status-down-grace-period"),
+            min_write_interval: self.duration("min-write-interval"),
+            dampening: self.dampening(),
+            slot_duration: self.positive_duration("slot-duration"),
+            refresh,
+            ..Policy::default()
+        }
+    }
+
+    /// Flap dampening, checked as a whole: finite, ordinary numbers only ("inf" and "1e-320"
+    /// parse as floats), and a suppress threshold the capped penalty can reach. A problem names
+    /// the setting at fault.
+    fn dampening(&mut self) -> DampeningPolicy {
         let dampening = DampeningPolicy {
-            enabled: !self.switch("no-dampening"),
+            enabled: !self.flag("no-dampening"),
             half_life: self.positive_duration("dampening-half-life"),
             penalty: self.parse("dampening-penalty", "a number").unwrap_or(0.0),
             suppress: self.parse("dampening-suppress", "a number").unwrap_or(0.0),
             reuse: self.parse("dampening-reuse", "a number").unwrap_or(0.0),
             max_suppress: self.positive_duration("dampening-max-suppress"),
         };
-        // Finite, ordinary numbers only ("inf" and "1e-320" parse as floats), and a suppress
-        // threshold the capped penalty can reach. The problem names the setting at fault.
         if let Err(why) = dampening.check() {
             let fault = if !(dampening.penalty.is_normal() && dampening.penalty > 0.0) {
                 "dampening-penalty"
@@ -530,19 +588,21 @@ impl Resolver<'_> {
                 self.problem(fault, source, why);
             }
         }
-        let slot_duration = self.positive_duration("slot-duration");
-        let cache = CachePolicy {
-            ttl: self.duration("cache-ttl"),
-            fetch_timeout: self.positive_duration("caching-fetcher-rpc-timeout"),
-            max_staleness: self.duration("cache-max-staleness"),
-        };
-        let commitment = match self.lookup("commitment") {
+        dampening
+    }
+
+    fn commitment(&mut self) -> Commitment {
+        match self.lookup("commitment") {
             Some((text, source)) => text.parse().unwrap_or_else(|message: String| {
                 self.problem("commitment", source, message);
                 Commitment::Confirmed
             }),
             None => Commitment::Confirmed,
-        };
+        }
+    }
+
+    /// The outbox's settings: batch size, pipeline depth, fees.
+    fn submit(&mut self) -> SubmitSettings {
         let batch_size = self.parse::<usize>("batch-size", "a count").unwrap_or(0);
         let max_inflight = match self.lookup("max-inflight") {
             Some((text, _)) if text.trim() == "auto" => None,
@@ -562,54 +622,13 @@ impl Resolver<'_> {
         let price = self
             .parse::<u64>("compute-unit-price", "a number of micro-lamports")
             .unwrap_or(0);
-        let fee_floor_lamports = self
-            .parse::<u64>("fee-floor-lamports", "a number of lamports")
-            .unwrap_or(0);
-        let rpc_ca_file = self.lookup("rpc-ca-file").map(|(p, _)| PathBuf::from(p));
-        let allow_insecure_http = self.switch("allow-insecure-http");
-        let verbose = self.switch("verbose");
-        self.switch("bgp-status-enable");
-        let log = self.log();
-
-        Config {
-            program_id: program_id.unwrap_or_default(),
-            rpc_url: rpc_url.unwrap_or_default(),
-            rpc_ca_file,
-            allow_insecure_http,
-            keypair: keypair.unwrap_or_default(),
-            keypair_permissions,
-            device,
-            management_namespace,
-            metrics_addr: metrics_addr.filter(|_| metrics_enable),
-            eapi_socket,
-            daemon_name,
-            options_interval,
-            bgp_interval,
-            commitment,
-            policy: Policy {
-                slot_duration,
-                down_grace,
-                refresh,
-                min_write_interval,
-                dampening,
-                // Refreshes ride along in transactions as full as the outbox packs them.
-                batch: if batch_size > 0 {
-                    batch_size
-                } else {
-                    Policy::default().batch
-                },
-                ..Policy::default()
-            },
-            cache,
-            submit: SubmitSettings {
-                batch_size: (batch_size > 0).then_some(batch_size),
-                max_inflight,
-                compute_unit_price: (price > 0).then_some(price),
-                fee_floor_lamports,
-            },
-            verbose,
-            log,
-            raw: std::mem::take(&mut self.raw),
+        SubmitSettings {
+            batch_size: (batch_size > 0).then_some(batch_size),
+            max_inflight,
+            compute_unit_price: (price > 0).then_some(price),
+            fee_floor_lamports: self
+                .parse::<u64>("fee-floor-lamports", "a number of lamports")
+                .unwrap_or(0),
         }
     }
 }
