@@ -92,60 +92,9 @@ pub async fn run(args: Args, out: &mut dyn Write) -> anyhow::Result<bool> {
 /// Every check, in the order an operator would fix them.
 pub async fn checks(settings: &RunArgs) -> Vec<Item> {
     let mut items = Vec::new();
-    let bootstrap = match Config::bootstrap(settings) {
-        Ok(bootstrap) => bootstrap,
-        Err(error) => {
-            items.push(fail(
-                "configuration",
-                error.to_string(),
-                "fix the flags above",
-            ));
-            return items;
-        }
+    let Some((config, eapi, eapi_answers)) = configuration(settings, &mut items).await else {
+        return items;
     };
-    let eapi = eapi::Client::new(&bootstrap.eapi_socket);
-    let options = match read_options(&eapi, &bootstrap.daemon_name).await {
-        Ok(options) => {
-            items.push(pass(
-                "eapi",
-                format!("{} answers", bootstrap.eapi_socket.display()),
-            ));
-            options
-        }
-        Err(error) => {
-            items.push(fail("eapi", error.to_string(), eapi_fix(&error)));
-            BTreeMap::new()
-        }
-    };
-    let config = match Config::resolve(settings, &options) {
-        Ok((config, issues)) => {
-            for issue in &issues {
-                items.push(if issue.is_error() {
-                    fail(
-                        "options",
-                        issue.to_string(),
-                        "move the setting to the exec line and remove the option line",
-                    )
-                } else {
-                    warn(
-                        "options",
-                        issue.to_string(),
-                        "remove or correct it in the daemon block",
-                    )
-                });
-            }
-            config
-        }
-        Err(error) => {
-            items.push(fail(
-                "configuration",
-                error.to_string(),
-                "fix the flags or the daemon block's option lines",
-            ));
-            return items;
-        }
-    };
-
     items.push(pass(
         "logs",
         crate::logging::destinations(config.log, &config.daemon_name),
@@ -157,37 +106,117 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
     if let Some(addr) = config.metrics_addr {
         items.push(listener_item(addr));
     }
-
-    if items
-        .iter()
-        .all(|i| i.name != "eapi" || i.verdict == Verdict::Pass)
-    {
-        items.push(
-            match switch::observe(&eapi, switch::Summaries::Ipv4).await {
-                Ok(state) if state.peers.is_empty() => warn(
-                    "bgp",
-                    "no BGP sessions on this switch",
-                    "expected only while no user is connected; check `show ip bgp summary vrf all`",
-                ),
-                Ok(state) => pass(
-                    "bgp",
-                    format!(
-                        "{} BGP sessions ({} established), {} tunnel interfaces",
-                        state.peers.len(),
-                        state.peers.iter().filter(|p| p.is_established()).count(),
-                        state.tunnels.len()
-                    ),
-                ),
-                Err(error) => fail(
-                    "bgp",
-                    error.to_string(),
-                    "check `show ip bgp summary vrf all` and `show ip interface`",
-                ),
-            },
-        );
+    if eapi_answers {
+        items.push(bgp_item(&eapi).await);
     }
+    let signer = keypair_item(&config, &mut items);
+    let Some(rpc) = rpc_item(&config, &mut items).await else {
+        return items;
+    };
+    items.push(program_item(&rpc, &config).await);
+    let device = device_item(&rpc, &config, signer.as_ref()).await;
+    let found = device.as_ref().ok().cloned();
+    items.push(match device {
+        Ok((pubkey, device)) => pass("device", format!("{pubkey} ({})", device.code)),
+        Err(item) => item,
+    });
+    if let (Some(signer), Some((_, device))) = (signer, &found) {
+        items.push(signer_item(&signer, device));
+        items.push(balance_item(&rpc, &config, &signer).await);
+    }
+    items
+}
 
-    let signer = match keypair::load(&config.keypair, config.keypair_permissions) {
+/// The flags, eAPI and the daemon block's options resolved together: the configuration, the
+/// eAPI client and whether eAPI answered; `None` when no configuration could be made (the
+/// failure is in `items`).
+async fn configuration(
+    settings: &RunArgs,
+    items: &mut Vec<Item>,
+) -> Option<(Config, eapi::Client, bool)> {
+    let bootstrap = match Config::bootstrap(settings) {
+        Ok(bootstrap) => bootstrap,
+        Err(error) => {
+            items.push(fail(
+                "configuration",
+                error.to_string(),
+                "fix the flags above",
+            ));
+            return None;
+        }
+    };
+    let eapi = eapi::Client::new(&bootstrap.eapi_socket);
+    let (options, answers) = match read_options(&eapi, &bootstrap.daemon_name).await {
+        Ok(options) => {
+            items.push(pass(
+                "eapi",
+                format!("{} answers", bootstrap.eapi_socket.display()),
+            ));
+            (options, true)
+        }
+        Err(error) => {
+            items.push(fail("eapi", error.to_string(), eapi_fix(&error)));
+            (BTreeMap::new(), false)
+        }
+    };
+    match Config::resolve(settings, &options) {
+        Ok((config, issues)) => {
+            items.extend(issues.iter().map(|issue| {
+                if issue.is_error() {
+                    fail(
+                        "options",
+                        issue.to_string(),
+                        "move the setting to the exec line and remove the option line",
+                    )
+                } else {
+                    warn(
+                        "options",
+                        issue.to_string(),
+                        "remove or correct it in the daemon block",
+                    )
+                }
+            }));
+            Some((config, eapi, answers))
+        }
+        Err(error) => {
+            items.push(fail(
+                "configuration",
+                error.to_string(),
+                "fix the flags or the daemon block's option lines",
+            ));
+            None
+        }
+    }
+}
+
+/// What the daemon would read each tick: the IPv4 summary and the tunnel interfaces.
+async fn bgp_item(eapi: &eapi::Client) -> Item {
+    match switch::observe(eapi, switch::Summaries::Ipv4).await {
+        Ok(state) if state.peers.is_empty() => warn(
+            "bgp",
+            "no BGP sessions on this switch",
+            "expected only while no user is connected; check `show ip bgp summary vrf all`",
+        ),
+        Ok(state) => pass(
+            "bgp",
+            format!(
+                "{} BGP sessions ({} established), {} tunnel interfaces",
+                state.peers.len(),
+                state.peers.iter().filter(|p| p.is_established()).count(),
+                state.tunnels.len()
+            ),
+        ),
+        Err(error) => fail(
+            "bgp",
+            error.to_string(),
+            "check `show ip bgp summary vrf all` and `show ip interface`",
+        ),
+    }
+}
+
+/// The keypair loaded as `run` loads it; its public key when it loads.
+fn keypair_item(config: &Config, items: &mut Vec<Item>) -> Option<Pubkey> {
+    match keypair::load(&config.keypair, config.keypair_permissions) {
         Ok(loaded) => {
             let mut found = format!(
                 "{} (signer {})",
@@ -205,8 +234,11 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
             items.push(fail("keypair", error.to_string(), fix));
             None
         }
-    };
+    }
+}
 
+/// The RPC client, when it can be made and the node answers; the checks after it need it.
+async fn rpc_item(config: &Config, items: &mut Vec<Item>) -> Option<rpc::Client> {
     let rpc = match rpc::Client::new(rpc::ClientConfig {
         allow_insecure_http: config.allow_insecure_http,
         resolver: rpc::ResolverFiles::for_namespace(config.management_namespace.as_deref()),
@@ -220,7 +252,7 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
                 error.to_string(),
                 "fix --ledger-rpc-url or --rpc-ca-file",
             ));
-            return items;
+            return None;
         }
     };
     match rpc.get_slot(config.commitment).await {
@@ -233,6 +265,7 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
                 "rpc",
                 format!("{} at slot {slot}, {health}", rpc.endpoint()),
             ));
+            Some(rpc)
         }
         Err(error) => {
             items.push(fail(
@@ -240,67 +273,66 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
                 format!("{}: {error}", rpc.endpoint()),
                 "check the URL, the management VRF (--management-namespace) and DNS",
             ));
-            return items;
+            None
         }
     }
-    items.push(
-        match rpc
-            .get_account_info(&config.program_id, Commitment::Confirmed)
-            .await
-        {
-            Ok(found) if found.value.as_ref().is_some_and(|a| a.executable) => {
-                pass("program", format!("{} is deployed", config.program_id))
-            }
-            Ok(_) => fail(
-                "program",
-                format!(
-                    "{} is not an executable account on this ledger",
-                    config.program_id
-                ),
-                "check --env or --serviceability-program-id against --ledger-rpc-url",
-            ),
-            Err(error) => fail("program", error.to_string(), "retry; the RPC failed"),
-        },
-    );
+}
 
-    let device = device_item(&rpc, &config, signer.as_ref()).await;
-    let found = device.as_ref().ok().cloned();
-    items.push(match device {
-        Ok((pubkey, device)) => pass("device", format!("{pubkey} ({})", device.code)),
-        Err(item) => item,
-    });
-    if let (Some(signer), Some((_, device))) = (signer, &found) {
-        items.push(if device.metrics_publisher_pk == signer {
-            pass("signer", "the keypair is the device's metrics publisher")
-        } else {
-            fail(
-                "signer",
-                format!(
-                    "the keypair is {signer}, the device's metrics publisher is {}",
-                    device.metrics_publisher_pk
-                ),
-                "use the metrics publisher's keypair; the program refuses any other (NotAllowed)",
-            )
-        });
-        items.push(match rpc.get_balance(&signer, Commitment::Confirmed).await {
-            Ok(balance) if balance.value == 0 => fail(
-                "balance",
-                "the payer has 0 lamports",
-                "fund the metrics publisher: it pays every write's fee",
+async fn program_item(rpc: &rpc::Client, config: &Config) -> Item {
+    match rpc
+        .get_account_info(&config.program_id, Commitment::Confirmed)
+        .await
+    {
+        Ok(found) if found.value.as_ref().is_some_and(|a| a.executable) => {
+            pass("program", format!("{} is deployed", config.program_id))
+        }
+        Ok(_) => fail(
+            "program",
+            format!(
+                "{} is not an executable account on this ledger",
+                config.program_id
             ),
-            Ok(balance) if balance.value < config.submit.fee_floor_lamports => warn(
-                "balance",
-                format!(
-                    "{} lamports, below the fee floor of {}",
-                    balance.value, config.submit.fee_floor_lamports
-                ),
-                "fund the payer: below the floor only status changes are written, not refreshes",
-            ),
-            Ok(balance) => pass("balance", format!("{} lamports", balance.value)),
-            Err(error) => fail("balance", error.to_string(), "retry; the RPC failed"),
-        });
+            "check --env or --serviceability-program-id against --ledger-rpc-url",
+        ),
+        Err(error) => fail("program", error.to_string(), "retry; the RPC failed"),
     }
-    items
+}
+
+/// The program refuses every write not signed by the device's metrics publisher.
+fn signer_item(signer: &Pubkey, device: &Device) -> Item {
+    if device.metrics_publisher_pk == *signer {
+        pass("signer", "the keypair is the device's metrics publisher")
+    } else {
+        fail(
+            "signer",
+            format!(
+                "the keypair is {signer}, the device's metrics publisher is {}",
+                device.metrics_publisher_pk
+            ),
+            "use the metrics publisher's keypair; the program refuses any other (NotAllowed)",
+        )
+    }
+}
+
+/// The payer pays every write's fee; below the fee floor only changes are written.
+async fn balance_item(rpc: &rpc::Client, config: &Config, signer: &Pubkey) -> Item {
+    match rpc.get_balance(signer, Commitment::Confirmed).await {
+        Ok(balance) if balance.value == 0 => fail(
+            "balance",
+            "the payer has 0 lamports",
+            "fund the metrics publisher: it pays every write's fee",
+        ),
+        Ok(balance) if balance.value < config.submit.fee_floor_lamports => warn(
+            "balance",
+            format!(
+                "{} lamports, below the fee floor of {}",
+                balance.value, config.submit.fee_floor_lamports
+            ),
+            "fund the payer: below the floor only status changes are written, not refreshes",
+        ),
+        Ok(balance) => pass("balance", format!("{} lamports", balance.value)),
+        Err(error) => fail("balance", error.to_string(), "retry; the RPC failed"),
+    }
 }
 
 /// What `check` runs with, and what `run` keeps once it has started. `run` needs root's
