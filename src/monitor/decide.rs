@@ -106,6 +106,9 @@ enum Decision {
     Nothing,
 }
 
+/// One user's decision, step by step: what the switch shows ([`observe`]), what the chain
+/// should say ([`want`]), whether something holds the write back ([`held_back`]), and whether a
+/// write is due ([`due`]).
 fn decide_user(
     entry: &mut UserState,
     pubkey: &solana_pubkey::Pubkey,
@@ -126,35 +129,7 @@ fn decide_user(
         entry.why = Why::NoObservation;
         return Decision::Nothing;
     };
-
-    // The same /31 may sit on two tunnels in different VRFs (a leftover one): the user's own
-    // `Tunnel<tunnel_id>` wins, so the session is looked up in the same VRF on every tick.
-    let interface = switch
-        .tunnel_numbered(user.tunnel_id)
-        .filter(|own| own.holds(tunnel.device_addr()))
-        .or_else(|| switch.tunnel(tunnel.device_addr()));
-    let tunnel_vrf = interface.and_then(|found| found.vrf.as_deref());
-    let found = switch.session(tunnel.peer_addr(), tunnel_vrf);
-    let drift = drift(switch, user.tunnel_id, tunnel, interface, found.as_ref());
-    let session = found
-        .as_ref()
-        .map_or(Session::Absent, |found| found.session.clone());
-    let observed = match (&session, interface) {
-        (Session::Established, _) => {
-            entry.last_seen_up = Some(now);
-            Some(BgpStatus::Up)
-        }
-        (Session::NotEstablished(_), _) | (Session::Absent, Some(_)) => Some(BgpStatus::Down),
-        (Session::Absent, None) => match entry.chain_status {
-            BgpStatus::Up | BgpStatus::Down => Some(BgpStatus::Down),
-            BgpStatus::Unknown => None,
-        },
-    };
-    entry.session = Some(session);
-    entry.session_vrf = found.map(|found| found.vrf);
-    entry.tunnel_seen = Some(interface.map_or(TunnelSeen::Absent, |found| {
-        TunnelSeen::Present(found.clone())
-    }));
+    let drift = observe(entry, user.tunnel_id, tunnel, switch, now);
     if drift != entry.drift {
         if let Some(drift) = &drift {
             // Once per change, not per tick: the row keeps it for operators in between.
@@ -162,12 +137,101 @@ fn decide_user(
         }
         entry.drift = drift;
     }
-    let Some(observed) = observed else {
+    let Some(observed) = observed(entry) else {
         entry.wanted = None;
         entry.why = Why::NoSession;
         return Decision::Nothing;
     };
+    let (wanted, held_by_grace) = want(entry, observed, now, policy);
+    if let Some(why) = held_back(entry, wanted, now, policy) {
+        entry.why = why;
+        return Decision::Nothing;
+    }
+    let (reason, early) = match due(entry, wanted, now, policy) {
+        Ok(due) => due,
+        Err(why) => {
+            entry.why = why;
+            return Decision::Nothing;
+        }
+    };
+    let update = Update {
+        user: *pubkey,
+        status: wanted,
+        reason,
+        rtt_ns: 0,
+        peer: tunnel.peer_addr(),
+        wants_rtt: wanted == BgpStatus::Up && !held_by_grace,
+        observed_at: now,
+    };
+    if let Some(due) = early {
+        // Stays in sync unless it rides along (see `decide`).
+        entry.why = Why::InSync {
+            refresh_at: Some(due),
+        };
+        return Decision::Early { due, update };
+    }
+    entry.in_flight = Some((now, wanted));
+    entry.why = Why::Writing(reason);
+    Decision::Write(update)
+}
 
+/// Records what the switch shows of the user: its tunnel interface, its session and the VRF it
+/// was found in, and when it was last seen Up. Returns the drift between chain and switch.
+fn observe(
+    entry: &mut UserState,
+    tunnel_id: u16,
+    tunnel: TunnelNet,
+    switch: &dyn SwitchLookup,
+    now: Instant,
+) -> Option<Drift> {
+    // The same /31 may sit on two tunnels in different VRFs (a leftover one): the user's own
+    // `Tunnel<tunnel_id>` wins, so the session is looked up in the same VRF on every tick.
+    let interface = switch
+        .tunnel_numbered(tunnel_id)
+        .filter(|own| own.holds(tunnel.device_addr()))
+        .or_else(|| switch.tunnel(tunnel.device_addr()));
+    let tunnel_vrf = interface.and_then(|found| found.vrf.as_deref());
+    let found = switch.session(tunnel.peer_addr(), tunnel_vrf);
+    let drift = drift(switch, tunnel_id, tunnel, interface, found.as_ref());
+    let session = found
+        .as_ref()
+        .map_or(Session::Absent, |found| found.session.clone());
+    if session == Session::Established {
+        entry.last_seen_up = Some(now);
+    }
+    entry.session = Some(session);
+    entry.session_vrf = found.map(|found| found.vrf);
+    entry.tunnel_seen = Some(interface.map_or(TunnelSeen::Absent, |found| {
+        TunnelSeen::Present(found.clone())
+    }));
+    drift
+}
+
+/// The status the switch shows: Up when Established; Down when the session is there and not
+/// Established, or absent while the tunnel is there. With neither the user is not provisioned
+/// here: Down only when the chain holds a status, nothing when it holds Unknown.
+fn observed(entry: &UserState) -> Option<BgpStatus> {
+    let tunnel_present = matches!(entry.tunnel_seen, Some(TunnelSeen::Present(_)));
+    match entry.session.as_ref()? {
+        Session::Established => Some(BgpStatus::Up),
+        Session::NotEstablished(_) => Some(BgpStatus::Down),
+        Session::Absent if tunnel_present => Some(BgpStatus::Down),
+        Session::Absent => match entry.chain_status {
+            BgpStatus::Up | BgpStatus::Down => Some(BgpStatus::Down),
+            BgpStatus::Unknown => None,
+        },
+    }
+}
+
+/// What the chain should say: the observed status, except that a Down within the grace period
+/// after the session was last seen Up is held as Up. Counts a change of mind as a flap.
+/// Returns the wanted status and whether grace is holding it.
+fn want(
+    entry: &mut UserState,
+    observed: BgpStatus,
+    now: Instant,
+    policy: &Policy,
+) -> (BgpStatus, bool) {
     let within_grace = entry
         .last_seen_up
         .is_some_and(|seen| now.saturating_duration_since(seen) < policy.down_grace);
@@ -182,10 +246,19 @@ fn decide_user(
     }
     entry.wanted = Some(wanted);
     entry.held_by_grace = held_by_grace;
+    (wanted, held_by_grace)
+}
 
+/// Why `wanted` may not be written now whatever is due: a write in flight, the backoff of a
+/// failed write of the same status, or dampening of an Up.
+fn held_back(
+    entry: &mut UserState,
+    wanted: BgpStatus,
+    now: Instant,
+    policy: &Policy,
+) -> Option<Why> {
     if let Some((since, _)) = entry.in_flight {
-        entry.why = Why::InFlight { since };
-        return Decision::Nothing;
+        return Some(Why::InFlight { since });
     }
     // The backoff is for retrying the same write. A new status was never tried: it goes out
     // now, or a Down would wait out minutes of backoff earned by refreshes during an outage.
@@ -194,21 +267,31 @@ fn decide_user(
         .as_ref()
         .filter(|f| now < f.retry_at && f.status == wanted)
     {
-        entry.why = Why::Backoff {
+        return Some(Why::Backoff {
             until: failure.retry_at,
             error: failure.error.clone(),
             cause: failure.cause,
-        };
-        return Decision::Nothing;
+        });
     }
     // RFC 2439 withholds a suppressed route, and withholding a session is reporting it Down:
-    // dampening may delay an Up, never a Down (the grace above already held it as long as asked).
+    // dampening may delay an Up, never a Down (the grace already held it as long as asked).
     if wanted == BgpStatus::Up && entry.flaps.is_suppressed(&policy.dampening, now) {
-        entry.why = Why::Dampened {
+        return Some(Why::Dampened {
             until: entry.flaps.release_at(&policy.dampening, now),
-        };
-        return Decision::Nothing;
+        });
     }
+    None
+}
+
+/// Whether a write of `wanted` is due, and why: a change, or a refresh (due, or due within a
+/// quarter of the refresh interval: then `early` is its due time, and it goes only riding
+/// along). Else why not: in sync, or written too recently.
+fn due(
+    entry: &UserState,
+    wanted: BgpStatus,
+    now: Instant,
+    policy: &Policy,
+) -> Result<(UpdateReason, Option<Instant>), Why> {
     let refresh_at = entry.last_write.map(|at| at + policy.refresh);
     let early = refresh_at.filter(|at| now < *at && now + policy.refresh / 4 >= *at);
     let reason = if wanted != entry.chain_status {
@@ -216,34 +299,16 @@ fn decide_user(
     } else if refresh_at.is_none_or(|at| now >= at) || early.is_some() {
         UpdateReason::Refresh
     } else {
-        entry.why = Why::InSync { refresh_at };
-        return Decision::Nothing;
+        return Err(Why::InSync { refresh_at });
     };
     if let Some(until) = entry
         .last_write
         .map(|at| at + policy.min_write_interval)
         .filter(|until| now < *until)
     {
-        entry.why = Why::MinInterval { until };
-        return Decision::Nothing;
+        return Err(Why::MinInterval { until });
     }
-    let update = Update {
-        user: *pubkey,
-        status: wanted,
-        reason,
-        rtt_ns: 0,
-        peer: tunnel.peer_addr(),
-        wants_rtt: wanted == BgpStatus::Up && !held_by_grace,
-        observed_at: now,
-    };
-    if let (UpdateReason::Refresh, Some(due)) = (reason, early) {
-        // Stays in sync unless it rides along (see `decide`).
-        entry.why = Why::InSync { refresh_at };
-        return Decision::Early { due, update };
-    }
-    entry.in_flight = Some((now, wanted));
-    entry.why = Why::Writing(reason);
-    Decision::Write(update)
+    Ok((reason, early.filter(|_| reason == UpdateReason::Refresh)))
 }
 
 /// What disagrees between the chain and the switch for one user, the most telling first.
@@ -281,5 +346,154 @@ fn drift(
                 vrf: found.vrf.clone(),
             }),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use solana_pubkey::Pubkey;
+
+    use super::*;
+    use crate::monitor::{Cause, Failure};
+    use crate::serviceability::{NetworkV4, UserType};
+
+    /// A user on a /31 whose chain holds `chain`, as the table first sees it.
+    fn entry(chain: BgpStatus, now: Instant) -> UserState {
+        let user = User {
+            owner: Pubkey::new_unique(),
+            user_type: UserType::Ibrl,
+            tenant_pk: Pubkey::default(),
+            device_pk: Pubkey::new_unique(),
+            client_ip: Ipv4Addr::new(1, 2, 3, 4),
+            dz_ip: Ipv4Addr::new(1, 2, 3, 4),
+            tunnel_id: 500,
+            tunnel_net: NetworkV4 {
+                addr: Ipv4Addr::new(169, 254, 0, 0),
+                prefix: 31,
+            },
+            status: UserStatus::Activated,
+            publishers: Vec::new(),
+            subscribers: Vec::new(),
+            validator_pubkey: Pubkey::default(),
+            tunnel_endpoint: Ipv4Addr::UNSPECIFIED,
+            tunnel_flags: 0,
+            bgp_status: chain,
+            last_bgp_up_at: 0,
+            last_bgp_reported_at: 0,
+            bgp_rtt_ns: 0,
+            feed_pks: Vec::new(),
+        };
+        UserState::seed(&user, 100, now, &Policy::default())
+    }
+
+    #[test]
+    fn observed_needs_a_session_or_a_tunnel_or_a_status_on_chain() {
+        let now = Instant::now();
+        let mut e = entry(BgpStatus::Unknown, now);
+        assert_eq!(observed(&e), None, "not observed yet");
+        e.session = Some(Session::Established);
+        assert_eq!(observed(&e), Some(BgpStatus::Up));
+        e.session = Some(Session::NotEstablished("Active".into()));
+        assert_eq!(observed(&e), Some(BgpStatus::Down));
+        e.session = Some(Session::Absent);
+        e.tunnel_seen = Some(TunnelSeen::Absent);
+        assert_eq!(observed(&e), None, "not provisioned here, chain Unknown");
+        e.chain_status = BgpStatus::Up;
+        assert_eq!(observed(&e), Some(BgpStatus::Down), "the chain says Up");
+    }
+
+    #[test]
+    fn want_holds_a_down_as_up_within_grace_and_counts_changes_of_mind() {
+        let now = Instant::now();
+        let policy = Policy {
+            down_grace: Duration::from_secs(30),
+            ..Policy::default()
+        };
+        let mut e = entry(BgpStatus::Up, now);
+        e.last_seen_up = Some(now);
+        assert_eq!(
+            want(&mut e, BgpStatus::Up, now, &policy),
+            (BgpStatus::Up, false)
+        );
+        assert_eq!(
+            want(
+                &mut e,
+                BgpStatus::Down,
+                now + Duration::from_millis(1),
+                &policy
+            ),
+            (BgpStatus::Up, true)
+        );
+        assert_eq!(e.flaps.transitions, 0, "held by grace: no change of mind");
+        let later = now + policy.down_grace;
+        assert_eq!(
+            want(&mut e, BgpStatus::Down, later, &policy),
+            (BgpStatus::Down, false)
+        );
+        assert_eq!(e.flaps.transitions, 1);
+    }
+
+    #[test]
+    fn held_back_by_in_flight_then_a_same_status_backoff_never_a_new_status() {
+        let now = Instant::now();
+        let policy = Policy::default();
+        let mut e = entry(BgpStatus::Down, now);
+        assert_eq!(held_back(&mut e, BgpStatus::Up, now, &policy), None);
+        e.failure = Some(Failure {
+            status: BgpStatus::Up,
+            error: "node unhealthy".into(),
+            cause: Cause::Rpc,
+            attempts: 1,
+            retry_at: now + Duration::from_secs(30),
+        });
+        assert!(matches!(
+            held_back(&mut e, BgpStatus::Up, now, &policy),
+            Some(Why::Backoff { .. })
+        ));
+        assert_eq!(held_back(&mut e, BgpStatus::Down, now, &policy), None);
+        e.in_flight = Some((now, BgpStatus::Up));
+        assert_eq!(
+            held_back(&mut e, BgpStatus::Down, now, &policy),
+            Some(Why::InFlight { since: now })
+        );
+    }
+
+    #[test]
+    fn due_is_a_change_a_refresh_or_an_early_refresh_unless_written_recently() {
+        let now = Instant::now();
+        let policy = Policy::default();
+        let mut e = entry(BgpStatus::Up, now);
+        e.last_write = None;
+        assert_eq!(
+            due(&e, BgpStatus::Down, now, &policy),
+            Ok((UpdateReason::Change, None))
+        );
+        assert_eq!(
+            due(&e, BgpStatus::Up, now, &policy),
+            Ok((UpdateReason::Refresh, None))
+        );
+        e.last_write = Some(now);
+        let refresh_at = now + policy.refresh;
+        assert_eq!(
+            due(&e, BgpStatus::Up, now, &policy),
+            Err(Why::InSync {
+                refresh_at: Some(refresh_at)
+            })
+        );
+        let soon = refresh_at - policy.refresh / 8;
+        assert_eq!(
+            due(&e, BgpStatus::Up, soon, &policy),
+            Ok((UpdateReason::Refresh, Some(refresh_at)))
+        );
+        let just_after = now + policy.min_write_interval / 2;
+        assert_eq!(
+            due(&e, BgpStatus::Down, just_after, &policy),
+            Err(Why::MinInterval {
+                until: now + policy.min_write_interval
+            })
+        );
     }
 }
