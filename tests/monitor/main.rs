@@ -1,0 +1,177 @@
+//! The decision, rule by rule, with plain values and a paused clock: no sockets. One file per
+//! group of rules; this one holds the fake switch and the builders they share.
+
+#[path = "../support/mod.rs"]
+mod support;
+#[path = "../vectors/mod.rs"]
+mod vectors;
+
+mod dampening;
+mod pacing;
+mod refresh;
+mod ride_along;
+mod sessions;
+mod tunnels;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use doublezero_bgpstatus::monitor::{
+    decide, Cause, DampeningPolicy, Decided, Drift, Observation, Policy, Session, StateTable,
+    SwitchLookup, TunnelSeen, Update, UpdateReason, VrfSession, Why,
+};
+use doublezero_bgpstatus::serviceability::{
+    BgpStatus, Device, DeviceView, NetworkV4, User, UserStatus,
+};
+use doublezero_bgpstatus::switch::{self, SwitchState};
+use doublezero_bgpstatus::tunnel::{Tunnel, TunnelTable};
+use solana_pubkey::Pubkey;
+use tokio::time::{advance, Instant};
+
+const SLOT: u64 = 1_000_000;
+
+/// A switch as plain maps: sessions by peer address (each in its VRF) and tunnel interfaces.
+#[derive(Default)]
+struct Switch {
+    sessions: HashMap<Ipv4Addr, Vec<VrfSession>>,
+    tunnels: Vec<Tunnel>,
+}
+
+impl SwitchLookup for Switch {
+    fn session(&self, peer: Ipv4Addr, vrf: Option<&str>) -> Option<VrfSession> {
+        let mut found = self
+            .sessions
+            .get(&peer)?
+            .iter()
+            .filter(|s| vrf.is_none_or(|vrf| &*s.vrf == vrf));
+        let first = found.clone().next().cloned();
+        found
+            .find(|s| s.session == Session::Established)
+            .cloned()
+            .or(first)
+    }
+
+    fn tunnel(&self, device_addr: Ipv4Addr) -> Option<&Tunnel> {
+        self.tunnels.iter().find(|t| t.holds(device_addr))
+    }
+
+    fn tunnel_numbered(&self, number: u16) -> Option<&Tunnel> {
+        self.tunnels.iter().find(|t| t.number() == Some(number))
+    }
+}
+
+impl Switch {
+    fn with(peer: u8, session: Session) -> Self {
+        let mut switch = Switch::default();
+        switch.set(peer, session);
+        switch
+    }
+
+    /// The session to `169.254.0.<peer>` in VRF `vrf1`; `Absent` removes it.
+    fn set(&mut self, peer: u8, session: Session) {
+        self.set_in("vrf1", peer, session);
+    }
+
+    fn set_in(&mut self, vrf: &str, peer: u8, session: Session) {
+        let sessions = self
+            .sessions
+            .entry(Ipv4Addr::new(169, 254, 0, peer))
+            .or_default();
+        sessions.retain(|s| &*s.vrf != vrf);
+        if session != Session::Absent {
+            sessions.push(VrfSession {
+                vrf: vrf.into(),
+                session,
+            });
+        }
+    }
+
+    /// Interface `Tunnel<number>` in `vrf` holding `169.254.0.<addr>/31`.
+    fn add_tunnel(&mut self, number: u16, vrf: &str, addr: u8, up: bool) {
+        self.tunnels.push(Tunnel {
+            name: format!("Tunnel{number}").into(),
+            vrf: Some(vrf.into()),
+            address: Some(NetworkV4 {
+                addr: Ipv4Addr::new(169, 254, 0, addr),
+                prefix: 31,
+            }),
+            interface_status: if up { "connected" } else { "notconnect" }.into(),
+            line_protocol: if up { "up" } else { "lowerLayerDown" }.into(),
+        });
+    }
+
+    /// User `n`'s own tunnel, as the controller deploys it: `Tunnel<500+n>` on its /31.
+    fn with_tunnel_of(mut self, n: u8, vrf: &str, up: bool) -> Self {
+        self.add_tunnel(tunnel_id(n), vrf, 2 * n, up);
+        self
+    }
+}
+
+fn device_pk() -> Pubkey {
+    vectors::DEVICE.parse().unwrap()
+}
+
+fn user_pk(n: u8) -> Pubkey {
+    Pubkey::new_from_array([n; 32])
+}
+
+/// A user on this device with tunnel `Tunnel<500+n>` on 169.254.0.(2n)/31, so its peer is
+/// .(2n+1); the chain says
+/// `status`, last reported `ago` slots before the view.
+fn user(n: u8, status: BgpStatus, ago: u64) -> (Pubkey, User) {
+    let mut user = User::decode(&vectors::hex(vectors::A2)).unwrap();
+    user.tunnel_net = NetworkV4 {
+        addr: Ipv4Addr::new(169, 254, 0, 2 * n),
+        prefix: 31,
+    };
+    user.tunnel_id = tunnel_id(n);
+    user.bgp_status = status;
+    user.last_bgp_reported_at = if status == BgpStatus::Unknown {
+        0
+    } else {
+        SLOT - ago
+    };
+    (user_pk(n), user)
+}
+
+fn view(users: Vec<(Pubkey, User)>) -> DeviceView {
+    DeviceView {
+        slot: SLOT,
+        device_pk: device_pk(),
+        device: Device::decode(&vectors::hex(vectors::B)).unwrap(),
+        users,
+    }
+}
+
+fn tunnel_id(n: u8) -> u16 {
+    500 + u16::from(n)
+}
+
+fn peer(n: u8) -> u8 {
+    2 * n + 1
+}
+
+fn run(view: &DeviceView, switch: &Switch, table: &mut StateTable, policy: &Policy) -> Vec<Update> {
+    decided(view, switch, table, policy).updates
+}
+
+fn decided(view: &DeviceView, switch: &Switch, table: &mut StateTable, policy: &Policy) -> Decided {
+    decide(
+        Instant::now(),
+        view,
+        Observation::Switch(switch),
+        table,
+        policy,
+    )
+}
+
+fn statuses(updates: &[Update]) -> Vec<(Pubkey, BgpStatus, UpdateReason)> {
+    updates
+        .iter()
+        .map(|u| (u.user, u.status, u.reason))
+        .collect()
+}
+
+/// 100 slots (40 s) ago: no refresh is due and the minimum interval has passed.
+const RECENT: u64 = 100;
