@@ -18,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod eapi;
 pub mod env;
+pub mod eos_sdk;
 mod fasthash;
 pub mod keypair;
 pub mod listener;
