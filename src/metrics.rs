@@ -205,6 +205,14 @@ pub struct DaemonMetrics {
     pub view_failures: IntCounter,
     /// Syslog lines given up: the queue was full or `/dev/log` did not take them in time.
     pub syslog_dropped: IntCounter,
+    /// 1 while the EosSdkRpc watch is open.
+    pub stream_up: IntGauge,
+    /// Peer events received on it, by kind (set, del, state).
+    pub stream_events: IntCounterVec,
+    /// Times the watch was lost or could not be opened.
+    pub stream_losses: IntCounter,
+    /// Sessions a poll found otherwise than the stream had said, with the stream open.
+    pub stream_disagreements: IntCounter,
 }
 
 impl DaemonMetrics {
@@ -269,6 +277,25 @@ impl DaemonMetrics {
                 "doublezero_bgpstatus_syslog_dropped_total",
                 "Syslog lines dropped because the queue was full or /dev/log did not take them",
             )?,
+            stream_up: IntGauge::new(
+                "doublezero_bgpstatus_stream_up",
+                "1 while the EosSdkRpc BGP peer watch is open",
+            )?,
+            stream_events: IntCounterVec::new(
+                Opts::new(
+                    "doublezero_bgpstatus_stream_events_total",
+                    "BGP peer events received from EosSdkRpc, by kind",
+                ),
+                &["kind"],
+            )?,
+            stream_losses: IntCounter::new(
+                "doublezero_bgpstatus_stream_losses_total",
+                "Times the EosSdkRpc watch was lost or could not be opened",
+            )?,
+            stream_disagreements: IntCounter::new(
+                "doublezero_bgpstatus_stream_disagreements_total",
+                "Sessions a poll found otherwise than the open EosSdkRpc stream had reported",
+            )?,
         };
         registry.register(Box::new(metrics.build_info.clone()))?;
         registry.register(Box::new(metrics.fee_floor.clone()))?;
@@ -281,6 +308,10 @@ impl DaemonMetrics {
         registry.register(Box::new(metrics.transitions.clone()))?;
         registry.register(Box::new(metrics.view_failures.clone()))?;
         registry.register(Box::new(metrics.syslog_dropped.clone()))?;
+        registry.register(Box::new(metrics.stream_up.clone()))?;
+        registry.register(Box::new(metrics.stream_events.clone()))?;
+        registry.register(Box::new(metrics.stream_losses.clone()))?;
+        registry.register(Box::new(metrics.stream_disagreements.clone()))?;
         Ok(metrics)
     }
 

@@ -36,6 +36,7 @@ async fn peers_json_lists_every_session_sorted_by_vrf_then_peer() {
     let args = Args {
         eapi_socket: eos.path().to_owned(),
         json: true,
+        eos_sdk_rpc_addr: None,
     };
     let output = peers::render(&args).await.unwrap();
     golden::assert_matches("peers.json", &output);
@@ -89,11 +90,16 @@ async fn peers_on_a_switch_without_bgp_says_so() {
     let args = Args {
         eapi_socket: eos.path().to_owned(),
         json: false,
+        eos_sdk_rpc_addr: None,
     };
-    assert_eq!(peers::render(&args).await.unwrap(), "no BGP sessions\n");
+    assert_eq!(
+        peers::render(&args).await.unwrap(),
+        "no BGP sessions\nsource: eAPI (show ip bgp summary vrf all, show ipv6 bgp summary vrf all)\n"
+    );
     let args = Args {
         eapi_socket: eos.path().to_owned(),
         json: true,
+        eos_sdk_rpc_addr: None,
     };
     assert_eq!(peers::render(&args).await.unwrap(), "[]\n");
 }
@@ -104,6 +110,7 @@ async fn peers_without_a_socket_fails_with_the_configuration_to_add() {
     let args = Args {
         eapi_socket: dir.path().join("missing.sock"),
         json: false,
+        eos_sdk_rpc_addr: None,
     };
     let err = peers::render(&args).await.unwrap_err();
     assert!(

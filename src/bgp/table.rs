@@ -8,9 +8,10 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::summary::parse_summary_into;
-use super::{Peer, PeerAddr};
+use super::{Peer, PeerAddr, PeerKey, PeerState};
 use crate::eapi::{self, Command, CommandOutcome, EapiError, Reply};
 use crate::fasthash::FastHash;
 
@@ -117,14 +118,72 @@ impl PeerTable {
         self.next.push(None);
     }
 
-    /// Every session to `ip`, across VRFs and link-local scopes; none when there is none.
-    pub fn lookup(&self, ip: IpAddr) -> impl Iterator<Item = &Peer> {
+    /// Applies a state the event stream reported, changed at `at`; a session the table does not
+    /// hold is added (its AS and idle reason are the next poll's). Returns whether the session
+    /// went from or to Established.
+    pub fn set_state(&mut self, key: &PeerKey, state: PeerState, at: SystemTime) -> bool {
+        let up_down_time = at
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|since| since.as_secs_f64());
+        let position = self.chain(key.addr.ip).find(|&position| {
+            let peer = &self.peers[position];
+            peer.vrf == key.vrf && peer.addr == key.addr
+        });
+        let Some(position) = position else {
+            let established = state.is_established();
+            self.insert(Peer {
+                vrf: key.vrf.clone(),
+                addr: key.addr.clone(),
+                state,
+                up_down_time,
+                asn: None,
+                idle_reason: None,
+            });
+            return established;
+        };
+        let peer = &mut self.peers[position];
+        let changed = peer.state.is_established() != state.is_established();
+        if peer.state != state {
+            peer.state = state;
+            peer.up_down_time = up_down_time;
+            peer.idle_reason = None;
+        }
+        changed
+    }
+
+    /// Removes a session the event stream reported deleted; whether the table held it.
+    pub fn remove(&mut self, key: &PeerKey) -> bool {
+        let before = self.peers.len();
+        let mut kept = std::mem::take(&mut self.peers);
+        kept.retain(|peer| !(peer.vrf == key.vrf && peer.addr == key.addr));
+        if kept.len() == before {
+            self.peers = kept;
+            return false;
+        }
+        // Rare (a peer unconfigured): rebuilding the index is simpler than unlinking a chain.
+        self.first.clear();
+        self.next.clear();
+        for peer in kept {
+            self.insert(peer);
+        }
+        true
+    }
+
+    /// Positions of the sessions to `ip`, in chain order.
+    fn chain(&self, ip: IpAddr) -> impl Iterator<Item = usize> + '_ {
         let mut cursor = self.first.get(&ip).copied();
         std::iter::from_fn(move || {
             let position = cursor?;
             cursor = self.next.get(position).copied().flatten();
-            self.peers.get(position)
+            Some(position)
         })
+    }
+
+    /// Every session to `ip`, across VRFs and link-local scopes; none when there is none.
+    pub fn lookup(&self, ip: IpAddr) -> impl Iterator<Item = &Peer> {
+        self.chain(ip)
+            .filter_map(|position| self.peers.get(position))
     }
 
     /// The session to `addr` in `vrf`.
@@ -152,7 +211,6 @@ impl PeerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::PeerState;
 
     #[test]
     fn same_ip_in_two_vrfs_is_two_sessions_and_one_lookup() {
@@ -173,5 +231,39 @@ mod tests {
         let table = PeerTable::from_summaries([v4, v6]).unwrap();
         assert_eq!(table.len(), 1);
         assert_eq!(table.iter().next().unwrap().state, PeerState::Idle);
+    }
+
+    #[test]
+    fn stream_changes_update_add_and_remove_sessions_keeping_lookups_right() {
+        let text = r#"{"vrfs":{"a":{"peers":{"10.0.0.1":{"peerState":"Idle"},"10.0.0.3":{"peerState":"Established"}}},"b":{"peers":{"10.0.0.1":{"peerState":"Established"}}}}}"#;
+        let mut table = PeerTable::from_summaries([text]).unwrap();
+        let key = |vrf: &str, addr: &str| PeerKey {
+            vrf: vrf.into(),
+            addr: addr.parse().unwrap(),
+        };
+        let at = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert!(table.set_state(&key("a", "10.0.0.1"), PeerState::Established, at));
+        assert!(!table.set_state(&key("a", "10.0.0.1"), PeerState::Established, at));
+        let peer = table.get("a", &"10.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(
+            (&peer.state, peer.up_down_time),
+            (&PeerState::Established, Some(1_700_000_000.0))
+        );
+        assert!(
+            !table.set_state(&key("b", "10.0.0.5"), PeerState::Active, at),
+            "a new session, not established"
+        );
+        assert_eq!(table.len(), 4);
+
+        assert!(table.remove(&key("a", "10.0.0.1")));
+        assert!(!table.remove(&key("a", "10.0.0.1")));
+        assert_eq!(table.len(), 3);
+        let left: Vec<&str> = table
+            .lookup("10.0.0.1".parse().unwrap())
+            .map(|peer| &*peer.vrf)
+            .collect();
+        assert_eq!(left, ["b"]);
+        assert!(table.get("a", &"10.0.0.3".parse().unwrap()).is_some());
+        assert!(table.get("b", &"10.0.0.5".parse().unwrap()).is_some());
     }
 }

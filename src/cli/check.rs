@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Duration;
 
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
@@ -11,7 +12,7 @@ use solana_signer::Signer;
 use crate::config::{read_options, Config, RunArgs};
 use crate::rpc::{self, Commitment};
 use crate::serviceability::{discover_device, Device};
-use crate::{eapi, keypair, netns, switch};
+use crate::{eapi, eos_sdk, keypair, netns, switch};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -108,6 +109,9 @@ pub async fn checks(settings: &RunArgs) -> Vec<Item> {
     }
     if eapi_answers {
         items.push(bgp_item(&eapi).await);
+    }
+    if let Some(addr) = &config.eos_sdk_rpc_addr {
+        items.push(stream_item(addr).await);
     }
     let signer = keypair_item(&config, &mut items);
     let Some(rpc) = rpc_item(&config, &mut items).await else {
@@ -210,6 +214,38 @@ async fn bgp_item(eapi: &eapi::Client) -> Item {
             "bgp",
             error.to_string(),
             "check `show ip bgp summary vrf all` and `show ip interface`",
+        ),
+    }
+}
+
+/// The EosSdkRpc transport, when configured: a watch opened and read for a moment. `check` runs
+/// in the namespace it was started in (an operator's shell: the default one), where the
+/// loopback transport listens.
+async fn stream_item(addr: &eos_sdk::Addr) -> Item {
+    let connector = eos_sdk::Connector {
+        addr: addr.clone(),
+        dialer: None,
+        timeout: Duration::from_secs(5),
+    };
+    match eos_sdk::probe(&connector, Duration::from_secs(1)).await {
+        Ok(probe) => pass(
+            "stream",
+            format!(
+                "watching BGP peers at {addr} ({} peer states in the first second)",
+                probe.states.len()
+            ),
+        ),
+        Err(error) if error.contains("does not serve BgpMgrService") => warn(
+            "stream",
+            error,
+            "the agent polls eAPI only; upgrade EOS or remove eos-sdk-rpc-addr",
+        ),
+        Err(error) => fail(
+            "stream",
+            error,
+            "configure `management api eos-sdk-rpc` (transport grpc, `localhost loopback vrf \
+             default` or `localhost unix file:PATH`, `service all`, `no disabled`), or remove \
+             eos-sdk-rpc-addr; without the stream the agent polls eAPI only",
         ),
     }
 }

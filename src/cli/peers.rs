@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::table::Columns;
 use crate::bgp::{Asn, Peer};
 use crate::eapi::{self, Client};
+use crate::eos_sdk;
 use crate::switch::{self, Summaries, SwitchState};
 use crate::tunnel::Tunnel;
 
@@ -24,6 +25,10 @@ pub struct Args {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also open a watch on this EosSdkRpc transport (as `run --eos-sdk-rpc-addr`) and say
+    /// whether it answers and whether the states it sends agree with eAPI's.
+    #[arg(long, value_name = "ADDR")]
+    pub eos_sdk_rpc_addr: Option<eos_sdk::Addr>,
 }
 
 /// Reads the peer table and prints it to stdout.
@@ -37,11 +42,52 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 pub async fn render(args: &Args) -> anyhow::Result<String> {
     let client = Client::new(&args.eapi_socket);
     let state = switch::observe(&client, Summaries::Both).await?;
-    Ok(if args.json {
-        render_json(&state)
-    } else {
-        render_table(&state, SystemTime::now())
-    })
+    if args.json {
+        return Ok(render_json(&state));
+    }
+    let mut text = render_table(&state, SystemTime::now());
+    text.push_str("source: eAPI (show ip bgp summary vrf all, show ipv6 bgp summary vrf all)\n");
+    if let Some(addr) = &args.eos_sdk_rpc_addr {
+        let connector = eos_sdk::Connector {
+            addr: addr.clone(),
+            dialer: None,
+            timeout: Duration::from_secs(5),
+        };
+        let probe = eos_sdk::probe(&connector, Duration::from_secs(1)).await;
+        text.push_str(&stream_line(addr, &state, probe));
+    }
+    Ok(text)
+}
+
+/// What the stream said in its first second, against the eAPI table.
+fn stream_line(
+    addr: &eos_sdk::Addr,
+    state: &SwitchState,
+    probe: Result<eos_sdk::Probe, String>,
+) -> String {
+    let probe = match probe {
+        Ok(probe) => probe,
+        Err(error) => return format!("stream: {addr} UNAVAILABLE: {error}\n"),
+    };
+    if probe.states.is_empty() {
+        return format!(
+            "stream: {addr} answers (no current states sent on watch; events will follow changes)\n"
+        );
+    }
+    let disagree = probe
+        .states
+        .iter()
+        .filter(|(key, stream_state)| {
+            state
+                .peers
+                .get(&key.vrf, &key.addr)
+                .is_none_or(|peer| peer.is_established() != stream_state.is_established())
+        })
+        .count();
+    format!(
+        "stream: {addr} answers: {} sessions, {disagree} disagreeing with eAPI\n",
+        probe.states.len()
+    )
 }
 
 /// The sessions sorted by VRF then peer address, as both outputs list them.

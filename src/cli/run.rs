@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Bootstrap, Config, RunArgs};
 use crate::signals::{Received, Signals};
-use crate::{daemon, eapi, keypair, logging, netns, privileges};
+use crate::{daemon, eapi, eos_sdk, keypair, logging, netns, privileges};
 
 /// How long to wait for the management namespace at boot.
 const NETNS_WAIT: Duration = Duration::from_secs(30);
@@ -105,6 +105,15 @@ async fn prepare(
     level.set_verbose(startup.config.verbose);
     level.set_target(startup.config.log);
     daemon::report_option_issues(&startup.issues);
+    // Started before the namespace is entered, so that it dials from the default one, where
+    // EosSdkRpc's loopback transport listens.
+    let dialer = match (
+        &startup.config.eos_sdk_rpc_addr,
+        &startup.config.management_namespace,
+    ) {
+        (Some(eos_sdk::Addr::Tcp(_)), Some(_)) => Some(Arc::new(eos_sdk::Dialer::spawn()?)),
+        _ => None,
+    };
     let namespace = match &startup.config.management_namespace {
         Some(name) => {
             let entered = netns::enter_waiting(name, NETNS_WAIT).await?;
@@ -131,5 +140,6 @@ async fn prepare(
         startup,
         keypair: keypair.keypair,
         namespace,
+        dialer,
     }))
 }

@@ -229,6 +229,23 @@ fn write_summary(out: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
         }
     };
     writeln!(out, "chain        {chain}")?;
+    let sessions = match &s.stream {
+        None => "eAPI poll only (no --eos-sdk-rpc-addr)".to_owned(),
+        Some(stream) if stream.connected => format!(
+            "EosSdkRpc stream at {}, healthy{}; eAPI poll reconciles",
+            stream.addr,
+            stream.last_event.map_or(String::new(), |at| format!(
+                ", last event {}s earlier",
+                s.at.saturating_sub(at)
+            ))
+        ),
+        Some(stream) => format!(
+            "eAPI poll; EosSdkRpc stream at {} DOWN: {}",
+            stream.addr,
+            stream.error.as_deref().unwrap_or("not connected yet")
+        ),
+    };
+    writeln!(out, "sessions     {sessions}")?;
     let o = &s.outbox;
     writeln!(
         out,

@@ -202,6 +202,10 @@ pub struct Config {
     pub daemon_name: String,
     pub options_interval: Duration,
     pub bgp_interval: Duration,
+    /// The EosSdkRpc transport whose BGP peer events the daemon watches.
+    pub eos_sdk_rpc_addr: Option<crate::eos_sdk::Addr>,
+    /// The poll's interval while that stream is healthy.
+    pub stream_interval: Duration,
     pub commitment: Commitment,
     pub policy: Policy,
     pub cache: CachePolicy,
@@ -482,6 +486,9 @@ impl Resolver<'_> {
             .unwrap_or_default();
         let options_interval = self.positive_duration("options-interval");
         let bgp_interval = self.positive_duration("bgp-status-interval");
+        let eos_sdk_rpc_addr =
+            self.parse::<crate::eos_sdk::Addr>("eos-sdk-rpc-addr", "unix:///path or IP:PORT");
+        let stream_interval = self.positive_duration("bgp-status-stream-interval");
         let mut policy = self.policy(bgp_interval);
         let cache = CachePolicy {
             ttl: self.duration("cache-ttl"),
@@ -512,6 +519,8 @@ impl Resolver<'_> {
             daemon_name,
             options_interval,
             bgp_interval,
+            eos_sdk_rpc_addr,
+            stream_interval,
             commitment,
             policy,
             cache,

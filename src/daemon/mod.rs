@@ -14,6 +14,7 @@ mod options;
 mod publish;
 mod startup;
 pub mod status;
+mod stream;
 mod tick;
 
 use std::collections::BTreeMap;
@@ -35,7 +36,7 @@ use crate::monitor::StateTable;
 use crate::rpc;
 use crate::serviceability::{discover_device, CachedFetcher, RpcSource};
 use crate::submit::{Outbox, OutboxConfig, Outcome};
-use crate::{listener, netns, switch};
+use crate::{eos_sdk, listener, netns, switch};
 
 pub use startup::{report as report_option_issues, resolve as resolve_startup, Startup};
 pub use status::{Status, UserRow};
@@ -52,6 +53,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const RTT_BUDGET: Duration = Duration::from_secs(3);
 /// eAPI calls must end well within a tick.
 pub const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting to EosSdkRpc on this switch, and a probe of a silent stream.
+const EOS_SDK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the daemon starts from, prepared on the startup thread (`cli::run`): the resolved
 /// configuration, the key, and the management namespace entered. No `Debug`: the configuration
@@ -60,6 +63,8 @@ pub struct Prepared {
     pub startup: Startup,
     pub keypair: Keypair,
     pub namespace: Option<netns::Entered>,
+    /// Dials EosSdkRpc's TCP transport from the namespace the process started in.
+    pub dialer: Option<Arc<eos_sdk::Dialer>>,
 }
 
 /// Runs the daemon until `shutdown` is cancelled; `reload` asks for the EOS options to be read
@@ -78,6 +83,7 @@ pub async fn run(
         },
         keypair: payer,
         namespace,
+        dialer,
     } = prepared;
     let config_at_start = config.clone();
     let signer = payer.pubkey();
@@ -126,6 +132,19 @@ pub async fn run(
         ..OutboxConfig::new(config.program_id, device_pk)
     };
     let (outbox, outcomes) = Outbox::start(rpc, payer, outbox_config, outbox_metrics)?;
+    let (stream_events, stream_inbox) = mpsc::unbounded_channel();
+    let stream = config.eos_sdk_rpc_addr.clone().map(|addr| {
+        let connector = eos_sdk::Connector {
+            addr: addr.clone(),
+            dialer,
+            timeout: EOS_SDK_TIMEOUT,
+        };
+        (
+            stream::Stream::new(addr.to_string()),
+            eos_sdk::stream::spawn(connector, stream_events, shutdown.clone()),
+        )
+    });
+    let (stream, stream_task) = stream.unzip();
     tracing::info!(device = %device_pk, %signer, program = %config.program_id, "agent started");
     logging::syslog(
         Severity::Info,
@@ -158,8 +177,16 @@ pub async fn run(
         resolved: config_at_start,
         namespace: namespace.map(|entered| (entered, netns::Watch::Same)),
         signer_mismatch: Condition::default(),
+        switch: None,
+        last_poll: None,
+        stream,
+        decide_at: None,
     };
-    match daemon.run(outcomes, shutdown, reload).await {
+    let stopped = daemon.run(outcomes, stream_inbox, shutdown, reload).await;
+    if let Some(task) = stream_task {
+        let _ = task.await;
+    }
+    match stopped {
         Some(restart) => Err(restart.into()),
         None => Ok(()),
     }
@@ -241,6 +268,15 @@ struct Daemon {
     namespace: Option<(netns::Entered, netns::Watch)>,
     /// Why nothing is written while the keypair is not the device's metrics publisher.
     signer_mismatch: Condition<String>,
+    /// The last good reading of the switch, amended by stream events; `None` after a failed
+    /// reading, so that nothing is decided from an old one.
+    switch: Option<switch::SwitchState>,
+    /// When the last poll began.
+    last_poll: Option<Instant>,
+    /// The EosSdkRpc stream, when configured.
+    stream: Option<stream::Stream>,
+    /// A decision the stream asked for, due at this time.
+    decide_at: Option<Instant>,
 }
 
 impl Daemon {
@@ -248,6 +284,7 @@ impl Daemon {
     async fn run(
         &mut self,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+        mut stream_inbox: mpsc::UnboundedReceiver<eos_sdk::StreamEvent>,
         shutdown: CancellationToken,
         reload: Arc<Notify>,
     ) -> Option<Restart> {
@@ -276,7 +313,21 @@ impl Daemon {
                     }
                     self.publish();
                 }
+                Some(event) = stream_inbox.recv() => {
+                    self.on_stream(event, &mut bgp_tick);
+                    while let Ok(event) = stream_inbox.try_recv() {
+                        self.on_stream(event, &mut bgp_tick);
+                    }
+                }
+                _ = sleep_until_some(self.decide_at) => {
+                    self.decide_at = None;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.stream_decision() => {}
+                    }
+                }
                 _ = bgp_tick.tick() => {
+                    self.decide_at = None;
                     restart = self.watch_namespace();
                     if restart.is_some() {
                         break;
@@ -326,6 +377,14 @@ fn ticker(period: Duration, start: Instant) -> Interval {
     };
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tick
+}
+
+/// Waits until `at`; never, when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn unix_now() -> u64 {

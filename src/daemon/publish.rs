@@ -81,6 +81,7 @@ impl Daemon {
             self.status.at,
             &self.config.policy.dampening,
         );
+        self.status.stream = self.stream.as_ref().map(|stream| stream.health.clone());
         self.status.listener = self
             .listener
             .as_ref()

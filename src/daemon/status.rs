@@ -38,6 +38,9 @@ pub struct Status {
     pub observation: Option<ObservationStatus>,
     pub view: Option<ViewStatus>,
     pub outbox: OutboxStatus,
+    /// The EosSdkRpc stream of BGP peer events, when configured; without it the sessions are
+    /// read by the eAPI poll alone.
+    pub stream: Option<crate::eos_sdk::StreamHealth>,
     /// The `/metrics` and `/status` listener: bound, or how its binds failed.
     pub listener: Option<crate::listener::ListenerStatus>,
     pub users: Vec<UserRow>,

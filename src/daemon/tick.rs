@@ -10,7 +10,7 @@ use crate::bgp::{self, PeerTable};
 use crate::eapi::EapiError;
 use crate::logging::{self, Say, Severity};
 use crate::monitor::{decide, Decided, Observation, Update, UpdateReason};
-use crate::serviceability::BgpStatus;
+use crate::serviceability::{BgpStatus, Served};
 use crate::submit::{Cause, Outcome, Resolution};
 use crate::switch;
 
@@ -19,7 +19,56 @@ impl Daemon {
         self.table.iter().map(|(_, s)| s.flaps.transitions).sum()
     }
 
+    /// A poll: the device view, then the switch read over eAPI and reconciled with what the
+    /// event stream said since the last poll, then a decision.
     pub(super) async fn tick(&mut self) {
+        let Some(served) = self.view().await else {
+            return;
+        };
+        let started = Instant::now();
+        let observed = self
+            .observer
+            .observe(&self.eapi, switch::Summaries::Ipv4)
+            .await;
+        self.metrics
+            .observation_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.status.observation = Some(status::ObservationStatus {
+            at: unix_now(),
+            ok: observed.is_ok(),
+            error: observed.as_ref().err().map(ToString::to_string),
+            peers: observed.as_ref().map_or(0, |s| s.peers.len()),
+            tunnels: observed.as_ref().map_or(0, |s| s.tunnels.len()),
+        });
+        self.switch = match observed {
+            Ok(fresh) => Some(self.reconcile(fresh, started)),
+            Err(error) => {
+                self.metrics
+                    .observation_failures
+                    .with_label_values(&[error_kind(&error)])
+                    .inc();
+                tracing::warn!(%error, "cannot read the switch; nothing is written this tick, the read is retried next tick");
+                // Stream events wait for the next good reading rather than amend an old one.
+                None
+            }
+        };
+        self.last_poll = Some(started);
+        self.decide_and_send(&served).await;
+    }
+
+    /// A decision between polls, after the event stream changed a session.
+    pub(super) async fn stream_decision(&mut self) {
+        if self.switch.is_none() {
+            return;
+        }
+        if let Some(served) = self.view().await {
+            self.decide_and_send(&served).await;
+        }
+    }
+
+    /// The device view, with what it says about the device and the signer; `None` when nothing
+    /// may be decided (no view, or the keypair is not the device's metrics publisher).
+    async fn view(&mut self) -> Option<Served> {
         let now = Instant::now();
         let served = match self.cache.get().await {
             Ok(served) => served,
@@ -33,7 +82,7 @@ impl Daemon {
                     error: Some(error.to_string()),
                 });
                 self.publish();
-                return;
+                return None;
             }
         };
         let tail_error = served
@@ -83,7 +132,7 @@ impl Daemon {
         self.status.error = mismatch;
         if self.status.error.is_some() {
             self.publish();
-            return;
+            return None;
         }
         self.status.view = Some(status::ViewStatus {
             slot: Some(served.view.slot),
@@ -91,34 +140,17 @@ impl Daemon {
             stale: served.stale.is_some(),
             error: served.stale.as_ref().map(ToString::to_string),
         });
+        Some(served)
+    }
 
-        let started = Instant::now();
-        let switch = self
-            .observer
-            .observe(&self.eapi, switch::Summaries::Ipv4)
-            .await;
-        self.metrics
-            .observation_duration
-            .observe(started.elapsed().as_secs_f64());
-        self.status.observation = Some(status::ObservationStatus {
-            at: unix_now(),
-            ok: switch.is_ok(),
-            error: switch.as_ref().err().map(ToString::to_string),
-            peers: switch.as_ref().map_or(0, |s| s.peers.len()),
-            tunnels: switch.as_ref().map_or(0, |s| s.tunnels.len()),
-        });
-        let observation = match &switch {
-            Ok(state) => Observation::Switch(state),
-            Err(error) => {
-                self.metrics
-                    .observation_failures
-                    .with_label_values(&[error_kind(error)])
-                    .inc();
-                tracing::warn!(%error, "cannot read the switch; nothing is written this tick, the read is retried next tick");
-                Observation::Failed
-            }
+    /// Decides from the switch as last read (and amended by the stream), reads the RTTs of the
+    /// sessions being written Up, and hands the updates to the outbox.
+    async fn decide_and_send(&mut self, served: &Served) {
+        let now = Instant::now();
+        let observation = match &self.switch {
+            Some(state) => Observation::Switch(state),
+            None => Observation::Failed,
         };
-
         let transitions_before = self.transitions();
         let Decided {
             mut updates,
@@ -136,7 +168,7 @@ impl Daemon {
         self.metrics
             .transitions
             .inc_by(self.transitions().saturating_sub(transitions_before));
-        if let Ok(state) = &switch {
+        if let Some(state) = &self.switch {
             self.fill_rtts(&state.peers, &mut updates).await;
         }
         for update in &updates {

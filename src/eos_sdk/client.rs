@@ -44,9 +44,9 @@ impl FromStr for Addr {
                 ))
             };
         }
-        text.parse().map(Addr::Tcp).map_err(|_| {
-            format!("{text:?} is not unix:///path or IP:PORT (e.g. 127.0.0.1:9543)")
-        })
+        text.parse()
+            .map(Addr::Tcp)
+            .map_err(|_| format!("{text:?} is not unix:///path or IP:PORT (e.g. 127.0.0.1:9543)"))
     }
 }
 
@@ -113,7 +113,10 @@ impl Connector {
         // The authority is not used to connect: the connector below decides where to.
         let endpoint = Endpoint::from_static("http://eos-sdk-rpc").connect_timeout(self.timeout);
         let unavailable = |error: tonic::transport::Error| {
-            Status::unavailable(format!("cannot connect to EosSdkRpc at {}: {error}", self.addr))
+            Status::unavailable(format!(
+                "cannot connect to EosSdkRpc at {}: {error}",
+                self.addr
+            ))
         };
         let channel = match &self.addr {
             Addr::Unix(path) => {
@@ -121,7 +124,11 @@ impl Connector {
                 endpoint
                     .connect_with_connector(tower::service_fn(move |_| {
                         let path = path.clone();
-                        async move { tokio::net::UnixStream::connect(path).await.map(TokioIo::new) }
+                        async move {
+                            tokio::net::UnixStream::connect(path)
+                                .await
+                                .map(TokioIo::new)
+                        }
                     }))
                     .await
             }
@@ -219,9 +226,6 @@ mod tests {
         assert!("unix://relative.sock".parse::<Addr>().is_err());
         let err = "localhost".parse::<Addr>().unwrap_err();
         assert!(err.contains("IP:PORT"), "{err}");
-        assert_eq!(
-            Addr::Unix("/x.sock".into()).to_string(),
-            "unix:///x.sock"
-        );
+        assert_eq!(Addr::Unix("/x.sock".into()).to_string(), "unix:///x.sock");
     }
 }

@@ -12,4 +12,4 @@ pub mod proto;
 pub mod stream;
 
 pub use client::{Addr, Connector, Dialer};
-pub use stream::{StreamEvent, StreamHealth};
+pub use stream::{probe, Probe, StreamEvent, StreamHealth};

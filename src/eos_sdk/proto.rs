@@ -150,10 +150,16 @@ mod tests {
         let mut del = vec![0x1a, 14, 0x0a, 12];
         del.extend(KEY);
         assert!(matches!(
-            BgpPeerWatchResponse::decode(del.as_slice()).unwrap().peer_event,
+            BgpPeerWatchResponse::decode(del.as_slice())
+                .unwrap()
+                .peer_event,
             Some(PeerEvent::OnPeerDel(_))
         ));
-        assert!(BgpPeerWatchResponse::decode([0x08, 1].as_slice()).unwrap().ack);
+        assert!(
+            BgpPeerWatchResponse::decode([0x08, 1].as_slice())
+                .unwrap()
+                .ack
+        );
     }
 
     #[test]

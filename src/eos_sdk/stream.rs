@@ -119,6 +119,43 @@ async fn watch(
     }
 }
 
+/// What a short look at the transport found: the watch opened, and the peer states it sent
+/// within the look (EOS may or may not send every peer's current state first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probe {
+    pub states: Vec<(PeerKey, PeerState)>,
+}
+
+/// Opens a watch and reads it for `window`, for `check` and `peers`; the error says why the
+/// watch could not be opened or broke.
+pub async fn probe(connector: &Connector, window: Duration) -> Result<Probe, String> {
+    let mut client = connector
+        .connect()
+        .await
+        .map_err(|status| status.message().to_owned())?;
+    let mut stream = client
+        .watch_all()
+        .await
+        .map_err(|status| describe(&status))?;
+    let mut probe = Probe::default();
+    let mut probe_key = proto::BgpPeerKey::default();
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
+            Err(_) => return Ok(probe),
+            Ok(Ok(Some(response))) => {
+                for event in read(response, &mut probe_key) {
+                    if let StreamEvent::State(key, state) = event {
+                        probe.states.push((key, state));
+                    }
+                }
+            }
+            Ok(Ok(None)) => return Err("EosSdkRpc ended the watch at once".into()),
+            Ok(Err(status)) => return Err(describe(&status)),
+        }
+    }
+}
+
 /// Whether a failed call still proves the transport alive: the server answered it.
 fn answered(status: &tonic::Status) -> bool {
     matches!(
@@ -267,7 +304,11 @@ mod tests {
             on_peer_state: None,
         };
         assert!(read(ack, &mut probe).is_empty());
-        for (addr, state) in [("169.254.0.1", 0), ("not-an-address", 6), ("169.254.0.1", 99)] {
+        for (addr, state) in [
+            ("169.254.0.1", 0),
+            ("not-an-address", 6),
+            ("169.254.0.1", 99),
+        ] {
             let response = BgpPeerWatchResponse {
                 ack: false,
                 peer_event: None,

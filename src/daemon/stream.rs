@@ -1,0 +1,178 @@
+//! The EosSdkRpc event stream in the daemon: each event amends the peer table of the last poll
+//! and asks for a decision (a burst within [`SETTLE`] is one decision); while the stream is
+//! healthy the poll slows to `bgp-status-stream-interval` and reconciles, counting every
+//! session the stream and the poll disagree on. A lost stream brings the poll back at once and
+//! to its normal interval, and changes no status by itself.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::{Instant, Interval};
+
+use super::{ticker, Daemon};
+use crate::bgp::PeerKey;
+use crate::eos_sdk::stream::unix_now;
+use crate::eos_sdk::{StreamEvent, StreamHealth};
+use crate::switch::SwitchState;
+
+/// Events within this long of the first are decided together.
+pub const SETTLE: Duration = Duration::from_millis(100);
+
+/// What the daemon keeps of the stream.
+pub(super) struct Stream {
+    pub health: StreamHealth,
+    /// Since when the watch has been open without a break.
+    pub open_since: Option<Instant>,
+    /// When each session was last changed by an event, to tell a poll that raced an event
+    /// from one that contradicts it.
+    pub touched: HashMap<PeerKey, Instant>,
+}
+
+impl Stream {
+    pub fn new(addr: String) -> Self {
+        Stream {
+            health: StreamHealth {
+                addr,
+                ..StreamHealth::default()
+            },
+            open_since: None,
+            touched: HashMap::new(),
+        }
+    }
+}
+
+impl Daemon {
+    /// Applies one stream event; `bgp_tick` is re-timed when the stream's health changes.
+    pub(super) fn on_stream(&mut self, event: StreamEvent, bgp_tick: &mut Interval) {
+        let now = Instant::now();
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let kind = match &event {
+            StreamEvent::Connected => {
+                tracing::info!(addr = %stream.health.addr, "watching BGP peers over EosSdkRpc; polling every {:?} while it lasts", self.config.stream_interval);
+                stream.health.connected = true;
+                stream.health.since = Some(unix_now());
+                stream.health.error = None;
+                stream.open_since = Some(now);
+                self.metrics.stream_up.set(1);
+                *bgp_tick = ticker(
+                    self.config.stream_interval,
+                    now + self.config.stream_interval,
+                );
+                self.publish();
+                return;
+            }
+            StreamEvent::Lost { error } => {
+                if stream.health.connected || stream.health.error.as_deref() != Some(error) {
+                    tracing::warn!(addr = %stream.health.addr, %error, "the EosSdkRpc stream is lost; polling every {:?} until it is back", self.config.bgp_interval);
+                }
+                if stream.health.connected {
+                    stream.health.reconnects += 1;
+                    stream.health.since = Some(unix_now());
+                }
+                stream.health.connected = false;
+                stream.health.error = Some(error.clone());
+                stream.open_since = None;
+                self.metrics.stream_up.set(0);
+                self.metrics.stream_losses.inc();
+                // Events may have been missed: read the switch now, then at the usual pace.
+                *bgp_tick = ticker(self.config.bgp_interval, now);
+                self.publish();
+                return;
+            }
+            StreamEvent::Added(_) => "set",
+            StreamEvent::Removed(_) => "del",
+            StreamEvent::State(..) => "state",
+        };
+        self.metrics.stream_events.with_label_values(&[kind]).inc();
+        stream.health.last_event = Some(unix_now());
+        let Some(switch) = self.switch.as_mut() else {
+            // No good reading to amend: the next poll reads it all.
+            return;
+        };
+        let changed = match event {
+            // A new session has no tunnel in the last reading yet: read both now. Its state
+            // comes in its own event.
+            StreamEvent::Added(_) => {
+                bgp_tick.reset_immediately();
+                false
+            }
+            StreamEvent::Removed(key) => {
+                stream.touched.insert(key.clone(), now);
+                switch.peers.remove(&key)
+            }
+            StreamEvent::State(key, state) => {
+                stream.touched.insert(key.clone(), now);
+                switch.peers.set_state(&key, state, SystemTime::now())
+            }
+            StreamEvent::Connected | StreamEvent::Lost { .. } => false,
+        };
+        if changed && self.decide_at.is_none() {
+            self.decide_at = Some(now + SETTLE);
+        }
+    }
+
+    /// The poll's reading, amended by events newer than the poll's start (they are newer than
+    /// what it read), with the sessions the stream and the poll disagree on counted when the
+    /// stream was open throughout since the previous poll.
+    pub(super) fn reconcile(&mut self, mut fresh: SwitchState, started: Instant) -> SwitchState {
+        let Some(stream) = self.stream.as_mut() else {
+            return fresh;
+        };
+        let raced: HashMap<PeerKey, Instant> = stream
+            .touched
+            .drain()
+            .filter(|(_, at)| *at >= started)
+            .collect();
+        let trusted = matches!(
+            (stream.open_since, self.last_poll),
+            (Some(open), Some(last)) if open <= last
+        );
+        if let (true, Some(current)) = (trusted, &self.switch) {
+            let mut disagreements = 0u64;
+            for peer in fresh.peers.iter() {
+                let key = peer.key();
+                let seen = current
+                    .peers
+                    .get(&peer.vrf, &peer.addr)
+                    .map(|p| p.is_established());
+                if !raced.contains_key(&key) && seen != Some(peer.is_established()) {
+                    disagreements += 1;
+                }
+            }
+            for peer in current.peers.iter() {
+                if !raced.contains_key(&peer.key())
+                    && fresh.peers.get(&peer.vrf, &peer.addr).is_none()
+                {
+                    disagreements += 1;
+                }
+            }
+            if disagreements > 0 {
+                tracing::info!(
+                    sessions = disagreements,
+                    "the poll corrected sessions the EosSdkRpc stream had not reported"
+                );
+                self.metrics.stream_disagreements.inc_by(disagreements);
+            }
+        }
+        if let Some(current) = &self.switch {
+            for key in raced.keys() {
+                match current.peers.get(&key.vrf, &key.addr) {
+                    Some(peer) => {
+                        fresh
+                            .peers
+                            .set_state(key, peer.state.clone(), SystemTime::now());
+                    }
+                    None => {
+                        fresh.peers.remove(key);
+                    }
+                }
+            }
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            stream.touched = raced;
+        }
+        fresh
+    }
+}
