@@ -11,14 +11,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use doublezero_bgpstatus::serviceability::{BgpStatus, User, UserStatus};
+use doublezero_bgpstatus::serviceability::{BgpStatus, UserStatus};
 use serde_json::Value;
 use solana_pubkey::Pubkey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::eapi_sim::{self, EapiSim, SimConfig};
-use crate::ledger::{self, seed, LedgerSim};
+use crate::ledger::{self, seed, LedgerSim, UserAccount};
 
 /// The VRF the simulated users live in, as DoubleZero provisions unicast users.
 pub const USER_VRF: &str = "vrf1";
@@ -173,15 +173,15 @@ impl Devnet {
         self.switch.remove_tunnel(&self.users[i].tunnel);
     }
 
-    /// User `i` as the chain holds it now.
-    pub fn chain(&self, i: usize) -> User {
+    /// User `i` as the chain holds it now, read with the ledger simulator's decoder.
+    pub fn chain(&self, i: usize) -> UserAccount {
         self.ledger
             .user(&self.users[i].pubkey)
             .expect("a devnet user always exists")
     }
 
     pub fn chain_status(&self, i: usize) -> BgpStatus {
-        self.chain(i).bgp_status
+        self.chain(i).bgp()
     }
 
     /// Sets user `i`'s onchain status byte (offset 131, fixed in every layout), as an admin
