@@ -23,6 +23,10 @@ use crate::ledger::{self, seed, LedgerSim, UserAccount};
 /// The VRF the simulated users live in, as DoubleZero provisions unicast users.
 pub const USER_VRF: &str = "vrf1";
 
+/// The summary the agent's switch reading carries every tick (eos.md §2.1): the IPv4 one lists
+/// every session a user can have.
+const IPV4_SUMMARY: &str = "show ip bgp summary vrf all";
+
 /// One simulated user: its account and its side of the tunnel.
 #[derive(Debug, Clone)]
 pub struct DevnetUser {
@@ -218,6 +222,32 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// How many eAPI requests so far carried `command`, as the simulator recorded them (its
+    /// control API's `GET /requests`): what the agent really asked, not what it says it did.
+    pub fn requests_with(&self, command: &str) -> usize {
+        self.switch
+            .requests()
+            .iter()
+            .filter(|commands| commands.iter().any(|c| c == command))
+            .count()
+    }
+
+    /// Waits until `count` more eAPI requests than when called carried `command`, or `timeout`
+    /// passes (`false`).
+    pub async fn wait_for_requests(&self, command: &str, count: usize, timeout: Duration) -> bool {
+        let target = self.requests_with(command) + count;
+        self.wait_until(timeout, |d| d.requests_with(command) >= target)
+            .await
+    }
+
+    /// Waits until the agent has read the switch `ticks` more times than when called (it reads
+    /// the IPv4 summary once a tick, whatever it then decides), or `timeout` passes (`false`).
+    /// Called just after a change, the second read proves a whole tick saw it: a check that
+    /// "nothing was written" then cannot pass merely because the agent never ticked.
+    pub async fn wait_for_ticks(&self, ticks: usize, timeout: Duration) -> bool {
+        self.wait_for_requests(IPV4_SUMMARY, ticks, timeout).await
     }
 
     /// The flags that point the agent at this devnet; `extra` flags are appended.
@@ -430,6 +460,21 @@ impl Agent {
     /// The `/status` JSON.
     pub async fn status(&self) -> Option<Value> {
         serde_json::from_str(&self.get("/status").await?).ok()
+    }
+
+    /// Waits until the `/metrics` sample `sample` is at least `value`, or `timeout` passes
+    /// (`false`): for progress the switch cannot see (a tick that stops before reading it).
+    pub async fn wait_for_metric(&self, sample: &str, value: f64, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.metric(sample).await.is_some_and(|v| v >= value) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The value of one sample of `/metrics` (`name{labels}` as written), if present.
