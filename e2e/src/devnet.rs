@@ -335,8 +335,16 @@ pub fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// The release agent binary: `DZ_BGPSTATUS_BIN` when set, else built once per process with
-/// cargo (the workspace's own target directory).
+/// The release agent binary: `DZ_BGPSTATUS_BIN` when set (CI points it at the shipped static
+/// build), else built once per process by a nested `cargo build --release`.
+///
+/// Cargo's own way for a package to depend on another's binary, artifact dependencies
+/// (`-Z bindeps`, RFC 3028), is still an unstable, nightly-only feature (the Cargo book's
+/// "Unstable Features"; stable cargo 1.95 refuses `-Z` flags), and this workspace builds on
+/// stable: hence the nested build. It gets a target directory of its own,
+/// `<target>/e2e-agent`, because the e2e benches build the agent crate in `<target>/release`
+/// too, under the bench profile and other features: sharing it, each build invalidated the
+/// other's and every alternation rebuilt the agent and its dependencies.
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
@@ -345,8 +353,21 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
                 return Ok(PathBuf::from(path));
             }
             let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace.join("target"))
+                .join("e2e-agent");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
+            let mut command = std::process::Command::new(cargo);
+            // Cargo gives a test or bench the variables it sets for crates; `ring`'s build
+            // script reruns when CARGO_MANIFEST_DIR changes, and with it everything above
+            // ring. Without them this build is the one typed in a shell, and stays fresh.
+            for (name, _) in std::env::vars_os() {
+                if name.to_str().is_some_and(set_by_cargo_for_crates) {
+                    command.env_remove(name);
+                }
+            }
+            let status = command
                 .current_dir(&workspace)
                 .args([
                     "build",
@@ -356,19 +377,35 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
                     "doublezero-bgpstatus",
                     "--bin",
                     "doublezero-bgpstatus",
+                    "--target-dir",
                 ])
+                .arg(&target)
                 .status()
                 .map_err(|e| format!("cannot run cargo: {e}"))?;
             if !status.success() {
                 return Err(format!("building the agent failed: {status}"));
             }
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace.join("target"));
             Ok(target.join("release/doublezero-bgpstatus"))
         })
         .clone()
         .map_err(anyhow::Error::msg)
+}
+
+/// Whether `name` is one of the variables Cargo sets for the crate it builds or runs (the Cargo
+/// book, "Environment variables Cargo sets for crates"); `CARGO` itself names the cargo to use.
+fn set_by_cargo_for_crates(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_TARGET_TMPDIR"
+            | "CARGO_RUSTC_CURRENT_DIR"
+            | "OUT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// The agent running as a process, its stderr collected in a file.
