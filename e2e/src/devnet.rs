@@ -11,17 +11,21 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use doublezero_bgpstatus::serviceability::{BgpStatus, User, UserStatus};
+use doublezero_bgpstatus::serviceability::{BgpStatus, UserStatus};
 use serde_json::Value;
 use solana_pubkey::Pubkey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::eapi_sim::{self, EapiSim, SimConfig};
-use crate::ledger::{self, seed, LedgerSim};
+use crate::ledger::{self, seed, LedgerSim, UserAccount};
 
 /// The VRF the simulated users live in, as DoubleZero provisions unicast users.
 pub const USER_VRF: &str = "vrf1";
+
+/// The summary the agent's switch reading carries every tick (eos.md §2.1): the IPv4 one lists
+/// every session a user can have.
+const IPV4_SUMMARY: &str = "show ip bgp summary vrf all";
 
 /// One simulated user: its account and its side of the tunnel.
 #[derive(Debug, Clone)]
@@ -173,15 +177,15 @@ impl Devnet {
         self.switch.remove_tunnel(&self.users[i].tunnel);
     }
 
-    /// User `i` as the chain holds it now.
-    pub fn chain(&self, i: usize) -> User {
+    /// User `i` as the chain holds it now, read with the ledger simulator's decoder.
+    pub fn chain(&self, i: usize) -> UserAccount {
         self.ledger
             .user(&self.users[i].pubkey)
             .expect("a devnet user always exists")
     }
 
     pub fn chain_status(&self, i: usize) -> BgpStatus {
-        self.chain(i).bgp_status
+        self.chain(i).bgp()
     }
 
     /// Sets user `i`'s onchain status byte (offset 131, fixed in every layout), as an admin
@@ -218,6 +222,32 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// How many eAPI requests so far carried `command`, as the simulator recorded them (its
+    /// control API's `GET /requests`): what the agent really asked, not what it says it did.
+    pub fn requests_with(&self, command: &str) -> usize {
+        self.switch
+            .requests()
+            .iter()
+            .filter(|commands| commands.iter().any(|c| c == command))
+            .count()
+    }
+
+    /// Waits until `count` more eAPI requests than when called carried `command`, or `timeout`
+    /// passes (`false`).
+    pub async fn wait_for_requests(&self, command: &str, count: usize, timeout: Duration) -> bool {
+        let target = self.requests_with(command) + count;
+        self.wait_until(timeout, |d| d.requests_with(command) >= target)
+            .await
+    }
+
+    /// Waits until the agent has read the switch `ticks` more times than when called (it reads
+    /// the IPv4 summary once a tick, whatever it then decides), or `timeout` passes (`false`).
+    /// Called just after a change, the second read proves a whole tick saw it: a check that
+    /// "nothing was written" then cannot pass merely because the agent never ticked.
+    pub async fn wait_for_ticks(&self, ticks: usize, timeout: Duration) -> bool {
+        self.wait_for_requests(IPV4_SUMMARY, ticks, timeout).await
     }
 
     /// The flags that point the agent at this devnet; `extra` flags are appended.
@@ -305,8 +335,16 @@ pub fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// The release agent binary: `DZ_BGPSTATUS_BIN` when set, else built once per process with
-/// cargo (the workspace's own target directory).
+/// The release agent binary: `DZ_BGPSTATUS_BIN` when set (CI points it at the shipped static
+/// build), else built once per process by a nested `cargo build --release`.
+///
+/// Cargo's own way for a package to depend on another's binary, artifact dependencies
+/// (`-Z bindeps`, RFC 3028), is still an unstable, nightly-only feature (the Cargo book's
+/// "Unstable Features"; stable cargo 1.95 refuses `-Z` flags), and this workspace builds on
+/// stable: hence the nested build. It gets a target directory of its own,
+/// `<target>/e2e-agent`, because the e2e benches build the agent crate in `<target>/release`
+/// too, under the bench profile and other features: sharing it, each build invalidated the
+/// other's and every alternation rebuilt the agent and its dependencies.
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
@@ -315,8 +353,21 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
                 return Ok(PathBuf::from(path));
             }
             let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace.join("target"))
+                .join("e2e-agent");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
+            let mut command = std::process::Command::new(cargo);
+            // Cargo gives a test or bench the variables it sets for crates; `ring`'s build
+            // script reruns when CARGO_MANIFEST_DIR changes, and with it everything above
+            // ring. Without them this build is the one typed in a shell, and stays fresh.
+            for (name, _) in std::env::vars_os() {
+                if name.to_str().is_some_and(set_by_cargo_for_crates) {
+                    command.env_remove(name);
+                }
+            }
+            let status = command
                 .current_dir(&workspace)
                 .args([
                     "build",
@@ -326,19 +377,35 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
                     "doublezero-bgpstatus",
                     "--bin",
                     "doublezero-bgpstatus",
+                    "--target-dir",
                 ])
+                .arg(&target)
                 .status()
                 .map_err(|e| format!("cannot run cargo: {e}"))?;
             if !status.success() {
                 return Err(format!("building the agent failed: {status}"));
             }
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace.join("target"));
             Ok(target.join("release/doublezero-bgpstatus"))
         })
         .clone()
         .map_err(anyhow::Error::msg)
+}
+
+/// Whether `name` is one of the variables Cargo sets for the crate it builds or runs (the Cargo
+/// book, "Environment variables Cargo sets for crates"); `CARGO` itself names the cargo to use.
+fn set_by_cargo_for_crates(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_TARGET_TMPDIR"
+            | "CARGO_RUSTC_CURRENT_DIR"
+            | "OUT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// The agent running as a process, its stderr collected in a file.
@@ -430,6 +497,21 @@ impl Agent {
     /// The `/status` JSON.
     pub async fn status(&self) -> Option<Value> {
         serde_json::from_str(&self.get("/status").await?).ok()
+    }
+
+    /// Waits until the `/metrics` sample `sample` is at least `value`, or `timeout` passes
+    /// (`false`): for progress the switch cannot see (a tick that stops before reading it).
+    pub async fn wait_for_metric(&self, sample: &str, value: f64, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.metric(sample).await.is_some_and(|v| v >= value) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The value of one sample of `/metrics` (`name{labels}` as written), if present.

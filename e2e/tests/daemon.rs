@@ -12,6 +12,8 @@ use nix::sys::signal::Signal;
 
 const SLOT: Duration = Duration::from_millis(400);
 const SETTLE: Duration = Duration::from_secs(30);
+/// The eAPI command that reads the agent's `daemon` block and its option lines.
+const OPTIONS_READ: &str = "show running-config section daemon doublezero-bgpstatus";
 
 fn options(pairs: &[(&str, &str)]) -> Daemon {
     Daemon {
@@ -78,7 +80,11 @@ async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() 
         "an exec-only setting in an option line is an error, not silently ignored:\n{log}"
     );
     // Options read again unchanged (every second here) are not reported again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        devnet.wait_for_requests(OPTIONS_READ, 3, SETTLE).await,
+        "{}",
+        agent.log()
+    );
     let log = agent.log();
     for line in [
         "option changed; applied option=\"bgp-status-down-grace-period\"",
@@ -95,7 +101,7 @@ async fn eos_options_override_flags_and_apply_live_or_say_they_need_a_restart() 
             .await
     );
     devnet.session(0, Some("Idle")).unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(devnet.wait_for_ticks(3, SETTLE).await, "{}", agent.log());
     assert_eq!(devnet.chain_status(0), BgpStatus::Up, "{}", agent.log());
 
     // An invalid value is refused and the running configuration kept.
@@ -201,7 +207,8 @@ async fn metrics_carry_the_upstream_names_and_the_agents_own() {
             .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
             .await
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A tick after the write landed: the gauges of users now count it.
+    assert!(devnet.wait_for_ticks(2, SETTLE).await, "{}", agent.log());
     let text = agent.get("/metrics").await.unwrap();
     for family in [
         "doublezero_bgpstatus_submissions_total{bgp_status=\"up\",result=\"success\"}",

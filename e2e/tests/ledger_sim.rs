@@ -194,7 +194,7 @@ async fn agent_transaction_on_the_golden_user_writes_status_slots_and_rtt() {
     let slot = g.sim.slot();
     g.send(BgpStatus::Up, 12_345_678).await.unwrap();
     let user = g.sim.user(&g.user).unwrap();
-    assert_eq!(user.bgp_status, BgpStatus::Up);
+    assert_eq!(user.bgp(), BgpStatus::Up);
     assert_eq!(user.last_bgp_reported_at, slot);
     assert_eq!(user.last_bgp_up_at, slot);
     assert_eq!(user.bgp_rtt_ns, 12_345_678);
@@ -203,7 +203,7 @@ async fn agent_transaction_on_the_golden_user_writes_status_slots_and_rtt() {
     g.sim.advance_slots(3);
     g.send(BgpStatus::Down, 0).await.unwrap();
     let user = g.sim.user(&g.user).unwrap();
-    assert_eq!(user.bgp_status, BgpStatus::Down);
+    assert_eq!(user.bgp(), BgpStatus::Down);
     assert_eq!(user.last_bgp_reported_at, slot + 3);
     assert_eq!(user.last_bgp_up_at, slot, "Down keeps the last Up slot");
     assert_eq!(user.bgp_rtt_ns, 0);
@@ -217,7 +217,7 @@ async fn a_signer_that_is_not_the_metrics_publisher_is_refused_with_not_allowed(
     let result = g.send_as(&stranger, &g.user, BgpStatus::Up, 1).await;
     assert!(matches!(&result, Err(e) if !e.is_retryable()));
     assert_custom(result, 8);
-    assert_eq!(g.sim.user(&g.user).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(g.sim.user(&g.user).unwrap().bgp(), BgpStatus::Down);
 }
 
 #[tokio::test]
@@ -259,7 +259,7 @@ async fn an_old_feed_pk_user_shrinks_to_206_bytes_without_refund() {
     let after = g.sim.account(&user).unwrap();
     assert_eq!(after.data.len(), 206);
     assert_eq!(after.lamports, before.lamports);
-    assert_eq!(g.sim.user(&user).unwrap().bgp_status, BgpStatus::Up);
+    assert_eq!(g.sim.user(&user).unwrap().bgp(), BgpStatus::Up);
 }
 
 #[tokio::test]
@@ -473,9 +473,9 @@ async fn a_dropped_transaction_is_acknowledged_but_never_lands() {
     g.sim.advance_slots(2);
     let statuses = g.client.get_signature_statuses(&[signature]).await.unwrap();
     assert_eq!(statuses.value, vec![None]);
-    assert_eq!(g.sim.user(&g.user).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(g.sim.user(&g.user).unwrap().bgp(), BgpStatus::Down);
     g.send(BgpStatus::Up, 2).await.unwrap();
-    assert_eq!(g.sim.user(&g.user).unwrap().bgp_status, BgpStatus::Up);
+    assert_eq!(g.sim.user(&g.user).unwrap().bgp(), BgpStatus::Up);
 }
 
 #[tokio::test(start_paused = true)]
@@ -656,7 +656,7 @@ async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
     assert_eq!(users.len(), 3);
     let third: Pubkey = users[2]["pubkey"].as_str().unwrap().parse().unwrap();
     let user = sim.user(&third).unwrap();
-    assert_eq!(user.tunnel_net.addr, Ipv4Addr::new(169, 254, 0, 4));
+    assert_eq!(user.tunnel_net.0, Ipv4Addr::new(169, 254, 0, 4));
     assert_eq!(user.tunnel_id, 502);
     assert_eq!(user.device_pk, device);
 
@@ -681,7 +681,7 @@ async fn the_demo_publisher_keypair_loads_in_the_agent_and_its_writes_land() {
         .send_transaction(&wire_bytes(&tx), SendOptions::default())
         .await
         .unwrap();
-    assert_eq!(sim.user(&third).unwrap().bgp_status, BgpStatus::Up);
+    assert_eq!(sim.user(&third).unwrap().bgp(), BgpStatus::Up);
 }
 
 #[tokio::test]
@@ -711,7 +711,7 @@ async fn a_seed_file_creates_its_devices_users_and_airdrops_valid_for_the_progra
     let users = created["devices"][0]["users"].as_array().unwrap();
     let first: Pubkey = users[0].as_str().unwrap().parse().unwrap();
     let second: Pubkey = users[1].as_str().unwrap().parse().unwrap();
-    assert_eq!(sim.user(&first).unwrap().bgp_status, BgpStatus::Up);
+    assert_eq!(sim.user(&first).unwrap().bgp(), BgpStatus::Up);
     assert_eq!(sim.account(&second).unwrap().data.len(), 234);
     assert_eq!(sim.balance(&publisher), seed::PUBLISHER_FUNDING);
     assert_eq!(sim.balance(&friend), 42);
@@ -737,8 +737,8 @@ async fn a_seed_file_creates_its_devices_users_and_airdrops_valid_for_the_progra
     )
     .await
     .unwrap();
-    assert_eq!(sim.user(&first).unwrap().bgp_status, BgpStatus::Down);
-    assert_eq!(sim.user(&second).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(sim.user(&first).unwrap().bgp(), BgpStatus::Down);
+    assert_eq!(sim.user(&second).unwrap().bgp(), BgpStatus::Down);
     assert_eq!(
         sim.account(&second).unwrap().data.len(),
         206,
@@ -804,7 +804,7 @@ async fn accounts_from_a_file_are_served_as_given() {
         sim.minimum_balance(206),
         "rent-exempt by default"
     );
-    assert_eq!(sim.user(&owned).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(sim.user(&owned).unwrap().bgp(), BgpStatus::Down);
 
     // A bad entry places nothing, not even the good ones before it.
     let other = Keypair::new().pubkey();

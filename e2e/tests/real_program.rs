@@ -137,7 +137,7 @@ impl Ledger {
     }
 
     fn status(&self, user: &Pubkey) -> BgpStatus {
-        self.sim.user(user).unwrap().bgp_status
+        self.sim.user(user).unwrap().bgp()
     }
 
     /// Whether every one of `users` holds the write of this slot: Up, reported and up now,
@@ -146,7 +146,7 @@ impl Ledger {
         let slot = self.sim.slot();
         users.iter().enumerate().all(|(i, key)| {
             let user = self.sim.user(key).unwrap();
-            user.bgp_status == BgpStatus::Up
+            user.bgp() == BgpStatus::Up
                 && user.last_bgp_reported_at == slot
                 && user.last_bgp_up_at == slot
                 && user.bgp_rtt_ns == 1000 + i as u64
@@ -754,7 +754,7 @@ async fn the_program_runs_at_another_program_id() {
         .send_transaction(&wire_bytes(&tx), SendOptions::default())
         .await
         .unwrap();
-    assert_eq!(sim.user(&user).unwrap().bgp_status, BgpStatus::Down);
+    assert_eq!(sim.user(&user).unwrap().bgp(), BgpStatus::Down);
 }
 
 #[tokio::test]

@@ -66,8 +66,8 @@ async fn a_restart_with_the_chain_already_right_writes_nothing() {
         .collect();
 
     let second = devnet.spawn_agent(&[]).await.unwrap();
-    // Several ticks, each of which would write if the agent started from Unknown.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Three ticks, each of which would write if the agent started from Unknown.
+    assert!(devnet.wait_for_ticks(3, SETTLE).await, "{}", second.log());
     let status = second
         .status()
         .await
@@ -84,16 +84,24 @@ async fn a_restart_with_the_chain_already_right_writes_nothing() {
 async fn kill_9_in_the_middle_of_a_batch_loses_no_transition() {
     let devnet = Devnet::start(40, SLOT).await.unwrap();
     let agent = devnet.spawn_agent(&[]).await.unwrap();
-    assert!(devnet.wait_until(SETTLE, |_| true).await);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Provisioned but not connected: every user is first written Down, so the batch below is
+    // the only one in flight.
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Down)).await,
+        "{}",
+        agent.log()
+    );
+    let before = devnet.transactions_sent();
     for i in 0..40 {
         devnet.session(i, Some("Established")).unwrap();
     }
     // Kill as soon as the first transaction of the batch reaches the ledger.
     assert!(
         devnet
-            .wait_until(SETTLE, |d| d.transactions_sent() > 0)
-            .await
+            .wait_until(SETTLE, |d| d.transactions_sent() > before)
+            .await,
+        "{}",
+        agent.log()
     );
     agent.stop(Signal::SIGKILL).await.unwrap();
 
@@ -126,22 +134,28 @@ async fn an_eapi_outage_writes_no_down() {
     let (devnet, agent) = Devnet::all_up(2, SLOT, SETTLE, &[]).await.unwrap();
     let sent = devnet.transactions_sent();
 
-    for fault in [
-        SwitchFault::SocketGone,
-        SwitchFault::Garbage,
-        SwitchFault::Truncated,
-    ] {
+    // Without a socket no request reaches the switch: the agent's own count of the failures
+    // says it tried, three ticks of them.
+    let socket_missing =
+        "doublezero_bgpstatus_eapi_observation_failures_total{kind=\"socket_missing\"}";
+    let missing = agent.metric(socket_missing).await.unwrap_or(0.0);
+    devnet.switch.set_fault(SwitchFault::SocketGone).unwrap();
+    assert!(
+        agent
+            .wait_for_metric(socket_missing, missing + 3.0, SETTLE)
+            .await,
+        "{}",
+        agent.log()
+    );
+    devnet.switch.clear_fault().unwrap();
+    // A reply that is not JSON, or cut short, still shows on the switch as a request.
+    for fault in [SwitchFault::Garbage, SwitchFault::Truncated] {
         devnet.switch.set_fault(fault).unwrap();
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(devnet.wait_for_ticks(3, SETTLE).await, "{}", agent.log());
         devnet.switch.clear_fault().unwrap();
     }
     assert!(all(&devnet, BgpStatus::Up));
     assert_eq!(devnet.transactions_sent(), sent, "{}", agent.log());
-    let failures = agent
-        .metric("doublezero_bgpstatus_eapi_observation_failures_total{kind=\"socket_missing\"}")
-        .await
-        .unwrap_or(0.0);
-    assert!(failures >= 1.0, "{}", agent.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +166,8 @@ async fn after_an_rpc_outage_the_chain_catches_up_within_an_interval() {
     for i in 0..3 {
         devnet.session(i, Some("Active")).unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Three ticks that decide Down and cannot send it.
+    assert!(devnet.wait_for_ticks(3, SETTLE).await, "{}", agent.log());
     assert!(
         all(&devnet, BgpStatus::Up),
         "nothing can land during the outage"
@@ -223,7 +238,7 @@ async fn a_deactivated_user_is_pruned_from_the_table() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(pruned, "{}", agent.log());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(devnet.wait_for_ticks(3, SETTLE).await, "{}", agent.log());
     assert_eq!(
         devnet.chain_status(1),
         BgpStatus::Up,
@@ -263,7 +278,19 @@ async fn the_wrong_metrics_publisher_gets_a_clear_error_and_no_retry_storm() {
         .await
         .unwrap();
 
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // A tick that finds the wrong signer stops before reading the switch; each fetches the
+    // device's view first (the cache lives 500 ms, the tick 1 s), so fetches count ticks.
+    assert!(
+        agent
+            .wait_for_metric(
+                "doublezero_telemetry_programdata_fetch_total{result=\"success\"}",
+                5.0,
+                SETTLE
+            )
+            .await,
+        "{}",
+        agent.log()
+    );
     let log = agent.log();
     let expected = format!("is not device {}'s metrics publisher", devnet.device);
     assert_eq!(

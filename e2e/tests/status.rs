@@ -123,7 +123,8 @@ async fn status_says_why_each_user_is_or_is_not_written() {
     // Two transitions (1000 each) pass the 1500 suppress threshold.
     for state in ["Established", "Idle", "Established"] {
         devnet.session(1, Some(state)).unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Each state seen by a whole tick.
+        assert!(devnet.wait_for_ticks(2, SETTLE).await, "{}", agent.log());
     }
     let dampened = expect_why(&agent, &devnet, 1, "dampened").await;
     assert!(

@@ -277,7 +277,7 @@ impl Show {
         let mut counts: HashMap<BgpStatus, usize> = HashMap::new();
         for (i, user) in devnet.users.iter().enumerate() {
             let chain = devnet.chain(i);
-            *counts.entry(chain.bgp_status).or_default() += 1;
+            *counts.entry(chain.bgp()).or_default() += 1;
             let tunnel = match self.removed_tunnels.contains(&i) {
                 true => format!("{} gone", user.tunnel),
                 false => user.tunnel.clone(),
@@ -304,7 +304,7 @@ impl Show {
                 out,
                 "{i:>2}  {:<12} {tunnel:<14} {peer:<12} {:<8} {reported:>8}  {signature:<12} {why}",
                 short(&user.pubkey.to_string()),
-                chain.bgp_status.as_str(),
+                chain.bgp().as_str(),
             );
         }
         let count = |s| counts.get(&s).copied().unwrap_or(0);

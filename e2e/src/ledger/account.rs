@@ -9,6 +9,7 @@
 
 use std::net::Ipv4Addr;
 
+use doublezero_bgpstatus::serviceability::BgpStatus;
 use solana_pubkey::Pubkey;
 
 /// Byte 0 of a Device account.
@@ -119,6 +120,17 @@ impl UserAccount {
             bgp_rtt_ns: r.u64(),
             feed_pks: r.pubkey_vec(),
         })
+    }
+
+    /// The `bgp_status` byte by its onchain.md §4.4 name (Unknown=0, Up=1, Down=2), mapped
+    /// here rather than by the agent's decoder, so that checks on chain state do not share a
+    /// bug with the agent. The agent's enum only names the result.
+    pub fn bgp(&self) -> BgpStatus {
+        match self.bgp_status {
+            1 => BgpStatus::Up,
+            2 => BgpStatus::Down,
+            _ => BgpStatus::Unknown,
+        }
     }
 
     /// The HEAD serialization: what the program writes back.
@@ -520,6 +532,56 @@ mod tests {
             let user = UserAccount::decode(&bytes).unwrap();
             assert_eq!(user.encode(), bytes);
         }
+    }
+
+    #[test]
+    fn golden_users_decode_to_the_inputs_onchain_md_lists() {
+        let pk = |b| Pubkey::new_from_array([b; 32]);
+        let device: Pubkey = "GyGKxMyg1p9SsHfm15MkNUu1u9TN2JtTspcdmrtGUdse"
+            .parse()
+            .unwrap();
+        let a1 = UserAccount::decode(&hex(A1_HEX)).unwrap();
+        assert_eq!(
+            a1,
+            UserAccount {
+                owner: pk(0x11),
+                index: 0x0102030405060708090a0b0c0d0e0f10,
+                bump_seed: 0xfe,
+                user_type: 1,
+                tenant_pk: pk(0x22),
+                device_pk: device,
+                cyoa_type: 1,
+                client_ip: Ipv4Addr::new(1, 2, 3, 4),
+                dz_ip: Ipv4Addr::new(5, 6, 7, 8),
+                tunnel_id: 501,
+                tunnel_net: (Ipv4Addr::new(169, 254, 0, 10), 31),
+                status: 1,
+                publishers: vec![pk(0x44)],
+                subscribers: vec![pk(0x55), pk(0x66)],
+                validator_pubkey: pk(0x77),
+                tunnel_endpoint: Ipv4Addr::new(9, 10, 11, 12),
+                tunnel_flags: 1,
+                bgp_status: 1,
+                last_bgp_up_at: 0x1122334455667788,
+                last_bgp_reported_at: 123_456_789,
+                bgp_rtt_ns: 12_345_678,
+                feed_pks: vec![pk(0x88)],
+            }
+        );
+        assert_eq!(a1.bgp(), BgpStatus::Up);
+        let a2 = UserAccount::decode(&hex(A2_HEX)).unwrap();
+        assert_eq!(
+            (
+                a2.bgp(),
+                a2.last_bgp_up_at,
+                a2.last_bgp_reported_at,
+                a2.bgp_rtt_ns
+            ),
+            (BgpStatus::Down, 1000, 2000, 0)
+        );
+        assert_eq!((a2.index, a2.tunnel_id, a2.device_pk), (7, 500, device));
+        let pre_bgp = UserAccount::decode(&hex(A2_HEX)[..176]).unwrap();
+        assert_eq!(pre_bgp.bgp(), BgpStatus::Unknown);
     }
 
     #[test]

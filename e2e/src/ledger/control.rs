@@ -27,12 +27,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
-use doublezero_bgpstatus::serviceability::{BgpStatus, NetworkV4, User, UserStatus};
+use doublezero_bgpstatus::serviceability::{BgpStatus, NetworkV4, UserStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 
-use super::account::UserLayout;
+use super::account::{UserAccount, UserLayout};
 use super::sim::{Fault, NewDevice, NewUser, Shared};
 
 type Reply = Result<Json<Value>, (StatusCode, String)>;
@@ -149,15 +149,16 @@ async fn create_user(State(shared): State<Arc<Shared>>, Json(req): Json<UserRequ
     ))
 }
 
-/// A user as JSON, for scenario checks.
-pub fn user_json(user: &User) -> Value {
+/// A user as JSON, for scenario checks: decoded by the simulator, named as the agent names
+/// them.
+pub fn user_json(user: &UserAccount) -> Value {
     json!({
         "device_pk": user.device_pk.to_string(),
-        "status": user.status.name(),
+        "status": UserStatus::from_byte(user.status).name(),
         "tunnel_id": user.tunnel_id,
-        "tunnel_net": format!("{}/{}", user.tunnel_net.addr, user.tunnel_net.prefix),
+        "tunnel_net": format!("{}/{}", user.tunnel_net.0, user.tunnel_net.1),
         "client_ip": user.client_ip.to_string(),
-        "bgp_status": user.bgp_status.as_str(),
+        "bgp_status": user.bgp().as_str(),
         "last_bgp_up_at": user.last_bgp_up_at,
         "last_bgp_reported_at": user.last_bgp_reported_at,
         "bgp_rtt_ns": user.bgp_rtt_ns,
@@ -170,9 +171,9 @@ async fn read_user(State(shared): State<Arc<Shared>>, Path(key): Path<String>) -
         .chain()
         .account(&key)
         .ok_or((StatusCode::NOT_FOUND, format!("no account at {key}")))?;
-    let mut reply = User::decode(&account.data)
+    let mut reply = UserAccount::decode(&account.data)
         .map(|u| user_json(&u))
-        .map_err(|e| bad(format!("account {key} is not a User: {e}")))?;
+        .ok_or_else(|| bad(format!("account {key} is not a User")))?;
     reply["data_len"] = json!(account.data.len());
     reply["lamports"] = json!(account.lamports);
     Ok(Json(reply))

@@ -22,7 +22,7 @@ mod rpc;
 pub mod seed;
 pub mod sim;
 
-pub use account::UserLayout;
+pub use account::{UserAccount, UserLayout};
 pub use chain::Commitment;
 pub use program::ProgramElf;
 pub use sim::{

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use doublezero_bgpstatus::serviceability::{BgpStatus, NetworkV4, User, UserStatus};
+use doublezero_bgpstatus::serviceability::{BgpStatus, NetworkV4, UserStatus};
 use solana_account::Account;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
@@ -407,9 +407,11 @@ impl LedgerSim {
         self.shared.chain().minimum_balance(len)
     }
 
-    /// The user at `key`, read with the agent's decoder; `None` if absent or not a User.
-    pub fn user(&self, key: &Pubkey) -> Option<User> {
-        User::decode(&self.account(key)?.data).ok()
+    /// The user at `key`, read with the simulator's own decoder (the program's rule, not the
+    /// agent's) so that checks of what the agent wrote cannot share its decoding bugs; `None`
+    /// if absent or not a User.
+    pub fn user(&self, key: &Pubkey) -> Option<UserAccount> {
+        UserAccount::decode(&self.account(key)?.data)
     }
 
     /// Every transaction received so far, rebroadcasts included, in arrival order.
