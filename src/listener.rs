@@ -172,9 +172,12 @@ async fn bind_and_serve(
             }
         }
     };
+    // The port the kernel gave, when the configured one is 0.
+    let addr = listener.local_addr().unwrap_or(addr);
     {
         let mut status = status.lock().expect("listener status");
         status.listening = true;
+        status.addr = addr.to_string();
     }
     tracing::info!(%addr, "serving /metrics and /status");
     serve(listener, registry, snapshot, shutdown).await;

@@ -23,7 +23,7 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use doublezero_bgpstatus::metrics::ProcessUsage;
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, set_flag, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, set_flag, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::VersionedTransaction;
@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut agents = vec![];
     for devnet in &devices {
-        let mut flags = devnet.agent_args(free_port()?, &[]);
+        let mut flags = devnet.agent_args(ANY_PORT, &[]);
         set_flag(&mut flags, "--cache-ttl", "5s");
         agents.push(Agent::spawn(&flags, &devnet.dir).await?);
     }

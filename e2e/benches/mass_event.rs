@@ -26,7 +26,7 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use doublezero_bgpstatus::metrics::ProcessUsage;
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, set_flag, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, set_flag, Agent, Devnet, ANY_PORT};
 use doublezero_bgpstatus_e2e::ledger::Fault as LedgerFault;
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
@@ -297,7 +297,7 @@ async fn stop_mid_event(users: u16, latency: Duration) -> anyhow::Result<(Durati
 /// The agent with the shipping device-view cache (the devnet's tests shorten it to see chain
 /// changes sooner), so that the CPU at rest is what a switch pays.
 async fn spawn(devnet: &Devnet, flags: &[&str]) -> anyhow::Result<Agent> {
-    let mut args = devnet.agent_args(free_port()?, flags);
+    let mut args = devnet.agent_args(ANY_PORT, flags);
     set_flag(&mut args, "--cache-ttl", "5s");
     Agent::spawn(&args, &devnet.dir).await
 }

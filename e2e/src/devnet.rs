@@ -283,7 +283,7 @@ impl Devnet {
 
     /// Starts the agent binary against this devnet.
     pub async fn spawn_agent(&self, extra: &[&str]) -> anyhow::Result<Agent> {
-        Agent::spawn(&self.agent_args(free_port()?, extra), &self.dir).await
+        Agent::spawn(&self.agent_args(ANY_PORT, extra), &self.dir).await
     }
 }
 
@@ -329,7 +329,11 @@ pub fn private_mounts(setup: &str) -> Vec<String> {
     .to_vec()
 }
 
-/// A loopback port free right now, for the agent's metrics listener.
+/// The agent's metrics address in tests: loopback, port 0, the agent reporting the port it got
+/// (see [`Agent::spawn`]).
+pub const ANY_PORT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// A loopback port where nothing listens right now (for an address that must refuse).
 pub fn free_port() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
@@ -433,7 +437,9 @@ impl Agent {
             .and_then(|i| args.get(i + 1))
             .context("--metrics-addr")?
             .parse()?;
-        let log = dir.join(format!("agent-{}.log", metrics.port()));
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nth = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = dir.join(format!("agent-{nth}.log"));
         let binary = agent_binary()?;
         let mut command = match wrapper.split_first() {
             Some((program, rest)) => {
@@ -450,12 +456,41 @@ impl Agent {
             .stderr(std::fs::File::create(&log)?)
             .kill_on_drop(true)
             .spawn()?;
-        let agent = Agent {
+        let mut agent = Agent {
             child,
             metrics,
             log,
         };
+        if metrics.port() == 0 && args.iter().any(|a| a == "--metrics-enable") {
+            agent.metrics = agent.bound_metrics_addr(metrics).await;
+        }
         Ok(agent)
+    }
+
+    /// The address the agent's listener bound when it was given port 0, from the line it logs
+    /// (no port is picked ahead and raced for). Until that line, or if the agent exits first,
+    /// the given address stays.
+    async fn bound_metrics_addr(&mut self, given: SocketAddr) -> SocketAddr {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline && self.exited().is_none() {
+            let bound = self
+                .log()
+                .lines()
+                .filter(|line| line.contains("serving /metrics and /status"))
+                .find_map(|line| {
+                    line.split("addr=")
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                });
+            if let Some(bound) = bound {
+                return bound;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        given
     }
 
     /// The agent's process id, while it runs.

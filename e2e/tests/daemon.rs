@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, set_flag, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, set_flag, Devnet, ANY_PORT};
 use doublezero_bgpstatus_e2e::eapi_sim::{Daemon, Fault as SwitchFault};
 use nix::sys::signal::Signal;
 
@@ -123,7 +123,7 @@ async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
     let devnet = Devnet::start(1, SLOT).await.unwrap();
     devnet.switch.set_fault(SwitchFault::SocketGone).unwrap();
     devnet.session(0, Some("Established")).unwrap();
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     let mut moved = Vec::new();
     for flag in [
         "--keypair",
@@ -182,7 +182,7 @@ async fn sigterm_sigint_and_sigquit_each_stop_the_agent_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_error_is_logged_with_its_reason_and_exits_non_zero() {
     let devnet = Devnet::start(1, SLOT).await.unwrap();
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     set_flag(&mut args, "--keypair", "/nonexistent/keypair.json");
     let output = tokio::process::Command::new(agent_binary().unwrap())
         .args(&args)
@@ -239,7 +239,7 @@ async fn metrics_carry_the_upstream_names_and_the_agents_own() {
 
 /// Runs `check` with the devnet's flags, each `(flag, value)` of `replaced` swapped in.
 async fn check(devnet: &Devnet, replaced: &[(&str, String)]) -> (bool, String) {
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     args[0] = "check".into();
     for (flag, value) in replaced {
         set_flag(&mut args, flag, value.clone());

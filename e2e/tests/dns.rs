@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{free_port, private_mounts, set_flag, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{private_mounts, set_flag, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 
 const SLOT: Duration = Duration::from_millis(400);
@@ -69,7 +69,7 @@ fn loopback() -> Ipv4Addr {
 /// and resolv.conf are `dir`'s.
 async fn agent_by_name(devnet: &Devnet, dir: &Path) -> Agent {
     let port = devnet.ledger.url().rsplit(':').next().unwrap().to_string();
-    let mut args = devnet.agent_args(free_port().unwrap(), &["--allow-insecure-http"]);
+    let mut args = devnet.agent_args(ANY_PORT, &["--allow-insecure-http"]);
     set_flag(
         &mut args,
         "--ledger-rpc-url",

@@ -120,9 +120,11 @@ async fn configured_peers_are_read_by_the_agent_with_their_vrfs_and_states() {
     assert_eq!(
         lab.sim.requests(),
         [[
+            "show ip interface",
             "show ip bgp summary vrf all",
             "show ipv6 bgp summary vrf all"
-        ]]
+        ]],
+        "one request, the interfaces first, as the agent reads the switch"
     );
 }
 

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, set_flag, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, set_flag, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 
 const SLOT: Duration = Duration::from_millis(400);
@@ -83,7 +83,7 @@ fn run(command: &mut Command) {
 
 /// `check` with the devnet's flags and `--keypair` set to `key`.
 async fn check_with_key(devnet: &Devnet, key: &Path) -> (bool, String) {
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     args[0] = "check".into();
     set_flag(&mut args, "--keypair", key.display().to_string());
     let output = tokio::process::Command::new(agent_binary().unwrap())
@@ -130,7 +130,7 @@ async fn a_key_on_vfat_flash_at_0770_passes_check_and_the_agent_runs() {
     assert!(ok, "{report}");
 
     devnet.session(0, Some("Established")).unwrap();
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     set_flag(&mut args, "--keypair", key.display().to_string());
     let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
     assert!(
@@ -166,7 +166,7 @@ async fn the_same_mode_where_modes_are_kept_is_refused_naming_chmod() {
         "{report}"
     );
 
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     set_flag(&mut args, "--keypair", key.display().to_string());
     let output = tokio::process::Command::new(agent_binary().unwrap())
         .args(&args)

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{free_port, set_flag, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{set_flag, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -93,7 +93,7 @@ async fn slow_clients_and_a_status_flood_neither_delay_a_down_nor_grow_the_agent
         devnet.session(i, Some("Established")).unwrap();
     }
     // No minimum interval between two writes of a user: the lag is the tick's and the chain's.
-    let mut args = devnet.agent_args(free_port().unwrap(), &["--min-write-interval", "0s"]);
+    let mut args = devnet.agent_args(ANY_PORT, &["--min-write-interval", "0s"]);
     set_flag(&mut args, "--bgp-status-interval", "2s");
     let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
     let pid = agent.pid().unwrap();

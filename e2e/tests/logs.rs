@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
 use doublezero_bgpstatus_e2e::devnet::{
-    agent_binary, free_port, private_mounts, set_flag, Agent, Devnet,
+    agent_binary, private_mounts, set_flag, Agent, Devnet, ANY_PORT,
 };
 use nix::sys::signal::Signal;
 
@@ -19,7 +19,7 @@ const SLOT: Duration = Duration::from_millis(400);
 async fn stderr_as_a_file_gets_plain_lines_without_colour_codes() {
     let devnet = Devnet::start(1, SLOT).await.unwrap();
     devnet.session(0, Some("Established")).unwrap();
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     set_flag(&mut args, "--log", "auto");
     let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
     for _ in 0..100 {
@@ -55,7 +55,7 @@ async fn where_journald_listens_it_gets_structured_events_and_stderr_keeps_every
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
 
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     set_flag(&mut args, "--log", "auto");
     let script = format!(
         "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && \
@@ -135,7 +135,7 @@ async fn a_stalled_syslog_never_holds_back_a_write() {
     for i in 0..devnet.users.len() {
         devnet.session(i, Some("Established")).unwrap();
     }
-    let args = devnet.agent_args(free_port().unwrap(), &[]);
+    let args = devnet.agent_args(ANY_PORT, &[]);
     let setup = format!(
         "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && ln -s {} /dev/log",
         socket.display()

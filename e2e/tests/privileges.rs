@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 
 const SLOT: Duration = Duration::from_millis(400);
@@ -101,7 +101,7 @@ async fn once_the_key_is_loaded_the_process_is_not_dumpable() {
     own(&devnet.keypair, 0o600);
     own(devnet.switch.socket_path(), 0o777);
 
-    let args = devnet.agent_args(free_port().unwrap(), &[]);
+    let args = devnet.agent_args(ANY_PORT, &[]);
     let wrapper: Vec<String> = [
         "setpriv",
         "--reuid=65534",
@@ -144,7 +144,7 @@ async fn once_the_key_is_loaded_the_process_is_not_dumpable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_says_what_it_runs_with_and_what_run_keeps() {
     let devnet = Devnet::start(1, SLOT).await.unwrap();
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     args[0] = "check".into();
     let output = tokio::process::Command::new(agent_binary().unwrap())
         .args(&args)

@@ -268,7 +268,7 @@ async fn the_wrong_metrics_publisher_gets_a_clear_error_and_no_retry_storm() {
     devnet
         .ledger
         .airdrop(&solana_signer::Signer::pubkey(&key), 1_000_000_000);
-    let mut args = devnet.agent_args(doublezero_bgpstatus_e2e::devnet::free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(doublezero_bgpstatus_e2e::devnet::ANY_PORT, &[]);
     doublezero_bgpstatus_e2e::devnet::set_flag(
         &mut args,
         "--keypair",

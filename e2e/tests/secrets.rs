@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, free_port, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 
 const SLOT: Duration = Duration::from_millis(400);
@@ -46,7 +46,7 @@ fn assert_no_secret(what: &str, text: &str) {
 async fn the_ledger_url_may_come_from_a_file() {
     let devnet = Devnet::start(1, SLOT).await.unwrap();
     devnet.session(0, Some("Established")).unwrap();
-    let mut args = devnet.agent_args(free_port().unwrap(), &[]);
+    let mut args = devnet.agent_args(ANY_PORT, &[]);
     with_url_file(&devnet, &mut args, &devnet.ledger.url());
     let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
     assert!(
@@ -71,8 +71,7 @@ async fn the_urls_path_query_and_user_never_reach_an_output_while_the_rpc_fails(
     let ledger = devnet.ledger.addr();
     for authority in [ledger.to_string(), refused.to_string()] {
         let url = format!("http://userS3CRET:pw@{authority}/pathS3CRET?api-key=queryS3CRET");
-        let metrics = free_port().unwrap();
-        let mut args = devnet.agent_args(metrics, &[]);
+        let mut args = devnet.agent_args(ANY_PORT, &[]);
         with_url_file(&devnet, &mut args, &url);
         let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
         let mut status = None;
@@ -92,7 +91,7 @@ async fn the_urls_path_query_and_user_never_reach_an_output_while_the_rpc_fails(
         let status_cli = run_command(&[
             "status".into(),
             "--metrics-addr".into(),
-            metrics.to_string(),
+            agent.metrics.to_string(),
         ])
         .await;
         assert!(status_cli.contains("error"), "{status_cli}");

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use doublezero_bgpstatus_e2e::devnet::{free_port, Agent, Devnet};
+use doublezero_bgpstatus_e2e::devnet::{Agent, Devnet, ANY_PORT};
 use doublezero_bgpstatus_e2e::eapi_sim::Daemon;
 use doublezero_bgpstatus_e2e::ledger::Fault as LedgerFault;
 use nix::sys::signal::Signal;
@@ -51,7 +51,7 @@ async fn while_starting_sighup_is_ignored_and_a_stop_signal_stops_the_agent() {
         "--eapi-socket",
         &dir.path().join("absent.sock").display().to_string(),
         "--metrics-addr",
-        &free_port().unwrap().to_string(),
+        &ANY_PORT.to_string(),
         "--log",
         "stderr",
     ]
