@@ -1,7 +1,9 @@
 //! `eapi-sim`: runs the EOS eAPI simulator as a process, for the README demo and end-to-end
 //! scenarios that start the shipped agent against it. It prints
-//! `{"socket": "...", "control": "127.0.0.1:PORT"}` on stdout once both are listening, then
-//! serves until SIGINT or SIGTERM. See `doublezero_bgpstatus_e2e::eapi_sim` for the control API.
+//! `{"socket": "...", "control": "127.0.0.1:PORT", "grpc": {"unix": "unix:///...", "tcp":
+//! "127.0.0.1:PORT"}}` on stdout once everything is listening (a gRPC transport not asked for
+//! is `null`), then serves until SIGINT or SIGTERM. See `doublezero_bgpstatus_e2e::eapi_sim`
+//! for the control API.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use doublezero_bgpstatus_e2e::eapi_sim::{
-    self, Daemon, EapiSim, Peer, SectionJson, SimConfig, SimError,
+    self, Daemon, EapiSim, Peer, SectionJson, SimConfig, SimError, WatchAck,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -50,6 +52,18 @@ struct Args {
     /// How `show running-config section …` answers in JSON.
     #[arg(long, value_enum, default_value_t = SectionJson::Filtered)]
     section_json: SectionJson,
+    /// Serve EosSdkRpc (BgpMgrService over gRPC) on this unix socket.
+    #[arg(long, value_name = "PATH")]
+    grpc_unix: Option<PathBuf>,
+    /// Serve EosSdkRpc on this TCP address; port 0 picks a free one (printed on stdout).
+    #[arg(long, value_name = "ADDR")]
+    grpc_tcp: Option<SocketAddr>,
+    /// A new watch gets no snapshot of the existing peers, only later changes.
+    #[arg(long)]
+    grpc_no_initial_snapshot: bool,
+    /// Where a watch asked with `ack = true` gets its ack.
+    #[arg(long, value_enum, default_value_t = WatchAck::BeforeSnapshot)]
+    grpc_ack: WatchAck,
 }
 
 fn parse_option(text: &str) -> Result<(String, String), String> {
@@ -76,6 +90,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.bgp = !args.no_bgp;
     config.starts_privileged = args.starts_privileged;
     config.section_json = args.section_json;
+    config.grpc_unix = args.grpc_unix;
+    config.grpc_tcp = args.grpc_tcp;
+    config.grpc_initial_snapshot = !args.grpc_no_initial_snapshot;
+    config.grpc_ack = args.grpc_ack;
     if let Some(path) = &args.replay {
         config.replay = eapi_sim::load_replay(path)?;
     }
@@ -97,6 +115,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ready = serde_json::json!({
         "socket": sim.socket_path(),
         "control": sim.control_addr().map(|addr| addr.to_string()),
+        "grpc": {
+            "unix": sim.grpc_unix_path().map(|path| format!("unix://{}", path.display())),
+            "tcp": sim.grpc_tcp_addr().map(|addr| addr.to_string()),
+        },
     });
     // The parent reads this line to learn the port; flush so it does not wait on a pipe buffer.
     let mut stdout = std::io::stdout();

@@ -15,6 +15,10 @@
 //! | `POST /eos` | `{"starts_privileged", "section_json"}` | choose the reading of unestablished EOS facts |
 //! | `POST /fault` | `Fault` | inject a failure |
 //! | `DELETE /fault` | | clear it |
+//! | `GET /grpc/state` | | EosSdkRpc addresses, fault, behaviour, counters |
+//! | `POST /grpc/fault` | `GrpcFault` | inject a gRPC-side failure |
+//! | `DELETE /grpc/fault` | | clear it |
+//! | `POST /grpc/behaviour` | `{"initial_snapshot", "ack"}` | choose the reading of the unestablished watch behaviour |
 //!
 //! Success is `204 No Content`; a refused change is `400` with `{"error": "..."}`.
 
@@ -30,7 +34,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-use super::{Daemon, Fault, Peer, SectionJson, Sim, SimError, Tunnel};
+use super::{Daemon, Fault, GrpcBehaviour, GrpcFault, Peer, SectionJson, Sim, SimError, Tunnel};
 
 type Shared = State<Arc<Sim>>;
 
@@ -55,6 +59,9 @@ pub(crate) async fn serve(
         .route("/bgp", post(set_bgp))
         .route("/eos", post(set_eos))
         .route("/fault", post(set_fault).delete(clear_fault))
+        .route("/grpc/state", get(grpc_state))
+        .route("/grpc/fault", post(set_grpc_fault).delete(clear_grpc_fault))
+        .route("/grpc/behaviour", post(set_grpc_behaviour))
         .with_state(sim);
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -96,7 +103,7 @@ async fn set_peer(State(sim): Shared, Json(peer): Json<Peer>) -> Response {
 }
 
 async fn remove_peer(State(sim): Shared, Json(peer): Json<PeerRef>) -> Response {
-    found(sim.switch().remove_peer(&peer.vrf, &peer.address))
+    found(sim.remove_peer(&peer.vrf, &peer.address))
 }
 
 async fn set_tunnel(State(sim): Shared, Json(tunnel): Json<Tunnel>) -> Response {
@@ -138,6 +145,25 @@ async fn set_fault(State(sim): Shared, Json(fault): Json<Fault>) -> Response {
 
 async fn clear_fault(State(sim): Shared) -> Response {
     done(sim.clear_fault())
+}
+
+async fn grpc_state(State(sim): Shared) -> Json<Value> {
+    Json(sim.grpc_snapshot())
+}
+
+async fn set_grpc_fault(State(sim): Shared, Json(fault): Json<GrpcFault>) -> Response {
+    sim.grpc.set_fault(Some(fault));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_grpc_fault(State(sim): Shared) -> Response {
+    sim.grpc.set_fault(None);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_grpc_behaviour(State(sim): Shared, Json(behaviour): Json<GrpcBehaviour>) -> Response {
+    sim.grpc.set_behaviour(behaviour);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn done(result: Result<(), SimError>) -> Response {

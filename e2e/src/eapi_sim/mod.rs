@@ -3,7 +3,8 @@
 //! run time, plus injected failures.
 //!
 //! The rooms: `switch` holds the state and renders the JSON models; `commands` parses CLI text;
-//! `server` speaks HTTP and JSON-RPC on the socket; `fault` lists the failures; `control` is the
+//! `server` speaks HTTP and JSON-RPC on the socket; `fault` lists the failures; `grpc` is the
+//! EosSdkRpc side (`BgpMgrService` over gRPC), reading the same state; `control` is the
 //! HTTP/JSON API that drives a simulator running as a separate process. In-process tests call
 //! the methods of [`EapiSim`] directly.
 //!
@@ -13,6 +14,7 @@
 mod commands;
 mod control;
 mod fault;
+mod grpc;
 mod server;
 mod switch;
 
@@ -28,8 +30,11 @@ use tokio::task::JoinHandle;
 
 pub use commands::Replay;
 pub use fault::Fault;
+pub use grpc::proto;
+pub use grpc::{GrpcBehaviour, GrpcCalls, GrpcCounters, GrpcFault, WatchAck};
 pub use switch::{CommandCost, Daemon, Peer, SectionJson, Tunnel};
 
+use grpc::{EosSdkRpc, Listeners};
 use server::State;
 use switch::Switch;
 
@@ -39,6 +44,12 @@ pub enum SimError {
     #[error("cannot listen on eAPI socket {path}: {source}; is another simulator using it?")]
     Bind {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen for EosSdkRpc on {addr}: {source}; is another simulator using it?")]
+    GrpcBind {
+        addr: String,
         #[source]
         source: std::io::Error,
     },
@@ -89,6 +100,15 @@ pub struct SimConfig {
     pub starts_privileged: bool,
     /// How `show running-config section …` answers.
     pub section_json: SectionJson,
+    /// Where EosSdkRpc listens on a unix socket (`localhost unix file:…`); an existing file
+    /// there is replaced.
+    pub grpc_unix: Option<PathBuf>,
+    /// Where EosSdkRpc listens on TCP (`127.0.0.1:9543` on a switch; port 0 picks one).
+    pub grpc_tcp: Option<SocketAddr>,
+    /// A new watch starts with `on_peer_set` + `on_peer_state` for each existing peer [U].
+    pub grpc_initial_snapshot: bool,
+    /// Where a watch asked with `ack = true` gets its ack [U].
+    pub grpc_ack: WatchAck,
 }
 
 impl SimConfig {
@@ -105,6 +125,10 @@ impl SimConfig {
             replay: Replay::default(),
             starts_privileged: false,
             section_json: SectionJson::default(),
+            grpc_unix: None,
+            grpc_tcp: None,
+            grpc_initial_snapshot: true,
+            grpc_ack: WatchAck::default(),
         }
     }
 }
@@ -133,16 +157,28 @@ impl EapiSim {
         for daemon in config.daemons {
             switch.set_daemon(daemon);
         }
+        let state = Arc::new(State {
+            switch: Mutex::new(switch),
+            replay: config.replay,
+            fault: Mutex::new(None),
+            requests: Mutex::new(Vec::new()),
+        });
+        let grpc = Arc::new(EosSdkRpc::new(
+            state.clone(),
+            GrpcBehaviour {
+                initial_snapshot: config.grpc_initial_snapshot,
+                ack: config.grpc_ack,
+            },
+        ));
+        let grpc_listeners =
+            Listeners::bind(config.grpc_unix.as_deref(), config.grpc_tcp, &grpc).await?;
         let sim = Arc::new(Sim {
             path: config.socket_path,
-            state: Arc::new(State {
-                switch: Mutex::new(switch),
-                replay: config.replay,
-                fault: Mutex::new(None),
-                requests: Mutex::new(Vec::new()),
-            }),
+            state,
             listener: Mutex::new(None),
             saved_mode: Mutex::new(None),
+            grpc,
+            grpc_listeners,
         });
         sim.listen()?;
         let control = match config.control {
@@ -169,7 +205,7 @@ impl EapiSim {
 
     /// Removes a session (and the tunnel it carried); false if there was none.
     pub fn remove_peer(&self, vrf: &str, address: &str) -> bool {
-        self.sim.switch().remove_peer(vrf, address)
+        self.sim.remove_peer(vrf, address)
     }
 
     /// The sessions, in (vrf, address) order.
@@ -221,6 +257,47 @@ impl EapiSim {
         self.sim.clear_fault()
     }
 
+    /// Where EosSdkRpc listens, as the agent's `--eos-sdk-rpc-addr` takes it: `unix:///path`
+    /// when a unix socket is bound (even if TCP is too), else `127.0.0.1:PORT`.
+    pub fn grpc_addr(&self) -> Option<String> {
+        self.sim.grpc_listeners.addr()
+    }
+
+    /// The bound unix socket of EosSdkRpc.
+    pub fn grpc_unix_path(&self) -> Option<&Path> {
+        self.sim.grpc_listeners.unix.as_deref()
+    }
+
+    /// The bound TCP address of EosSdkRpc.
+    pub fn grpc_tcp_addr(&self) -> Option<SocketAddr> {
+        self.sim.grpc_listeners.tcp
+    }
+
+    /// Injects a gRPC-side fault until cleared, replacing any earlier one.
+    pub fn set_grpc_fault(&self, fault: GrpcFault) {
+        self.sim.grpc.set_fault(Some(fault));
+    }
+
+    /// Clears the gRPC-side fault: held calls proceed, new calls are served.
+    pub fn clear_grpc_fault(&self) {
+        self.sim.grpc.set_fault(None);
+    }
+
+    /// The gRPC-side fault in force.
+    pub fn grpc_fault(&self) -> Option<GrpcFault> {
+        self.sim.grpc.fault()
+    }
+
+    /// Chooses the reading of the unestablished watch behaviour, for watches opened from now.
+    pub fn set_grpc_behaviour(&self, behaviour: GrpcBehaviour) {
+        self.sim.grpc.set_behaviour(behaviour);
+    }
+
+    /// What the gRPC side has done so far.
+    pub fn grpc_counters(&self) -> GrpcCounters {
+        self.sim.grpc.counters()
+    }
+
     /// The command texts of every `runCmds` request so far, one list per request.
     pub fn requests(&self) -> Vec<Vec<String>> {
         self.sim
@@ -239,6 +316,8 @@ impl Drop for EapiSim {
         }
         self.sim.stop_listening();
         let _ = std::fs::remove_file(&self.sim.path);
+        self.sim.grpc_listeners.close();
+        self.sim.grpc.close();
     }
 }
 
@@ -250,6 +329,8 @@ pub(crate) struct Sim {
     listener: Mutex<Option<JoinHandle<()>>>,
     /// The socket's mode before `PermissionDenied`, to put back.
     saved_mode: Mutex<Option<u32>>,
+    grpc: Arc<EosSdkRpc>,
+    grpc_listeners: Listeners,
 }
 
 impl Sim {
@@ -257,8 +338,19 @@ impl Sim {
         self.state.switch.lock().expect("switch lock")
     }
 
+    /// Changes a session and tells the watches, under one lock so both sides agree.
     fn set_peer(&self, peer: Peer) -> Result<(), SimError> {
-        self.switch().set_peer(peer, now())
+        let mut switch = self.switch();
+        let replaced = switch.set_peer(peer.clone(), now())?;
+        self.grpc.peer_changed(replaced.as_ref(), Some(&peer));
+        Ok(())
+    }
+
+    fn remove_peer(&self, vrf: &str, address: &str) -> bool {
+        let mut switch = self.switch();
+        let removed = switch.remove_peer(vrf, address);
+        self.grpc.peer_changed(removed.as_ref(), None);
+        removed.is_some()
     }
 
     /// Binds the socket, replacing a stale file, and starts accepting.
@@ -343,6 +435,18 @@ impl Sim {
             "tunnels": switch.tunnels().collect::<Vec<_>>(),
             "daemons": switch.daemons().collect::<Vec<_>>(),
             "fault": *self.state.fault.lock().expect("fault lock"),
+        })
+    }
+
+    /// Everything the control API's `GET /grpc/state` shows.
+    fn grpc_snapshot(&self) -> Value {
+        let listeners = &self.grpc_listeners;
+        serde_json::json!({
+            "unix": listeners.unix.as_ref().map(|path| format!("unix://{}", path.display())),
+            "tcp": listeners.tcp,
+            "fault": self.grpc.fault(),
+            "behaviour": self.grpc.behaviour(),
+            "counters": self.grpc.counters(),
         })
     }
 }

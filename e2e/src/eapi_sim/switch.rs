@@ -181,9 +181,10 @@ impl Switch {
         }
     }
 
-    /// Adds or replaces the session `(peer.vrf, peer.address)`. The state-change time moves only
-    /// when the state changes (or is given), as EOS's `upDownTime` does.
-    pub fn set_peer(&mut self, peer: Peer, now: f64) -> Result<(), SimError> {
+    /// Adds or replaces the session `(peer.vrf, peer.address)`, returning the one it replaced.
+    /// The state-change time moves only when the state changes (or is given), as EOS's
+    /// `upDownTime` does.
+    pub fn set_peer(&mut self, peer: Peer, now: f64) -> Result<Option<Peer>, SimError> {
         let ip = peer_ip(&peer.address)?;
         if let Some(tunnel) = &peer.tunnel {
             if !matches!(ip, IpAddr::V4(_)) {
@@ -200,15 +201,22 @@ impl Switch {
             (None, Some(old)) if old.peer.state == peer.state => old.since,
             (None, _) => now,
         };
-        self.sessions.insert(key, Session { peer, since });
-        Ok(())
+        let replaced = self.sessions.insert(key, Session { peer, since });
+        Ok(replaced.map(|session| session.peer))
     }
 
-    /// Removes a session; true if it existed. A tunnel it carried goes with it.
-    pub fn remove_peer(&mut self, vrf: &str, address: &str) -> bool {
+    /// Removes a session, returning it. A tunnel it carried goes with it.
+    pub fn remove_peer(&mut self, vrf: &str, address: &str) -> Option<Peer> {
         self.sessions
             .remove(&(vrf.to_owned(), address.to_owned()))
-            .is_some()
+            .map(|session| session.peer)
+    }
+
+    /// The session keyed exactly `(vrf, address)`.
+    pub fn peer(&self, vrf: &str, address: &str) -> Option<&Peer> {
+        self.sessions
+            .get(&(vrf.to_owned(), address.to_owned()))
+            .map(|session| &session.peer)
     }
 
     /// Adds or replaces an explicit tunnel, which overrides a peer's tunnel of the same name.

@@ -1,0 +1,116 @@
+//! The gRPC glue tonic's code generator would write, by hand (no `protoc`): a tower service
+//! named `eos.remote.BgpMgrService` that routes each call by path to the BGP side, with tonic's
+//! prost codec doing the framing. A path it does not know is `UNIMPLEMENTED`, as is every call
+//! while the transport is told not to serve the service at all.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::body::Body;
+use tonic::codegen::{http, BoxFuture, Service};
+use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
+use tonic::{Request, Response, Status};
+use tonic_prost::ProstCodec;
+
+use super::proto::{
+    BgpPeerExistsRequest, BgpPeerExistsResponse, BgpPeerStateRequest, BgpPeerStateResponse,
+    BgpPeerWatchRequest, BgpPeerWatchResponse,
+};
+use super::{unimplemented, EosSdkRpc, GrpcFault, Method, WatchStream};
+
+const WATCH: &str = "/eos.remote.BgpMgrService/watch";
+const EXISTS: &str = "/eos.remote.BgpMgrService/exists";
+const PEER_STATE: &str = "/eos.remote.BgpMgrService/peer_state";
+
+/// `BgpMgrService` as the transport serves it.
+#[derive(Debug, Clone)]
+pub(crate) struct BgpMgrService(pub(crate) Arc<EosSdkRpc>);
+
+impl NamedService for BgpMgrService {
+    const NAME: &'static str = "eos.remote.BgpMgrService";
+}
+
+impl Service<http::Request<Body>> for BgpMgrService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let side = self.0.clone();
+        Box::pin(async move {
+            let method = match request.uri().path() {
+                WATCH => Method::Watch,
+                EXISTS => Method::Exists,
+                PEER_STATE => Method::PeerState,
+                _ => return Ok(Status::unimplemented("").into_http()),
+            };
+            side.count_call(method);
+            if side.fault() == Some(GrpcFault::Unimplemented) {
+                return Ok(unimplemented().into_http());
+            }
+            Ok(match method {
+                Method::Watch => {
+                    Grpc::new(ProstCodec::default())
+                        .server_streaming(Watch(side), request)
+                        .await
+                }
+                Method::Exists => {
+                    Grpc::new(ProstCodec::default())
+                        .unary(Exists(side), request)
+                        .await
+                }
+                Method::PeerState => {
+                    Grpc::new(ProstCodec::default())
+                        .unary(PeerState(side), request)
+                        .await
+                }
+            })
+        })
+    }
+}
+
+struct Watch(Arc<EosSdkRpc>);
+
+impl ServerStreamingService<BgpPeerWatchRequest> for Watch {
+    type Response = BgpPeerWatchResponse;
+    type ResponseStream = WatchStream;
+    type Future = BoxFuture<Response<WatchStream>, Status>;
+
+    fn call(&mut self, request: Request<BgpPeerWatchRequest>) -> Self::Future {
+        let side = self.0.clone();
+        Box::pin(async move { side.watch(request.into_inner()).map(Response::new) })
+    }
+}
+
+struct Exists(Arc<EosSdkRpc>);
+
+impl UnaryService<BgpPeerExistsRequest> for Exists {
+    type Response = BgpPeerExistsResponse;
+    type Future = BoxFuture<Response<BgpPeerExistsResponse>, Status>;
+
+    fn call(&mut self, request: Request<BgpPeerExistsRequest>) -> Self::Future {
+        let side = self.0.clone();
+        Box::pin(async move { side.exists(request.into_inner()).await.map(Response::new) })
+    }
+}
+
+struct PeerState(Arc<EosSdkRpc>);
+
+impl UnaryService<BgpPeerStateRequest> for PeerState {
+    type Response = BgpPeerStateResponse;
+    type Future = BoxFuture<Response<BgpPeerStateResponse>, Status>;
+
+    fn call(&mut self, request: Request<BgpPeerStateRequest>) -> Self::Future {
+        let side = self.0.clone();
+        Box::pin(async move {
+            side.peer_state(request.into_inner())
+                .await
+                .map(Response::new)
+        })
+    }
+}
