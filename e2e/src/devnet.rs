@@ -76,6 +76,29 @@ impl Devnet {
         Self::on_ledger(Arc::new(ledger), users, interfaces).await
     }
 
+    /// As [`Devnet::start`], with the switch configured further by `configure` (for example its
+    /// EosSdkRpc side: `grpc_unix`, `grpc_tcp` and their readings).
+    pub async fn start_with_switch(
+        users: u16,
+        slot_time: Duration,
+        configure: impl FnOnce(&mut SimConfig),
+    ) -> anyhow::Result<Devnet> {
+        let ledger = LedgerSim::start(ledger::Config {
+            slot_time,
+            ..ledger::Config::default()
+        })
+        .await?;
+        Self::on_ledger_with(Arc::new(ledger), users, 1, configure).await
+    }
+
+    /// The flag that points the agent at the switch's EosSdkRpc side, when it has one.
+    pub fn stream_flag(&self) -> Vec<String> {
+        self.switch
+            .grpc_addr()
+            .map(|addr| vec!["--eos-sdk-rpc-addr".to_owned(), addr])
+            .unwrap_or_default()
+    }
+
     /// Another device of `users` users, with its own switch and metrics-publisher keypair, on
     /// this devnet's ledger: the devices of a fleet share the ledger and its RPC.
     pub async fn another_device(&self, users: u16, interfaces: u16) -> anyhow::Result<Devnet> {
@@ -86,6 +109,15 @@ impl Devnet {
         ledger: Arc<LedgerSim>,
         users: u16,
         interfaces: u16,
+    ) -> anyhow::Result<Devnet> {
+        Self::on_ledger_with(ledger, users, interfaces, |_| {}).await
+    }
+
+    async fn on_ledger_with(
+        ledger: Arc<LedgerSim>,
+        users: u16,
+        interfaces: u16,
+        configure: impl FnOnce(&mut SimConfig),
     ) -> anyhow::Result<Devnet> {
         let dir = scratch_dir()?;
         let keypair = dir.join("publisher.json");
@@ -105,7 +137,7 @@ impl Devnet {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        let switch = EapiSim::start(SimConfig {
+        let mut config = SimConfig {
             tunnels: users
                 .iter()
                 .map(|u| eapi_sim::Tunnel {
@@ -116,8 +148,9 @@ impl Devnet {
                 })
                 .collect(),
             ..SimConfig::new(dir.join("command-api.sock"))
-        })
-        .await?;
+        };
+        configure(&mut config);
+        let switch = EapiSim::start(config).await?;
         Ok(Devnet {
             ledger,
             switch,

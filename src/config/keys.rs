@@ -89,6 +89,7 @@ pub const KEYS: &[Key] = &[
     key("bgp-status-interval", Some("10s"), Live, "How often BGP sessions are read and the decision runs"),
     key("eos-sdk-rpc-addr", None, Restart, "EosSdkRpc transport to watch BGP peers on, so a session change is seen when EOS sees it: unix:///path, or 127.0.0.1:9543 (dialled in the default VRF); off when absent"),
     key("bgp-status-stream-interval", Some("60s"), Live, "How often BGP sessions are polled while the EosSdkRpc stream is healthy (the poll corrects anything the stream missed)"),
+    key("bgp-status-stream-silence", Some("60s"), Restart, "How long the EosSdkRpc stream may stay quiet before a peer_state probe checks that the transport still answers"),
     key("bgp-status-refresh-interval", Some("6h"), Live, "Rewrite an unchanged status this often"),
     key("bgp-status-down-grace-period", Some("0s"), Live, "Keep reporting Up this long after a session drops"),
     key("min-write-interval", Some("5s"), Live, "Never write one user twice within this time"),

@@ -206,6 +206,8 @@ pub struct Config {
     pub eos_sdk_rpc_addr: Option<crate::eos_sdk::Addr>,
     /// The poll's interval while that stream is healthy.
     pub stream_interval: Duration,
+    /// How long the stream may stay quiet before it is probed.
+    pub stream_silence: Duration,
     pub commitment: Commitment,
     pub policy: Policy,
     pub cache: CachePolicy,
@@ -489,6 +491,7 @@ impl Resolver<'_> {
         let eos_sdk_rpc_addr =
             self.parse::<crate::eos_sdk::Addr>("eos-sdk-rpc-addr", "unix:///path or IP:PORT");
         let stream_interval = self.positive_duration("bgp-status-stream-interval");
+        let stream_silence = self.positive_duration("bgp-status-stream-silence");
         let mut policy = self.policy(bgp_interval);
         let cache = CachePolicy {
             ttl: self.duration("cache-ttl"),
@@ -521,6 +524,7 @@ impl Resolver<'_> {
             bgp_interval,
             eos_sdk_rpc_addr,
             stream_interval,
+            stream_silence,
             commitment,
             policy,
             cache,

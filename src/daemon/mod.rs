@@ -141,7 +141,12 @@ pub async fn run(
         };
         (
             stream::Stream::new(addr.to_string()),
-            eos_sdk::stream::spawn(connector, stream_events, shutdown.clone()),
+            eos_sdk::stream::spawn(
+                connector,
+                config.stream_silence,
+                stream_events,
+                shutdown.clone(),
+            ),
         )
     });
     let (stream, stream_task) = stream.unzip();
@@ -181,6 +186,7 @@ pub async fn run(
         last_poll: None,
         stream,
         decide_at: None,
+        poll_now: true,
     };
     let stopped = daemon.run(outcomes, stream_inbox, shutdown, reload).await;
     if let Some(task) = stream_task {
@@ -275,8 +281,11 @@ struct Daemon {
     last_poll: Option<Instant>,
     /// The EosSdkRpc stream, when configured.
     stream: Option<stream::Stream>,
-    /// A decision the stream asked for, due at this time.
+    /// A decision the stream (or an outcome) asked for, due at this time.
     decide_at: Option<Instant>,
+    /// The next tick reads the switch whatever the stream says (it was lost, or a peer
+    /// appeared whose tunnel the last reading lacks).
+    poll_now: bool,
 }
 
 impl Daemon {
@@ -314,9 +323,12 @@ impl Daemon {
                     self.publish();
                 }
                 Some(event) = stream_inbox.recv() => {
-                    self.on_stream(event, &mut bgp_tick);
+                    self.on_stream(event);
                     while let Ok(event) = stream_inbox.try_recv() {
-                        self.on_stream(event, &mut bgp_tick);
+                        self.on_stream(event);
+                    }
+                    if self.poll_now {
+                        bgp_tick.reset_immediately();
                     }
                 }
                 _ = sleep_until_some(self.decide_at) => {
@@ -332,9 +344,18 @@ impl Daemon {
                     if restart.is_some() {
                         break;
                     }
+                    // While the stream is healthy most ticks only decide (grace, backoff, minimum
+                    // interval and dampening end on time); the switch is read every stream
+                    // interval, or at once when the stream asked for it.
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = self.tick() => {}
+                        _ = async {
+                            if self.poll_due(Instant::now()) {
+                                self.tick().await
+                            } else {
+                                self.stream_decision().await
+                            }
+                        } => {}
                     }
                 }
                 // SIGHUP reads them at once; the next periodic read keeps its time.

@@ -1,15 +1,16 @@
 //! The EosSdkRpc event stream in the daemon: each event amends the peer table of the last poll
-//! and asks for a decision (a burst within [`SETTLE`] is one decision); while the stream is
-//! healthy the poll slows to `bgp-status-stream-interval` and reconciles, counting every
-//! session the stream and the poll disagree on. A lost stream brings the poll back at once and
-//! to its normal interval, and changes no status by itself.
+//! and asks for a decision (a burst within [`SETTLE`] is one decision). While the stream is
+//! healthy the ticks keep their interval but only decide (so grace, backoff, minimum interval
+//! and dampening end on time), and the switch is read every `bgp-status-stream-interval`, the
+//! poll reconciling and counting every session the stream and the poll disagree on. A lost
+//! stream brings a poll at once and polls on every tick again; it changes no status by itself.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use tokio::time::{Instant, Interval};
+use tokio::time::Instant;
 
-use super::{ticker, Daemon};
+use super::Daemon;
 use crate::bgp::PeerKey;
 use crate::eos_sdk::stream::unix_now;
 use crate::eos_sdk::{StreamEvent, StreamHealth};
@@ -42,8 +43,23 @@ impl Stream {
 }
 
 impl Daemon {
-    /// Applies one stream event; `bgp_tick` is re-timed when the stream's health changes.
-    pub(super) fn on_stream(&mut self, event: StreamEvent, bgp_tick: &mut Interval) {
+    /// Whether this tick reads the switch: always without a healthy stream, else once per
+    /// stream interval or when asked.
+    pub(super) fn poll_due(&self, now: Instant) -> bool {
+        let healthy = self
+            .stream
+            .as_ref()
+            .is_some_and(|stream| stream.open_since.is_some());
+        self.poll_now
+            || !healthy
+            || self.switch.is_none()
+            || self
+                .last_poll
+                .is_none_or(|last| now >= last + self.config.stream_interval)
+    }
+
+    /// Applies one stream event.
+    pub(super) fn on_stream(&mut self, event: StreamEvent) {
         let now = Instant::now();
         let Some(stream) = self.stream.as_mut() else {
             return;
@@ -56,10 +72,6 @@ impl Daemon {
                 stream.health.error = None;
                 stream.open_since = Some(now);
                 self.metrics.stream_up.set(1);
-                *bgp_tick = ticker(
-                    self.config.stream_interval,
-                    now + self.config.stream_interval,
-                );
                 self.publish();
                 return;
             }
@@ -77,7 +89,7 @@ impl Daemon {
                 self.metrics.stream_up.set(0);
                 self.metrics.stream_losses.inc();
                 // Events may have been missed: read the switch now, then at the usual pace.
-                *bgp_tick = ticker(self.config.bgp_interval, now);
+                self.poll_now = true;
                 self.publish();
                 return;
             }
@@ -91,11 +103,12 @@ impl Daemon {
             // No good reading to amend: the next poll reads it all.
             return;
         };
+        tracing::debug!(?event, "EosSdkRpc event");
         let changed = match event {
             // A new session has no tunnel in the last reading yet: read both now. Its state
             // comes in its own event.
             StreamEvent::Added(_) => {
-                bgp_tick.reset_immediately();
+                self.poll_now = true;
                 false
             }
             StreamEvent::Removed(key) => {
@@ -108,6 +121,7 @@ impl Daemon {
             }
             StreamEvent::Connected | StreamEvent::Lost { .. } => false,
         };
+        tracing::debug!(changed, "EosSdkRpc event applied");
         if changed && self.decide_at.is_none() {
             self.decide_at = Some(now + SETTLE);
         }

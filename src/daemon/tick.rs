@@ -53,6 +53,7 @@ impl Daemon {
             }
         };
         self.last_poll = Some(started);
+        self.poll_now = false;
         self.decide_and_send(&served).await;
     }
 
@@ -263,6 +264,15 @@ impl Daemon {
                 tracing::debug!(%user, %why, "status write not sent");
                 self.table.released(&user);
             }
+        }
+        // A change seen while this write was in flight waited for it; with the stream, the
+        // next tick may be seconds away, so decide again soon.
+        let waiting = self
+            .table
+            .get(&user)
+            .is_some_and(|state| state.wanted.is_some_and(|w| w != state.chain_status));
+        if waiting && self.stream.is_some() && self.decide_at.is_none() {
+            self.decide_at = Some(now + super::stream::SETTLE);
         }
     }
 }

@@ -14,9 +14,6 @@ use super::Connector;
 use crate::backoff::Backoff;
 use crate::bgp::{PeerKey, PeerState};
 
-/// How long a stream may go without a message before it is probed.
-pub const SILENCE: Duration = Duration::from_secs(60);
-
 /// What the stream tells the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
@@ -46,8 +43,10 @@ pub struct StreamHealth {
 }
 
 /// Keeps a watch open until `shutdown`, sending what it sees to `events`.
+/// `silence` is how long the watch may go without a message before a probe checks the transport.
 pub fn spawn(
     connector: Connector,
+    silence: Duration,
     events: mpsc::UnboundedSender<StreamEvent>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -56,7 +55,7 @@ pub fn spawn(
         loop {
             let error = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                error = watch(&connector, &events, &mut backoff) => error,
+                error = watch(&connector, silence, &events, &mut backoff) => error,
             };
             if events.send(StreamEvent::Lost { error }).is_err() {
                 return;
@@ -72,6 +71,7 @@ pub fn spawn(
 /// One watch, from connecting to its end; returns why it ended.
 async fn watch(
     connector: &Connector,
+    silence: Duration,
     events: &mpsc::UnboundedSender<StreamEvent>,
     backoff: &mut Backoff,
 ) -> String {
@@ -91,7 +91,7 @@ async fn watch(
         peer_addr: "0.0.0.0".into(),
     };
     loop {
-        match tokio::time::timeout(SILENCE, stream.message()).await {
+        match tokio::time::timeout(silence, stream.message()).await {
             Ok(Ok(Some(response))) => {
                 // A message proves the watch works: the next loss starts the backoff afresh.
                 backoff.reset();
@@ -109,7 +109,7 @@ async fn watch(
                 if let Err(status) = client.peer_state(probe_key.clone()).await {
                     if !answered(&status) {
                         return format!(
-                            "the watch was silent for {SILENCE:?} and a peer_state probe failed: {}",
+                            "the watch was silent for {silence:?} and a peer_state probe failed: {}",
                             describe(&status)
                         );
                     }

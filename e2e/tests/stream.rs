@@ -1,0 +1,390 @@
+//! Sessions on change: the release agent watching the switch simulator's EosSdkRpc side
+//! (`BgpMgrService.watch`), with the eAPI poll as the safety net. Each test drives the switch
+//! through the simulator, as EOS would change, and asserts what reaches the chain, and through
+//! which path (the count of eAPI summary reads tells a stream decision from a poll).
+
+use std::time::Duration;
+
+use doublezero_bgpstatus::serviceability::BgpStatus;
+use doublezero_bgpstatus_e2e::devnet::{Agent, Devnet};
+use doublezero_bgpstatus_e2e::eapi_sim::{GrpcFault, SimConfig, WatchAck};
+use nix::sys::signal::Signal;
+
+const SLOT: Duration = Duration::from_millis(400);
+const SETTLE: Duration = Duration::from_secs(30);
+const SUMMARY: &str = "show ip bgp summary vrf all";
+
+enum Transport {
+    Unix,
+    Tcp,
+}
+
+/// `users` established users on a switch with an EosSdkRpc side, the agent watching it with
+/// `extra` flags, every user Up on chain and the stream open.
+async fn streaming(
+    users: u16,
+    transport: Transport,
+    configure: impl FnOnce(&mut SimConfig),
+    extra: &[&str],
+) -> (Devnet, Agent) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let devnet = Devnet::start_with_switch(users, SLOT, |config| {
+        match transport {
+            Transport::Unix => config.grpc_unix = Some(dir.join("eos-sdk-rpc.sock")),
+            Transport::Tcp => config.grpc_tcp = Some("127.0.0.1:0".parse().unwrap()),
+        }
+        configure(config);
+    })
+    .await
+    .unwrap();
+    for i in 0..devnet.users.len() {
+        devnet.session(i, Some("Established")).unwrap();
+    }
+    let mut flags = devnet.stream_flag();
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let agent = devnet.spawn_agent(&flags).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        agent.log()
+    );
+    (devnet, agent)
+}
+
+fn all(devnet: &Devnet, status: BgpStatus) -> bool {
+    (0..devnet.users.len()).all(|i| devnet.chain_status(i) == status)
+}
+
+async fn stream_up(agent: &Agent) -> bool {
+    agent
+        .wait_for_metric("doublezero_bgpstatus_stream_up", 1.0, SETTLE)
+        .await
+}
+
+/// A poll every 60 s while the stream is healthy, 1 s otherwise: a change that reaches the
+/// chain with no summary read in between came from the stream.
+const SLOW_POLL: [&str; 6] = [
+    "--bgp-status-stream-interval",
+    "60s",
+    "--min-write-interval",
+    "0s",
+    "--no-dampening",
+    "--verbose",
+];
+
+async fn a_drop_goes_out_from_the_stream_alone(transport: Transport) {
+    let (devnet, agent) = streaming(3, transport, |_| {}, &SLOW_POLL).await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    let polls = devnet.requests_with(SUMMARY);
+
+    eprintln!("DBG before {:?}", devnet.switch.grpc_counters());
+    devnet.session(1, Some("Idle")).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!("DBG after {:?}", devnet.switch.grpc_counters());
+    eprintln!(
+        "DBG metrics {:?}",
+        agent
+            .get("/metrics")
+            .await
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("stream"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        devnet
+            .wait_until(Duration::from_secs(5), |d| d.chain_status(1)
+                == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert_eq!(
+        devnet.requests_with(SUMMARY),
+        polls,
+        "decided from the event, not a poll"
+    );
+    assert_eq!(devnet.chain_status(0), BgpStatus::Up);
+    assert_eq!(devnet.chain_status(2), BgpStatus::Up);
+
+    // And back: an Up from the stream carries the RTT, read over eAPI for that one session.
+    devnet.session(1, Some("Established")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(1) == BgpStatus::Up)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert_eq!(devnet.chain(1).bgp_rtt_ns, 1_001_000, "sndRtt of user 1");
+    assert_eq!(devnet.requests_with(SUMMARY), polls);
+    let status = agent.status().await.unwrap();
+    assert_eq!(status["stream"]["connected"], true, "{status}");
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_reaches_the_chain_from_the_stream_between_polls_over_a_unix_socket() {
+    a_drop_goes_out_from_the_stream_alone(Transport::Unix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_reaches_the_chain_from_the_stream_between_polls_over_tcp() {
+    a_drop_goes_out_from_the_stream_alone(Transport::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_snapshot_or_an_ack_the_poll_is_the_baseline_and_events_still_decide() {
+    let (devnet, agent) = streaming(
+        2,
+        Transport::Unix,
+        |config| {
+            config.grpc_initial_snapshot = false;
+            config.grpc_ack = WatchAck::Never;
+        },
+        &SLOW_POLL,
+    )
+    .await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    let polls = devnet.requests_with(SUMMARY);
+    devnet.session(0, None).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
+            .await,
+        "a deleted peer with its tunnel present is Down\n{}",
+        agent.log()
+    );
+    assert_eq!(devnet.requests_with(SUMMARY), polls);
+    assert_eq!(devnet.chain_status(1), BgpStatus::Up);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_stream_changes_no_status_and_brings_the_poll_back_until_it_returns() {
+    let (devnet, agent) = streaming(3, Transport::Unix, |_| {}, &SLOW_POLL).await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+
+    devnet.switch.set_grpc_fault(GrpcFault::Unavailable);
+    assert!(
+        agent
+            .wait_for_metric("doublezero_bgpstatus_stream_losses_total", 1.0, SETTLE)
+            .await,
+        "{}",
+        agent.log()
+    );
+    // Back at the 1 s poll: three reads in well under the 60 s stream interval.
+    assert!(
+        devnet.wait_for_ticks(3, Duration::from_secs(15)).await,
+        "{}",
+        agent.log()
+    );
+    assert!(all(&devnet, BgpStatus::Up), "a lost stream is not a Down");
+    assert_eq!(
+        agent.metric("doublezero_bgpstatus_stream_up").await,
+        Some(0.0)
+    );
+    let status = agent.status().await.unwrap();
+    assert_eq!(status["stream"]["connected"], false, "{status}");
+
+    // A drop while the stream is gone is the poll's.
+    devnet.session(2, Some("Active")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(2) == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+
+    devnet.switch.clear_grpc_fault();
+    assert!(stream_up(&agent).await, "reconnected\n{}", agent.log());
+    assert_eq!(devnet.chain_status(0), BgpStatus::Up);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_connection_is_reconnected_and_events_flow_again() {
+    let (devnet, agent) = streaming(2, Transport::Tcp, |_| {}, &SLOW_POLL).await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    devnet.switch.set_grpc_fault(GrpcFault::Reset);
+    assert!(
+        agent
+            .wait_for_metric("doublezero_bgpstatus_stream_losses_total", 1.0, SETTLE)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert!(stream_up(&agent).await, "reconnected\n{}", agent.log());
+    let polls_after = devnet.requests_with(SUMMARY);
+    devnet.session(0, Some("Idle")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    // The reconnect itself brought one poll at once (events may have been missed); none since.
+    assert!(devnet.requests_with(SUMMARY) <= polls_after + 1);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stream_that_fails_its_probe_is_reconnected_and_polled_meanwhile() {
+    let mut flags = SLOW_POLL.to_vec();
+    flags.extend(["--bgp-status-stream-silence", "2s"]);
+    let (devnet, agent) = streaming(2, Transport::Unix, |_| {}, &flags).await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+
+    devnet.switch.set_grpc_fault(GrpcFault::Silence);
+    // An event the silent stream swallows: only the poll can see it, once the probe failed.
+    devnet.session(1, Some("Idle")).unwrap();
+    assert!(
+        agent
+            .wait_for_metric("doublezero_bgpstatus_stream_losses_total", 1.0, SETTLE)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.log().contains("peer_state probe failed"),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(1) == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert_eq!(devnet.chain_status(0), BgpStatus::Up);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_later_than_the_poll_are_reconciled_and_counted_without_a_wrong_status() {
+    // Polls every second while the stream holds its events back 3 s: the poll sees each
+    // change first, so the stream and the poll disagree, and the poll wins.
+    let (devnet, agent) = streaming(
+        2,
+        Transport::Unix,
+        |_| {},
+        &[
+            "--bgp-status-stream-interval",
+            "1s",
+            "--min-write-interval",
+            "0s",
+            "--no-dampening",
+        ],
+    )
+    .await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    devnet
+        .switch
+        .set_grpc_fault(GrpcFault::DelayEvents { ms: 3_000 });
+    devnet.session(0, Some("Idle")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
+            .await,
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent
+            .wait_for_metric(
+                "doublezero_bgpstatus_stream_disagreements_total",
+                1.0,
+                SETTLE
+            )
+            .await,
+        "{}",
+        agent.log()
+    );
+    // The late event (Idle) agrees with what was written: it changes nothing.
+    assert!(
+        agent
+            .wait_for_metric(
+                "doublezero_bgpstatus_stream_events_total{kind=\"state\"}",
+                1.0,
+                SETTLE
+            )
+            .await
+    );
+    assert!(devnet.wait_for_ticks(2, SETTLE).await);
+    assert_eq!(devnet.chain_status(0), BgpStatus::Down);
+    assert_eq!(devnet.chain_status(1), BgpStatus::Up);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_without_bgp_mgr_service_is_polled_as_without_a_stream() {
+    let devnet = Devnet::start_with_switch(2, SLOT, |config| {
+        config.grpc_tcp = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    devnet.switch.set_grpc_fault(GrpcFault::Unimplemented);
+    devnet.session(0, Some("Established")).unwrap();
+    devnet.session(1, Some("Established")).unwrap();
+    let mut flags = devnet.stream_flag();
+    flags.extend(SLOW_POLL.iter().map(|s| s.to_string()));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let agent = devnet.spawn_agent(&flags).await.unwrap();
+    assert!(
+        devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
+        "{}",
+        agent.log()
+    );
+    devnet.session(0, Some("Idle")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
+            .await,
+        "the 1 s poll decides\n{}",
+        agent.log()
+    );
+    let status = agent.status().await.unwrap();
+    let error = status["stream"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("does not serve BgpMgrService"), "{status}");
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_flapping_on_the_stream_is_not_a_write_storm() {
+    // Dampening and the minimum interval at their defaults.
+    let (devnet, agent) = streaming(
+        2,
+        Transport::Unix,
+        |_| {},
+        &["--bgp-status-stream-interval", "60s"],
+    )
+    .await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    let before = devnet.transactions_sent();
+    for _ in 0..20 {
+        devnet.session(0, Some("Idle")).unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        devnet.session(0, Some("Established")).unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    devnet.session(0, Some("Idle")).unwrap();
+    assert!(
+        devnet
+            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
+            .await,
+        "the session settled Down\n{}",
+        agent.log()
+    );
+    let sent = devnet.transactions_sent() - before;
+    assert!(
+        sent <= 4,
+        "{sent} transactions for 41 events\n{}",
+        agent.log()
+    );
+    assert_eq!(devnet.chain_status(1), BgpStatus::Up);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
