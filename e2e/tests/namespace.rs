@@ -136,3 +136,47 @@ async fn a_namespace_from_an_option_line_is_entered_and_its_recreation_restarts_
     );
     assert_eq!(log.matches("EOS recreated").count(), 1, "said once:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eos_sdk_rpc_transport_is_dialled_in_the_default_namespace_from_the_management_one() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let name = format!("dzbgp-e2e-stream-{}", std::process::id());
+    let namespace = Namespace::add(&name);
+    // EosSdkRpc's loopback transport lives in the default VRF, the test's namespace: inside
+    // the new (empty) namespace 127.0.0.1 reaches nothing.
+    let devnet = Devnet::start_with_switch(1, Duration::from_millis(400), |config| {
+        config.grpc_tcp = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    devnet.switch.set_daemon(Daemon {
+        name: "doublezero-bgpstatus".into(),
+        exec: "/usr/bin/doublezero-bgpstatus run".into(),
+        options: BTreeMap::from([("management-namespace".into(), name.clone())]),
+        shutdown: false,
+    });
+    let flag = devnet.stream_flag();
+    let flag: Vec<&str> = flag.iter().map(String::as_str).collect();
+    let agent = devnet.spawn_agent(&flag).await.unwrap();
+    let watching = "watching BGP peers over EosSdkRpc";
+    for _ in 0..300 {
+        if agent.log().contains(watching) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(agent.log().contains(watching), "{}", agent.log());
+    assert_eq!(devnet.switch.grpc_counters().calls.watch, 1);
+    let pid = agent.pid().unwrap();
+    let ns = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .unwrap()
+        .ino();
+    assert_eq!(
+        ns,
+        namespace.inode(),
+        "the agent itself runs in the namespace"
+    );
+}

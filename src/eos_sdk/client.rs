@@ -113,8 +113,15 @@ impl Connector {
         // The authority is not used to connect: the connector below decides where to.
         let endpoint = Endpoint::from_static("http://eos-sdk-rpc").connect_timeout(self.timeout);
         let unavailable = |error: tonic::transport::Error| {
+            // tonic's error says only "transport error": the cause is in its sources.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
             Status::unavailable(format!(
-                "cannot connect to EosSdkRpc at {}: {error}",
+                "cannot connect to EosSdkRpc at {}: {text}",
                 self.addr
             ))
         };
