@@ -149,6 +149,9 @@ impl Devnet {
                 .collect(),
             ..SimConfig::new(dir.join("command-api.sock"))
         };
+        if stream_everywhere() && config.grpc_unix.is_none() && config.grpc_tcp.is_none() {
+            config.grpc_unix = Some(dir.join("eos-sdk-rpc.sock"));
+        }
         configure(&mut config);
         let switch = EapiSim::start(config).await?;
         Ok(Devnet {
@@ -311,6 +314,13 @@ impl Devnet {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
+        if stream_everywhere() && !args.iter().any(|a| a == "--eos-sdk-rpc-addr") {
+            args.extend(self.stream_flag());
+            // Tunnels are read with the sessions' poll: keep it within the scenarios' waits.
+            if !args.iter().any(|a| a == "--bgp-status-stream-interval") {
+                args.extend(["--bgp-status-stream-interval".into(), "3s".into()]);
+            }
+        }
         args
     }
 
@@ -360,6 +370,12 @@ pub fn private_mounts(setup: &str) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+/// `DZ_E2E_STREAM=1` runs every scenario with the switch's EosSdkRpc side on and the agent
+/// watching it, so each can be run with and without the stream.
+fn stream_everywhere() -> bool {
+    std::env::var_os("DZ_E2E_STREAM").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The agent's metrics address in tests: loopback, port 0, the agent reporting the port it got
