@@ -90,6 +90,7 @@ impl Daemon {
         self.cache.set_policy(newer.cache);
         // Only live settings change; restart settings keep the values the daemon started with.
         config.bgp_interval = newer.bgp_interval;
+        config.stream_interval = newer.stream_interval;
         config.options_interval = newer.options_interval;
         config.policy = newer.policy;
         config.cache = newer.cache;
