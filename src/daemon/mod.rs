@@ -1,14 +1,16 @@
 //! The daemon (`run`): eAPI → peer table → decision → outbox, with the cached device view.
 //!
 //! One task owns the state table. It polls BGP on its own interval (the first tick at start),
+//! or, with the EosSdkRpc stream healthy, decides from its events and polls less often; it
 //! applies the outbox's outcomes as they arrive, re-reads the EOS `daemon` options, and publishes
 //! a `/status` snapshot after each change. A tick that cannot read the device view or the switch
 //! writes nothing; only confirmations change what the table believes is on chain.
 //!
 //! Here: the assembly (`run`) and the loop. Apart: `tick` (one reading, decision and hand-off,
-//! and the outcomes coming back), `options` (EOS options re-read, the namespace watched, and the
-//! [`Restart`] either may call for), `publish` (gauges and the `/status` rendering), `status`
-//! (the `/status` schema), `startup` (what is settled before the loop).
+//! and the outcomes coming back), `stream` (the EosSdkRpc events and the poll's reconciliation),
+//! `options` (EOS options re-read, the namespace watched, and the [`Restart`] either may call
+//! for), `publish` (gauges and the `/status` rendering), `status` (the `/status` schema),
+//! `startup` (what is settled before the loop).
 
 mod options;
 mod publish;
