@@ -222,11 +222,7 @@ async fn bgp_item(eapi: &eapi::Client) -> Item {
 /// in the namespace it was started in (an operator's shell: the default one), where the
 /// loopback transport listens.
 async fn stream_item(addr: &eos_sdk::Addr) -> Item {
-    let connector = eos_sdk::Connector {
-        addr: addr.clone(),
-        dialer: None,
-        timeout: Duration::from_secs(5),
-    };
+    let connector = eos_sdk::Connector::direct(addr.clone());
     match eos_sdk::probe(&connector, Duration::from_secs(1)).await {
         Ok(probe) => pass(
             "stream",

@@ -48,11 +48,7 @@ pub async fn render(args: &Args) -> anyhow::Result<String> {
     let mut text = render_table(&state, SystemTime::now());
     text.push_str("source: eAPI (show ip bgp summary vrf all, show ipv6 bgp summary vrf all)\n");
     if let Some(addr) = &args.eos_sdk_rpc_addr {
-        let connector = eos_sdk::Connector {
-            addr: addr.clone(),
-            dialer: None,
-            timeout: Duration::from_secs(5),
-        };
+        let connector = eos_sdk::Connector::direct(addr.clone());
         let probe = eos_sdk::probe(&connector, Duration::from_secs(1)).await;
         text.push_str(&stream_line(addr, &state, probe));
     }

@@ -55,8 +55,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const RTT_BUDGET: Duration = Duration::from_secs(3);
 /// eAPI calls must end well within a tick.
 pub const EAPI_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connecting to EosSdkRpc on this switch, and a probe of a silent stream.
-const EOS_SDK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the daemon starts from, prepared on the startup thread (`cli::run`): the resolved
 /// configuration, the key, and the management namespace entered. No `Debug`: the configuration
@@ -139,7 +137,7 @@ pub async fn run(
         let connector = eos_sdk::Connector {
             addr: addr.clone(),
             dialer,
-            timeout: EOS_SDK_TIMEOUT,
+            timeout: eos_sdk::client::TIMEOUT,
         };
         (
             stream::Stream::new(addr.to_string()),

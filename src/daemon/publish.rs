@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use tokio::time::Instant;
 
 use super::{status, unix_now, Daemon, STATUS_REUSE};
+use crate::eos_sdk::StreamHealth;
 use crate::listener;
 use crate::logging;
 use crate::monitor::Session;
@@ -81,7 +82,10 @@ impl Daemon {
             self.status.at,
             &self.config.policy.dampening,
         );
-        self.status.stream = self.stream.as_ref().map(|stream| stream.health.clone());
+        self.status.stream = self.stream.as_ref().map(|stream| StreamHealth {
+            connected: stream.open_since.is_some(),
+            ..stream.health.clone()
+        });
         self.status.listener = self
             .listener
             .as_ref()

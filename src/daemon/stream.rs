@@ -10,9 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::Daemon;
+use super::{unix_now, Daemon};
 use crate::bgp::PeerKey;
-use crate::eos_sdk::stream::unix_now;
 use crate::eos_sdk::{StreamEvent, StreamHealth};
 use crate::switch::SwitchState;
 
@@ -21,6 +20,7 @@ pub const SETTLE: Duration = Duration::from_millis(100);
 
 /// What the daemon keeps of the stream.
 pub(super) struct Stream {
+    /// What `/status` shows; its `connected` is derived from `open_since` when published.
     pub health: StreamHealth,
     /// Since when the watch has been open without a break.
     pub open_since: Option<Instant>,
@@ -67,7 +67,6 @@ impl Daemon {
         let kind = match &event {
             StreamEvent::Connected => {
                 tracing::info!(addr = %stream.health.addr, "watching BGP peers over EosSdkRpc; polling every {:?} while it lasts", self.config.stream_interval);
-                stream.health.connected = true;
                 stream.health.since = Some(unix_now());
                 stream.health.error = None;
                 stream.open_since = Some(now);
@@ -76,14 +75,14 @@ impl Daemon {
                 return;
             }
             StreamEvent::Lost { error } => {
-                if stream.health.connected || stream.health.error.as_deref() != Some(error) {
+                let was_open = stream.open_since.is_some();
+                if was_open || stream.health.error.as_deref() != Some(error) {
                     tracing::warn!(addr = %stream.health.addr, %error, "the EosSdkRpc stream is lost; polling every {:?} until it is back", self.config.bgp_interval);
                 }
-                if stream.health.connected {
+                if was_open {
                     stream.health.reconnects += 1;
                     stream.health.since = Some(unix_now());
                 }
-                stream.health.connected = false;
                 stream.health.error = Some(error.clone());
                 stream.open_since = None;
                 self.metrics.stream_up.set(0);

@@ -59,6 +59,9 @@ impl fmt::Display for Addr {
     }
 }
 
+/// Connecting to the transport on this switch, and a probe of a silent stream.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
 type Dialed = std::io::Result<std::net::TcpStream>;
 
 /// Opens TCP connections from the network namespace the thread was started in. Start it before
@@ -108,6 +111,16 @@ pub struct Connector {
 }
 
 impl Connector {
+    /// Dials `addr` from this thread's namespace, for a command run from an operator's shell
+    /// (`check`, `peers`), where the loopback transport listens.
+    pub fn direct(addr: Addr) -> Self {
+        Connector {
+            addr,
+            dialer: None,
+            timeout: TIMEOUT,
+        }
+    }
+
     /// A new HTTP/2 connection to the transport.
     pub async fn connect(&self) -> Result<BgpMgr, Status> {
         // The authority is not used to connect: the connector below decides where to.

@@ -3,12 +3,13 @@
 //! so and reconnect with backoff. Nothing here decides a status: a lost stream only sends the
 //! daemon back to polling at its normal interval.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::Code;
+use tonic::{Code, Streaming};
 
+use super::client::BgpMgr;
 use super::proto::{self, BgpPeerWatchResponse, PeerEvent};
 use super::Connector;
 use crate::backoff::Backoff;
@@ -68,6 +69,19 @@ pub fn spawn(
     })
 }
 
+/// A connection and a watch of every peer on it; the error says why there is none.
+async fn open(connector: &Connector) -> Result<(BgpMgr, Streaming<BgpPeerWatchResponse>), String> {
+    let mut client = connector
+        .connect()
+        .await
+        .map_err(|status| status.message().to_owned())?;
+    let stream = client
+        .watch_all()
+        .await
+        .map_err(|status| describe(&status))?;
+    Ok((client, stream))
+}
+
 /// One watch, from connecting to its end; returns why it ended.
 async fn watch(
     connector: &Connector,
@@ -75,13 +89,9 @@ async fn watch(
     events: &mpsc::UnboundedSender<StreamEvent>,
     backoff: &mut Backoff,
 ) -> String {
-    let mut client = match connector.connect().await {
-        Ok(client) => client,
-        Err(status) => return status.message().to_owned(),
-    };
-    let mut stream = match client.watch_all().await {
-        Ok(stream) => stream,
-        Err(status) => return describe(&status),
+    let (mut client, mut stream) = match open(connector).await {
+        Ok(opened) => opened,
+        Err(error) => return error,
     };
     if events.send(StreamEvent::Connected).is_err() {
         return "the daemon has stopped".into();
@@ -233,13 +243,6 @@ fn state(state: proto::BgpPeerState) -> Option<PeerState> {
         S::Openconfirm => PeerState::OpenConfirm,
         S::Established => PeerState::Established,
     })
-}
-
-/// Unix seconds now, for [`StreamHealth`].
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
