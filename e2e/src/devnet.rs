@@ -208,6 +208,17 @@ impl Devnet {
         Ok((devnet, agent))
     }
 
+    /// Waits up to `timeout` until user `i` is `status` on chain, failing the test with the
+    /// agent's log.
+    pub async fn reaches(&self, agent: &Agent, i: usize, status: BgpStatus, timeout: Duration) {
+        assert!(
+            self.wait_until(timeout, |d| d.chain_status(i) == status)
+                .await,
+            "user {i} not {status:?} on chain within {timeout:?}\n{}",
+            agent.log()
+        );
+    }
+
     /// Removes user `i`'s tunnel interface (the user is no longer provisioned on the switch).
     pub fn remove_tunnel(&self, i: usize) {
         self.switch.remove_tunnel(&self.users[i].tunnel);

@@ -152,13 +152,7 @@ async fn the_keypair_program_and_rpc_may_come_from_eos_options_alone() {
     tokio::time::sleep(Duration::from_secs(25)).await;
     assert_eq!(agent.exited(), None, "{}", agent.log());
     devnet.switch.clear_fault().unwrap();
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Up, SETTLE).await;
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
 }
 

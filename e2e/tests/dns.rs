@@ -126,13 +126,7 @@ async fn a_name_added_to_the_hosts_file_is_reached_without_a_restart() {
         format!("127.0.0.1 localhost\n127.0.0.1 {NAME}\n"),
     )
     .unwrap();
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Up, SETTLE).await;
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
 }
 

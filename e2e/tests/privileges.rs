@@ -37,13 +37,7 @@ async fn once_started_no_thread_of_the_agent_holds_a_capability() {
     devnet.session(0, Some("Established")).unwrap();
     let agent = devnet.spawn_agent(&[]).await.unwrap();
     // A write confirmed: the runtime's workers, the blocking pool and the syslog thread exist.
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Up, SETTLE).await;
     let pid = agent.pid().unwrap();
     let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -71,13 +65,7 @@ async fn once_started_no_thread_of_the_agent_holds_a_capability() {
 
     // Still working without them: the next change goes out.
     devnet.session(0, Some("Idle")).unwrap();
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
 }
 
@@ -113,13 +101,7 @@ async fn once_the_key_is_loaded_the_process_is_not_dumpable() {
     let agent = Agent::spawn_wrapped(&wrapper, &args, &devnet.dir)
         .await
         .unwrap();
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Up, SETTLE).await;
     let pid = agent.pid().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(

@@ -38,13 +38,7 @@ async fn a_session_that_establishes_goes_up_on_chain_and_down_when_it_drops() {
     assert_eq!(up.last_bgp_up_at, up.last_bgp_reported_at);
 
     devnet.session(0, Some("Idle")).unwrap();
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Down)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     let down = devnet.chain(0);
     assert_eq!(down.bgp_rtt_ns, 0);
     assert_eq!(down.last_bgp_up_at, up.last_bgp_up_at);

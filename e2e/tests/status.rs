@@ -209,13 +209,7 @@ async fn status_metrics_and_log_never_show_the_key() {
     let devnet = Devnet::start(2, SLOT).await.unwrap();
     devnet.session(0, Some("Established")).unwrap();
     let agent = devnet.spawn_agent(&["--verbose"]).await.unwrap();
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up)
-            .await,
-        "{}",
-        agent.log()
-    );
+    devnet.reaches(&agent, 0, BgpStatus::Up, SETTLE).await;
     let status = agent.get("/status").await.unwrap();
     let metrics = agent.get("/metrics").await.unwrap();
     let log = agent.log();

@@ -52,17 +52,6 @@ async fn streaming(
     (devnet, agent)
 }
 
-/// Waits until user `i` is `status` on chain, failing with the agent's log.
-async fn reaches(devnet: &Devnet, agent: &Agent, i: usize, status: BgpStatus) {
-    assert!(
-        devnet
-            .wait_until(SETTLE, |d| d.chain_status(i) == status)
-            .await,
-        "user {i} not {status:?} on chain\n{}",
-        agent.log()
-    );
-}
-
 fn all(devnet: &Devnet, status: BgpStatus) -> bool {
     (0..devnet.users.len()).all(|i| devnet.chain_status(i) == status)
 }
@@ -121,7 +110,7 @@ async fn a_drop_goes_out_from_the_stream_alone(transport: Transport) {
 
     // And back: an Up from the stream carries the RTT, read over eAPI for that one session.
     devnet.session(1, Some("Established")).unwrap();
-    reaches(&devnet, &agent, 1, BgpStatus::Up).await;
+    devnet.reaches(&agent, 1, BgpStatus::Up, SETTLE).await;
     assert_eq!(devnet.chain(1).bgp_rtt_ns, 1_001_000, "sndRtt of user 1");
     assert_eq!(devnet.requests_with(SUMMARY), polls);
     let status = agent.status().await.unwrap();
@@ -155,7 +144,7 @@ async fn without_a_snapshot_or_an_ack_the_poll_is_the_baseline_and_events_still_
     let polls = devnet.requests_with(SUMMARY);
     devnet.session(0, None).unwrap();
     // A deleted peer with its tunnel present is Down.
-    reaches(&devnet, &agent, 0, BgpStatus::Down).await;
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     assert_eq!(devnet.requests_with(SUMMARY), polls);
     assert_eq!(devnet.chain_status(1), BgpStatus::Up);
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
@@ -190,7 +179,7 @@ async fn a_lost_stream_changes_no_status_and_brings_the_poll_back_until_it_retur
 
     // A drop while the stream is gone is the poll's.
     devnet.session(2, Some("Active")).unwrap();
-    reaches(&devnet, &agent, 2, BgpStatus::Down).await;
+    devnet.reaches(&agent, 2, BgpStatus::Down, SETTLE).await;
 
     devnet.switch.clear_grpc_fault();
     assert!(stream_up(&agent).await, "reconnected\n{}", agent.log());
@@ -213,7 +202,7 @@ async fn a_reset_connection_is_reconnected_and_events_flow_again() {
     assert!(stream_up(&agent).await, "reconnected\n{}", agent.log());
     let polls_after = devnet.requests_with(SUMMARY);
     devnet.session(0, Some("Idle")).unwrap();
-    reaches(&devnet, &agent, 0, BgpStatus::Down).await;
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     // The reconnect itself brought one poll at once (events may have been missed); none since.
     assert!(devnet.requests_with(SUMMARY) <= polls_after + 1);
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
@@ -241,7 +230,7 @@ async fn a_silent_stream_that_fails_its_probe_is_reconnected_and_polled_meanwhil
         "{}",
         agent.log()
     );
-    reaches(&devnet, &agent, 1, BgpStatus::Down).await;
+    devnet.reaches(&agent, 1, BgpStatus::Down, SETTLE).await;
     assert_eq!(devnet.chain_status(0), BgpStatus::Up);
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
 }
@@ -268,7 +257,7 @@ async fn events_later_than_the_poll_are_reconciled_and_counted_without_a_wrong_s
         .switch
         .set_grpc_fault(GrpcFault::DelayEvents { ms: 3_000 });
     devnet.session(0, Some("Idle")).unwrap();
-    reaches(&devnet, &agent, 0, BgpStatus::Down).await;
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     assert!(
         agent
             .wait_for_metric(
@@ -317,7 +306,7 @@ async fn a_release_without_bgp_mgr_service_is_polled_as_without_a_stream() {
     );
     devnet.session(0, Some("Idle")).unwrap();
     // The 1 s poll decides.
-    reaches(&devnet, &agent, 0, BgpStatus::Down).await;
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     let status = agent.status().await.unwrap();
     let error = status["stream"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("does not serve BgpMgrService"), "{status}");
@@ -344,7 +333,7 @@ async fn a_session_flapping_on_the_stream_is_not_a_write_storm() {
     }
     devnet.session(0, Some("Idle")).unwrap();
     // The session settled Down.
-    reaches(&devnet, &agent, 0, BgpStatus::Down).await;
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
     let sent = devnet.transactions_sent() - before;
     assert!(
         sent <= 4,
