@@ -1,14 +1,17 @@
-//! One tick's reading of the switch: the BGP peer table and the tunnel table from ONE eAPI
-//! request, so the two always describe the same moment and a tick costs one round trip however
-//! many users the device has.
+//! One tick's reading of the switch: the BGP peer table and the tunnel table. Both come from
+//! ONE eAPI request whenever the tunnels are read, so the two describe the same moment and a
+//! tick costs one round trip however many users the device has; between changes a tick reads
+//! the sessions alone and keeps the tunnels (see [`Observer`]).
 //!
-//! Either both tables are read or the observation failed: a failed interface read is exactly as
+//! Either both tables are known or the observation failed: a failed interface read is exactly as
 //! much a failed observation as a failed BGP read, since either half missing could make a live
 //! user look removed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::bgp::{self, PeerKey, PeerTable, Vrf};
 use crate::eapi::{Client, EapiError, Reply, Request};
@@ -36,10 +39,15 @@ pub enum Summaries {
 /// The interface command comes first: EOS stops at the first failed command, and a switch with
 /// BGP inactive fails the summaries (read as "no peers"), which must not cost the interfaces.
 fn request(summaries: Summaries) -> Request {
-    let request = Request::new().commands([tunnel::interface_command()]);
+    Request::new()
+        .commands([tunnel::interface_command()])
+        .commands(summary_commands(summaries))
+}
+
+fn summary_commands(summaries: Summaries) -> Vec<crate::eapi::Command> {
     match summaries {
-        Summaries::Ipv4 => request.commands([bgp::ipv4_summary_command()]),
-        Summaries::Both => request.commands(bgp::summary_commands()),
+        Summaries::Ipv4 => vec![bgp::ipv4_summary_command()],
+        Summaries::Both => bgp::summary_commands().into_iter().collect(),
     }
 }
 
@@ -48,43 +56,152 @@ pub async fn observe(client: &Client, summaries: Summaries) -> Result<SwitchStat
     Observer::default().observe(client, summaries).await
 }
 
-/// Reads the switch tick after tick. The interface model is the larger half of every reply
-/// (about 480 bytes a tunnel against 230 a BGP peer) and, having no counters or timestamps, is
-/// byte for byte the same until a tunnel is configured or changes state: a result equal to the
-/// last one reuses the last table rather than being parsed again. The summaries carry message
-/// counters and are always parsed.
-#[derive(Debug, Default)]
+/// How long a tunnel table read with the sessions may serve later readings whose sessions
+/// have not changed.
+pub const TUNNEL_REFRESH: Duration = Duration::from_secs(30);
+
+/// Reads the switch tick after tick, reading the interfaces only when they may have changed.
+///
+/// The interface model is the larger half of a reading (about 480 bytes a tunnel against 230 a
+/// BGP peer) and changes only when tunnels are configured or change state, which on a working
+/// switch shows in the sessions too. So a reading takes the summary alone and keeps the last
+/// tunnel table while every session is the one it was, in the same state; a session that
+/// appeared, went or changed state brings both tables again in one request, so that a decision
+/// never pairs new sessions with old tunnels (a tunnel moved to another VRF would otherwise
+/// hide its session). The interfaces are also read again at least every [`TUNNEL_REFRESH`],
+/// after [`Observer::expect`] says the users changed, and after a failed reading. A changed interface result
+/// is parsed again; the same bytes reuse the last table.
+#[derive(Debug)]
 pub struct Observer {
-    /// The last interface result, as EOS sent it, and the table it made.
-    interfaces: Option<(Box<str>, Arc<TunnelTable>)>,
+    last: Option<Last>,
+    /// The caller's digest of the tunnels its users expect (see [`Observer::expect`]).
+    users: u64,
+    refresh: Duration,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Self::with_refresh(TUNNEL_REFRESH)
+    }
+}
+
+#[derive(Debug)]
+struct Last {
+    /// The interface result, as EOS sent it, and the table it made.
+    interfaces: Box<str>,
+    tunnels: Arc<TunnelTable>,
+    read_at: Instant,
+    /// What the sessions were when last read: see [`sessions_digest`].
+    sessions: u64,
+    /// The users changed or a reading failed: read the interfaces next time.
+    stale: bool,
 }
 
 impl Observer {
-    /// Reads both tables in one request.
+    /// An observer that keeps a tunnel table at most `refresh` (the daemon's is
+    /// [`TUNNEL_REFRESH`]).
+    pub fn with_refresh(refresh: Duration) -> Self {
+        Self {
+            last: None,
+            users: 0,
+            refresh,
+        }
+    }
+
+    /// Reads the sessions, and the tunnels unless the last ones still hold (see [`Observer`]).
     pub async fn observe(
         &mut self,
         client: &Client,
         summaries: Summaries,
     ) -> Result<SwitchState, EapiError> {
-        let reply = client.execute(&request(summaries)).await?;
-        Ok(SwitchState {
-            tunnels: self.tunnels(&reply)?,
-            // Every command after the interfaces is a summary.
-            peers: PeerTable::from_reply(&reply, 1..reply.commands().len())?,
-        })
+        if let Some(last) = self
+            .last
+            .as_ref()
+            .filter(|last| !last.stale && last.read_at.elapsed() < self.refresh)
+        {
+            let tunnels = Arc::clone(&last.tunnels);
+            let sessions = last.sessions;
+            let reply = match client
+                .execute(&Request::new().commands(summary_commands(summaries)))
+                .await
+            {
+                Ok(reply) => reply,
+                Err(error) => return Err(self.failed(error)),
+            };
+            let peers = PeerTable::from_reply(&reply, 0..reply.commands().len())
+                .map_err(|error| self.failed(error))?;
+            if sessions_digest(&peers) == sessions {
+                return Ok(SwitchState { peers, tunnels });
+            }
+        }
+        let reply = match client.execute(&request(summaries)).await {
+            Ok(reply) => reply,
+            Err(error) => return Err(self.failed(error)),
+        };
+        let tunnels = self.tunnels(&reply).map_err(|error| self.failed(error))?;
+        // Every command after the interfaces is a summary.
+        let peers = PeerTable::from_reply(&reply, 1..reply.commands().len())
+            .map_err(|error| self.failed(error))?;
+        if let Some(last) = &mut self.last {
+            last.sessions = sessions_digest(&peers);
+            last.read_at = Instant::now();
+            last.stale = false;
+        }
+        Ok(SwitchState { peers, tunnels })
+    }
+
+    /// What the users expect of the tunnels, as a digest of which users there are and their
+    /// tunnels: a new value (a user added, removed or given another tunnel) makes the next
+    /// reading take the interfaces too.
+    pub fn expect(&mut self, users: u64) {
+        if users != self.users {
+            self.users = users;
+            self.read_tunnels_next();
+        }
+    }
+
+    fn read_tunnels_next(&mut self) {
+        if let Some(last) = &mut self.last {
+            last.stale = true;
+        }
+    }
+
+    /// A failed reading proves nothing about the tunnels: the next one reads them again.
+    fn failed(&mut self, error: EapiError) -> EapiError {
+        self.read_tunnels_next();
+        error
     }
 
     fn tunnels(&mut self, reply: &Reply) -> Result<Arc<TunnelTable>, EapiError> {
         let text = reply.result(0)?.get();
-        if let Some((last, table)) = &self.interfaces {
-            if **last == *text {
-                return Ok(Arc::clone(table));
-            }
+        if let Some(last) = self.last.as_ref().filter(|last| *last.interfaces == *text) {
+            return Ok(Arc::clone(&last.tunnels));
         }
         let table = Arc::new(TunnelTable::from_reply(reply, 0)?);
-        self.interfaces = Some((text.into(), Arc::clone(&table)));
+        self.last = Some(Last {
+            interfaces: text.into(),
+            tunnels: Arc::clone(&table),
+            read_at: Instant::now(),
+            sessions: 0,
+            stale: false,
+        });
         Ok(table)
     }
+}
+
+/// Which sessions there are and their states, as one number: equal digests mean (but for a
+/// 2^-64 chance, which [`TUNNEL_REFRESH`] bounds) that no session appeared, went or changed
+/// state. Counters and timers are left out: they change on every reading.
+fn sessions_digest(peers: &PeerTable) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::hash::DefaultHasher::new();
+    peers.len().hash(&mut hasher);
+    for peer in peers.iter() {
+        peer.vrf.hash(&mut hasher);
+        peer.addr.hash(&mut hasher);
+        peer.state.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// Reads the TCP round-trip time of each session, request by request, until `deadline`: what

@@ -7,7 +7,7 @@ use base64::Engine;
 use doublezero_bgpstatus::metrics::CacheMetrics;
 use doublezero_bgpstatus::rpc::{Client, ClientConfig, Commitment};
 use doublezero_bgpstatus::serviceability::{
-    discover_device, BgpStatus, FetchError, RpcSource, ViewSource,
+    discover_device, BgpStatus, DeviceView, FetchError, RpcSource, User, ViewSource,
 };
 use fake_rpc::{FakeRpc, Reply};
 use prometheus::Registry;
@@ -36,13 +36,13 @@ fn with_context(slot: u64, value: Value) -> Reply {
 
 fn source(rpc: &FakeRpc) -> (RpcSource, CacheMetrics) {
     let metrics = CacheMetrics::register(&Registry::new()).unwrap();
-    let source = RpcSource {
-        client: Client::new(ClientConfig::new(rpc.url())).unwrap(),
-        program_id: PROGRAM.parse().unwrap(),
-        device_pk: DEVICE.parse().unwrap(),
-        commitment: Commitment::Confirmed,
-        metrics: metrics.clone(),
-    };
+    let source = RpcSource::new(
+        Client::new(ClientConfig::new(rpc.url())).unwrap(),
+        PROGRAM.parse().unwrap(),
+        DEVICE.parse().unwrap(),
+        Commitment::Confirmed,
+        metrics.clone(),
+    );
     (source, metrics)
 }
 
@@ -194,4 +194,60 @@ async fn discovery_with_no_or_several_matching_devices_names_the_signer_and_cand
         "{several}"
     );
     assert!(several.contains("dz-ny7"));
+}
+
+/// The source keeps the last fetch's users to skip decoding accounts that read the same again;
+/// what it serves is always what this fetch holds: a changed account is decoded anew, a gone
+/// one is gone, and an account that does not decode is counted on every fetch.
+#[tokio::test]
+async fn each_fetch_serves_exactly_the_accounts_it_read_whatever_the_last_held() {
+    const X: &str = "9hSR6S7WPtxmTojgo6GG3k4yDPecgJY292j7xrsUGWBu";
+    const Y: &str = "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T";
+    const Z: &str = "CorruptUser11111111111111111111111111111111";
+    let device = || with_context(99, account(&hex(B), PROGRAM));
+    let rpc = FakeRpc::start(vec![
+        device(),
+        with_context(
+            100,
+            json!([keyed(X, &hex(A1)), keyed(Y, &hex(A2)), keyed(Z, &[7, 1])]),
+        ),
+        device(),
+        with_context(
+            101,
+            json!([keyed(X, &hex(A2)), keyed(Y, &hex(A2)), keyed(Z, &[7, 1])]),
+        ),
+        device(),
+        with_context(102, json!([keyed(X, &hex(A1))])),
+    ])
+    .await;
+    let (source, metrics) = source(&rpc);
+    let user = |data: &str| User::decode(&hex(data)).unwrap();
+    let users = |view: &DeviceView| -> Vec<(String, User)> {
+        let mut users: Vec<_> = view
+            .users
+            .iter()
+            .map(|(pk, user)| (pk.to_string(), user.clone()))
+            .collect();
+        users.sort_by(|a, b| a.0.cmp(&b.0));
+        users
+    };
+    let mut expected = vec![(X.to_string(), user(A1)), (Y.to_string(), user(A2))];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(users(&source.fetch().await.unwrap()), expected);
+
+    let second = source.fetch().await.unwrap();
+    let mut expected = vec![(X.to_string(), user(A2)), (Y.to_string(), user(A2))];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(users(&second), expected);
+    assert_eq!(
+        metrics.decode_failures.with_label_values(&["user"]).get(),
+        2
+    );
+
+    let third = source.fetch().await.unwrap();
+    assert_eq!(users(&third), [(X.to_string(), user(A1))]);
+    assert_eq!(
+        metrics.bytes_fetched.get(),
+        (3 * hex(B).len() + 2 * hex(A1).len() + 3 * hex(A2).len() + 2 * 2) as u64
+    );
 }

@@ -239,46 +239,148 @@ async fn bgp_inactive_still_reads_the_interfaces() {
     assert_eq!(state.tunnels.len(), 1);
 }
 
-/// The daemon's observer parses the interface model again only when EOS's bytes changed: the
-/// same bytes share the last table, a changed tunnel is seen on the very next tick, and a failed
-/// interface read fails the observation rather than serving the remembered table.
-#[tokio::test]
-async fn the_observer_reuses_the_tunnel_table_only_for_the_same_bytes() {
+/// An in-test EOS whose interface result and IPv4 summary the test changes between readings;
+/// `None` fails the interface command.
+struct Changing {
+    eos: FakeEos,
+    now: std::sync::Arc<std::sync::Mutex<(Option<String>, String)>>,
+    /// Requests already looked at by [`Changing::read_interfaces`].
+    seen: std::sync::Mutex<usize>,
+}
+
+impl Changing {
+    async fn start(interfaces: &str, summary: &str) -> Changing {
+        let now = std::sync::Arc::new(std::sync::Mutex::new((
+            Some(interfaces.to_string()),
+            summary.to_string(),
+        )));
+        let serving = now.clone();
+        let eos = FakeEos::start(move |request| {
+            let (interfaces, summary) = serving.lock().unwrap().clone();
+            let interfaces = match interfaces {
+                Some(text) => Outcome::Result(text),
+                None => Outcome::Error(1002, vec!["interface model unavailable".into()]),
+            };
+            let switch = Switch::new()
+                .answer("show ip interface", interfaces)
+                .answer("show ip bgp summary vrf all", Outcome::Result(summary));
+            support::Answer::Body(switch.respond(request))
+        })
+        .await;
+        Changing {
+            eos,
+            now,
+            seen: std::sync::Mutex::new(0),
+        }
+    }
+
+    fn set(&self, interfaces: Option<&str>, summary: &str) {
+        *self.now.lock().unwrap() = (interfaces.map(str::to_string), summary.to_string());
+    }
+
+    /// Whether each request since the last call read the interfaces.
+    fn read_interfaces(&self) -> Vec<bool> {
+        let requests = self.eos.requests();
+        let mut seen = self.seen.lock().unwrap();
+        let read = requests[*seen..]
+            .iter()
+            .map(|(_, body)| {
+                support::commands(body)
+                    .iter()
+                    .any(|c| c == "show ip interface")
+            })
+            .collect();
+        *seen = requests.len();
+        read
+    }
+}
+
+/// `show ip interface` with the goeapi sample's Management1 as `Tunnel7`, line protocol `line`.
+fn tunnel7(line: &str) -> String {
     let up = goeapi_show_ip_interface().replace("\"Management1\"", "\"Tunnel7\"");
     let mut model: Value = serde_json::from_str(&up).unwrap();
-    model["interfaces"]["Tunnel7"]["lineProtocolStatus"] = "down".into();
-    let down = model.to_string();
-    assert_ne!(up, down);
-    // What each successive request finds: `None` fails the interface command.
-    let script = [
-        Some(up.clone()),
-        Some(up.clone()),
-        Some(down),
-        None,
-        Some(up),
-    ];
-    let served = std::sync::atomic::AtomicUsize::new(0);
-    let eos = FakeEos::start(move |request| {
-        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let interfaces = match &script[n.min(script.len() - 1)] {
-            Some(text) => Outcome::Result(text.clone()),
-            None => Outcome::Error(1002, vec!["interface model unavailable".into()]),
-        };
-        support::Answer::Body(switch_with_interfaces(interfaces).respond(request))
-    })
-    .await;
-    let client = eos.client();
+    model["interfaces"]["Tunnel7"]["lineProtocolStatus"] = line.into();
+    model.to_string()
+}
+
+/// The napalm IPv4 summary with its first Established session in `state`.
+fn summary_with_first_session(state: &str) -> String {
+    let text = fixture("napalm-2024-show_ip_bgp_summary_vrf_all.json");
+    assert!(text.contains("\"Established\""));
+    text.replacen("\"Established\"", &format!("\"{state}\""), 1)
+}
+
+/// The daemon's observer reads the sessions every time and the interfaces only when they may
+/// have changed: while every session is the same in the same state it keeps the last tunnel
+/// table (a tunnel's own change waits for the refresh), and a session that changes brings
+/// both tables again, read together, in the same reading.
+#[tokio::test]
+async fn the_observer_reads_the_interfaces_again_when_a_session_changes() {
+    let established = fixture("napalm-2024-show_ip_bgp_summary_vrf_all.json");
+    let eos = Changing::start(&tunnel7("up"), &established).await;
+    let client = eos.eos.client();
     let mut observer = switch::Observer::default();
     let line = |state: &SwitchState| state.tunnels.by_number(7).map(|t| t.is_up());
 
     let first = observer.observe(&client, Summaries::Ipv4).await.unwrap();
     let second = observer.observe(&client, Summaries::Ipv4).await.unwrap();
     assert!(std::sync::Arc::ptr_eq(&first.tunnels, &second.tunnels));
-    assert_eq!(line(&second), Some(true));
+    assert_eq!(eos.read_interfaces(), [true, false]);
+
+    // The tunnel alone changes: the sessions say nothing, so the table is kept.
+    eos.set(Some(&tunnel7("down")), &established);
+    let unchanged = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(line(&unchanged), Some(true));
+    assert_eq!(eos.read_interfaces(), [false]);
+
+    // A session changes state: both are read again before this reading is returned.
+    eos.set(
+        Some(&tunnel7("down")),
+        &summary_with_first_session("Active"),
+    );
     let changed = observer.observe(&client, Summaries::Ipv4).await.unwrap();
     assert_eq!(line(&changed), Some(false));
+    assert_eq!(eos.read_interfaces(), [false, true]);
+    assert_eq!(
+        changed.peers.iter().filter(|p| p.is_established()).count() + 1,
+        first.peers.iter().filter(|p| p.is_established()).count()
+    );
+    observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(eos.read_interfaces(), [false]);
+}
+
+/// A failed reading, a change of the users' tunnels and the refresh each make the next reading
+/// take the interfaces; a failed interface read fails the observation rather than serving the
+/// remembered table; the same bytes share the last table.
+#[tokio::test]
+async fn the_observer_reads_the_interfaces_after_a_failure_a_user_change_and_the_refresh() {
+    let established = fixture("napalm-2024-show_ip_bgp_summary_vrf_all.json");
+    let eos = Changing::start(&tunnel7("up"), &established).await;
+    let client = eos.eos.client();
+    let mut observer = switch::Observer::default();
+
+    let first = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    observer.expect(1);
+    let after_users = observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.tunnels, &after_users.tunnels));
+    observer.expect(1);
+    observer.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(eos.read_interfaces(), [true, true, false]);
+
+    // A session change finds the interface command failing: the observation fails, and so
+    // does the next until the interfaces answer again.
+    eos.set(None, &summary_with_first_session("Idle"));
     assert!(observer.observe(&client, Summaries::Ipv4).await.is_err());
+    assert!(observer.observe(&client, Summaries::Ipv4).await.is_err());
+    assert_eq!(eos.read_interfaces(), [false, true, true]);
+    eos.set(Some(&tunnel7("down")), &summary_with_first_session("Idle"));
     let back = observer.observe(&client, Summaries::Ipv4).await.unwrap();
-    assert_eq!(line(&back), Some(true));
-    assert!(!std::sync::Arc::ptr_eq(&changed.tunnels, &back.tunnels));
+    assert_eq!(back.tunnels.by_number(7).map(|t| t.is_up()), Some(false));
+    assert_eq!(eos.read_interfaces(), [true]);
+
+    // With no time to keep a table, every reading takes the interfaces, as `peers` does.
+    let mut eager = switch::Observer::with_refresh(std::time::Duration::ZERO);
+    eager.observe(&client, Summaries::Ipv4).await.unwrap();
+    eager.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(eos.read_interfaces(), [true, true]);
 }

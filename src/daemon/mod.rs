@@ -36,7 +36,7 @@ use crate::logging::{self, Condition, LevelHandle, Severity};
 use crate::metrics::{CacheMetrics, DaemonMetrics, OutboxMetrics, ProcessCollector};
 use crate::monitor::StateTable;
 use crate::rpc;
-use crate::serviceability::{discover_device, CachedFetcher, RpcSource};
+use crate::serviceability::{discover_device, CachedFetcher, DeviceView, RpcSource};
 use crate::submit::{Outbox, OutboxConfig, Outcome};
 use crate::{eos_sdk, listener, netns, switch};
 
@@ -112,13 +112,13 @@ pub async fn run(
         .map(|addr| listener::spawn(addr, registry.clone(), status_source, shutdown.clone()));
 
     let cache = CachedFetcher::new(
-        RpcSource {
-            client: rpc.clone(),
-            program_id: config.program_id,
+        RpcSource::new(
+            rpc.clone(),
+            config.program_id,
             device_pk,
-            commitment: config.commitment,
-            metrics: cache_metrics.clone(),
-        },
+            config.commitment,
+            cache_metrics.clone(),
+        ),
         config.cache,
         cache_metrics,
     );
@@ -175,6 +175,7 @@ pub async fn run(
         },
         status_requests,
         observer: switch::Observer::default(),
+        view_seen: None,
         rendered: None,
         watched_until: None,
         listener,
@@ -260,6 +261,8 @@ struct Daemon {
     status: Status,
     status_requests: listener::StatusRequests,
     observer: switch::Observer,
+    /// The device view the observer was last told about (see [`switch::Observer::expect`]).
+    view_seen: Option<Arc<DeviceView>>,
     /// The last `/status` rendering and when: requests within a second share it.
     rendered: Option<(Instant, listener::Snapshot)>,
     /// Someone asked for `/status` lately: keep the fallback rendering fresh after each tick.

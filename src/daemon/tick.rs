@@ -2,6 +2,7 @@
 //! written Up, and the updates handed to the outbox; and the outcomes the outbox reports back.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -15,16 +16,20 @@ use crate::submit::{Cause, Outcome, Resolution};
 use crate::switch;
 
 impl Daemon {
-    fn transitions(&self) -> u64 {
-        self.table.iter().map(|(_, s)| s.flaps.transitions).sum()
-    }
-
     /// A poll: the device view, then the switch read over eAPI and reconciled with what the
     /// event stream said since the last poll, then a decision.
     pub(super) async fn tick(&mut self) {
         let Some(served) = self.view().await else {
             return;
         };
+        if !self
+            .view_seen
+            .as_ref()
+            .is_some_and(|seen| Arc::ptr_eq(seen, &served.view))
+        {
+            self.observer.expect(served.view.tunnels_digest());
+            self.view_seen = Some(Arc::clone(&served.view));
+        }
         let started = Instant::now();
         let observed = self
             .observer
@@ -152,10 +157,10 @@ impl Daemon {
             Some(state) => Observation::Switch(state),
             None => Observation::Failed,
         };
-        let transitions_before = self.transitions();
         let Decided {
             mut updates,
             drifts,
+            transitions,
         } = decide(
             now,
             &served.view,
@@ -166,9 +171,7 @@ impl Daemon {
         for (user, tunnel_id, drift) in drifts {
             tracing::warn!(%user, tunnel_id, %drift, "tunnel drift");
         }
-        self.metrics
-            .transitions
-            .inc_by(self.transitions().saturating_sub(transitions_before));
+        self.metrics.transitions.inc_by(transitions);
         if let Some(state) = &self.switch {
             self.fill_rtts(&state.peers, &mut updates).await;
         }

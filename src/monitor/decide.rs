@@ -2,8 +2,6 @@
 
 use tokio::time::Instant;
 
-use crate::fasthash::FastHash;
-
 use super::state::{Drift, Session, TunnelSeen, UserState, Why};
 use super::{Observation, Policy, SwitchLookup, Update, UpdateReason, VrfSession};
 use crate::serviceability::{BgpStatus, DeviceView, TunnelNet, User, UserStatus};
@@ -37,33 +35,33 @@ pub fn decide(
     table: &mut super::StateTable,
     policy: &Policy,
 ) -> Decided {
-    let considered: Vec<&(solana_pubkey::Pubkey, User)> = view
-        .users
-        .iter()
-        .filter(|(_, user)| {
-            user.status == UserStatus::Activated && user.device_pk == view.device_pk
-        })
-        .collect();
-    // A set, not a scan per entry: the table and the view both hold every user of the device.
-    let keep: std::collections::HashSet<&solana_pubkey::Pubkey, FastHash> =
-        considered.iter().map(|(pk, _)| pk).collect();
-    table.users.retain(|pubkey, _| keep.contains(pubkey));
-
+    let considered = view.users.iter().filter(|(_, user)| {
+        user.status == UserStatus::Activated && user.device_pk == view.device_pk
+    });
+    // Every entry this pass touches is stamped; the others leave the table after it.
+    table.passes += 1;
+    let pass = table.passes;
     let mut updates = Vec::new();
     let mut drifts = Vec::new();
+    let mut transitions = 0;
     let mut early: Vec<(Instant, Update)> = Vec::new();
     for (pubkey, user) in considered {
         let entry = table
             .users
             .entry(*pubkey)
             .or_insert_with(|| UserState::seed(user, view.slot, now, policy));
+        entry.pass = pass;
         entry.sync_chain(user, view.slot, now, policy);
-        match decide_user(entry, pubkey, user, now, observation, policy, &mut drifts) {
+        let flaps = entry.flaps.transitions;
+        let decision = decide_user(entry, pubkey, user, now, observation, policy, &mut drifts);
+        transitions += entry.flaps.transitions.saturating_sub(flaps);
+        match decision {
             Decision::Write(update) => updates.push(update),
             Decision::Early { due, update } => early.push((due, update)),
             Decision::Nothing => {}
         }
     }
+    table.users.retain(|_, entry| entry.pass == pass);
     let batch = policy.batch.max(1);
     let room = match updates.len() % batch {
         // One user a transaction: nothing to ride along with.
@@ -82,7 +80,11 @@ pub fn decide(
         }
         updates.push(update);
     }
-    Decided { updates, drifts }
+    Decided {
+        updates,
+        drifts,
+        transitions,
+    }
 }
 
 /// What one pass of [`decide`] yields.
@@ -93,6 +95,8 @@ pub struct Decided {
     /// Drifts that appeared or changed in this pass (not those that persist), each with its
     /// user and the tunnel id the chain holds.
     pub drifts: Vec<(solana_pubkey::Pubkey, u16, Drift)>,
+    /// Changes of mind (wanted status flipping) in this pass, counted as flaps.
+    pub transitions: u64,
 }
 
 /// What the decision makes of one user.
@@ -201,9 +205,17 @@ fn observe(
     }
     entry.session = Some(session);
     entry.session_vrf = found.map(|found| found.vrf);
-    entry.tunnel_seen = Some(interface.map_or(TunnelSeen::Absent, |found| {
-        TunnelSeen::Present(found.clone())
-    }));
+    // Kept when the same: a tick at rest then clones nothing per user.
+    let same_tunnel = match (&entry.tunnel_seen, interface) {
+        (Some(TunnelSeen::Present(kept)), Some(found)) => kept == found,
+        (Some(TunnelSeen::Absent), None) => true,
+        _ => false,
+    };
+    if !same_tunnel {
+        entry.tunnel_seen = Some(interface.map_or(TunnelSeen::Absent, |found| {
+            TunnelSeen::Present(found.clone())
+        }));
+    }
     drift
 }
 

@@ -195,6 +195,8 @@ pub struct UserState {
     pub flaps: Flaps,
     pub failure: Option<Failure>,
     pub why: Why,
+    /// The last decision pass that found the user in the view.
+    pub(super) pass: u64,
 }
 
 impl UserState {
@@ -218,6 +220,7 @@ impl UserState {
             flaps: Flaps::new(now),
             failure: None,
             why: Why::NoObservation,
+            pass: 0,
         }
     }
 
@@ -254,6 +257,8 @@ fn write_time(reported: u64, view_slot: u64, now: Instant, policy: &Policy) -> O
 #[derive(Debug, Default)]
 pub struct StateTable {
     pub(super) users: HashMap<Pubkey, UserState, FastHash>,
+    /// Decision passes so far (see [`UserState::pass`]).
+    pub(super) passes: u64,
 }
 
 impl StateTable {

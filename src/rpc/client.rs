@@ -28,8 +28,8 @@ use super::dns::{HostsFirst, ResolverFiles};
 use super::error::{parse_retry_after, ConfigError, RpcError, TransportKind};
 use super::retry::RetryPolicy;
 use super::types::{
-    decode_signature, Account, Commitment, Filter, KeyedAccount, LatestBlockhash, SendOptions,
-    Simulation, TransactionStatus, UiAccount, UiKeyedAccount, UiLatestBlockhash, UiSimulation,
+    decode_signature, Account, Commitment, Filter, KeyedAccount, LatestBlockhash, RawKeyedAccount,
+    SendOptions, Simulation, TransactionStatus, UiAccount, UiLatestBlockhash, UiSimulation,
     UiTransactionStatus, UiWithContext, WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
 };
 
@@ -148,6 +148,22 @@ impl Client {
         filters: &[Filter],
         commitment: Commitment,
     ) -> Result<WithContext<Vec<KeyedAccount>>, RpcError> {
+        self.get_program_accounts_with(program, filters, commitment, |raw| {
+            RawKeyedAccount::decode_all(&raw)
+        })
+        .await
+    }
+
+    /// `getProgramAccounts`, with the accounts handed to `read` as the RPC wrote them (text
+    /// borrowed from the reply), so that a caller holding the last reply's accounts decodes
+    /// only those that changed. An `Err` from `read` is a malformed reply.
+    pub async fn get_program_accounts_with<R>(
+        &self,
+        program: &Pubkey,
+        filters: &[Filter],
+        commitment: Commitment,
+        read: impl Fn(Vec<RawKeyedAccount<'_>>) -> Result<R, String>,
+    ) -> Result<WithContext<R>, RpcError> {
         const METHOD: &str = "getProgramAccounts";
         if filters.len() > MAX_FILTERS {
             return Err(invalid(
@@ -176,15 +192,17 @@ impl Client {
         if !filters.is_empty() {
             config["filters"] = filters.iter().map(Filter::to_json).collect();
         }
-        let reply: UiWithContext<Vec<UiKeyedAccount>> = self
-            .call_retrying(METHOD, json!([b58(program.as_ref()), config]))
-            .await?;
-        let value =
-            UiKeyedAccount::decode_all(reply.value).map_err(|reason| malformed(METHOD, reason))?;
-        Ok(WithContext {
-            slot: reply.context.slot,
-            value,
-        })
+        let params = json!([b58(program.as_ref()), config]);
+        self.retry
+            .run(|| async {
+                let body = self.post(METHOD, &params).await?;
+                let reply: UiWithContext<Vec<RawKeyedAccount<'_>>> = parse_reply(METHOD, &body)?;
+                Ok(WithContext {
+                    slot: reply.context.slot,
+                    value: read(reply.value).map_err(|reason| malformed(METHOD, reason))?,
+                })
+            })
+            .await
     }
 
     /// The account at `key`, or `None` if it does not exist.
@@ -383,6 +401,11 @@ impl Client {
         method: &'static str,
         params: &Value,
     ) -> Result<T, RpcError> {
+        parse_reply(method, &self.post(method, params).await?)
+    }
+
+    /// POSTs one request; the capped body of a successful HTTP answer.
+    async fn post(&self, method: &'static str, params: &Value) -> Result<Vec<u8>, RpcError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let mut response = self
@@ -408,10 +431,13 @@ impl Client {
             });
         }
         let limit = self.inner.max_body_bytes;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
+        let length = response.content_length().unwrap_or(0);
+        if length > limit as u64 {
             return Err(RpcError::BodyTooLarge { method, limit });
         }
-        let mut body = Vec::new();
+        // Sized once when the length is known: a view's reply is hundreds of kilobytes, and
+        // growing into it copies it over and over.
+        let mut body = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(|e| transport(method, e))? {
             self.inner
                 .bytes_received
@@ -421,14 +447,14 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        parse_reply(method, &body)
+        Ok(body)
     }
 }
 
 /// Unwraps a JSON-RPC reply body into its `result`, or the error it carries.
-pub(crate) fn parse_reply<T: DeserializeOwned>(
+pub(crate) fn parse_reply<'a, T: Deserialize<'a>>(
     method: &'static str,
-    body: &[u8],
+    body: &'a [u8],
 ) -> Result<T, RpcError> {
     #[derive(Deserialize)]
     struct Envelope<T> {
@@ -704,8 +730,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_reply_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = parse_reply::<UiWithContext<Vec<UiKeyedAccount>>>("getProgramAccounts", &body)
-                .map(|r| UiKeyedAccount::decode_all(r.value));
+            let _ = parse_reply::<UiWithContext<Vec<RawKeyedAccount>>>("getProgramAccounts", &body)
+                .map(|r| RawKeyedAccount::decode_all(&r.value));
             let _ = parse_reply::<UiWithContext<Vec<Option<UiTransactionStatus>>>>("getSignatureStatuses", &body)
                 .map(|r| r.value.into_iter().map(|s| s.map(UiTransactionStatus::decode)).collect::<Vec<_>>());
             let _ = parse_reply::<String>("sendTransaction", &body);

@@ -4,6 +4,8 @@
 //! data tuples) and then converted into the typed values here, so a malformed field becomes one
 //! [`RpcError::Malformed`](super::RpcError::Malformed) naming the field, never a panic.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use solana_hash::Hash;
@@ -161,10 +163,65 @@ pub(crate) struct UiAccount {
     rent_epoch: u64,
 }
 
+/// A JSON string, borrowed from the reply when it has no escapes (base58 and base64 never need
+/// one), owned when it has: reading a program's accounts then allocates nothing per account.
+pub struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// One account of a `getProgramAccounts` reply as the RPC wrote it, its text borrowed from the
+/// reply: a caller that already holds an account with the same address and data text can
+/// skip decoding it (see [`RawKeyedAccount::data_text`]).
 #[derive(Deserialize)]
-pub(crate) struct UiKeyedAccount {
-    pubkey: String,
-    account: UiAccount,
+pub struct RawKeyedAccount<'a> {
+    #[serde(borrow)]
+    pubkey: Text<'a>,
+    #[serde(borrow)]
+    account: RawAccount<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAccount<'a> {
+    lamports: u64,
+    #[serde(borrow)]
+    owner: Text<'a>,
+    #[serde(borrow)]
+    data: (Text<'a>, Text<'a>),
+    executable: bool,
+    rent_epoch: u64,
 }
 
 #[derive(Deserialize)]
@@ -231,17 +288,17 @@ pub(crate) fn decode_signature(s: &str) -> Decode<Signature> {
 /// The owner last decoded: accounts listed together (a program's accounts) share one, so
 /// it is decoded once and compared as text after.
 #[derive(Default)]
-pub(crate) struct Owners(Option<(String, Pubkey)>);
+pub struct Owners(Option<(String, Pubkey)>);
 
 impl Owners {
-    fn decode(&mut self, text: String) -> Decode<Pubkey> {
+    fn decode(&mut self, text: &str) -> Decode<Pubkey> {
         if let Some((last, owner)) = &self.0 {
             if *last == text {
                 return Ok(*owner);
             }
         }
-        let owner = decode_pubkey("owner", &text)?;
-        self.0 = Some((text, owner));
+        let owner = decode_pubkey("owner", text)?;
+        self.0 = Some((text.to_owned(), owner));
         Ok(owner)
     }
 }
@@ -264,7 +321,7 @@ impl UiAccount {
             .map_err(|e| format!("account data is not base64: {e}"))?;
         Ok(Account {
             lamports: self.lamports,
-            owner: owners.decode(self.owner)?,
+            owner: owners.decode(&self.owner)?,
             data,
             executable: self.executable,
             rent_epoch: self.rent_epoch,
@@ -272,18 +329,45 @@ impl UiAccount {
     }
 }
 
-impl UiKeyedAccount {
-    pub(crate) fn decode_all(accounts: Vec<UiKeyedAccount>) -> Decode<Vec<KeyedAccount>> {
+impl RawKeyedAccount<'_> {
+    /// The address, as base58 text.
+    pub fn pubkey_text(&self) -> &str {
+        &self.pubkey
+    }
+
+    /// The data as the base64 text it came in, to compare with an earlier reply's.
+    pub fn data_text(&self) -> Decode<&str> {
+        let (data, encoding) = &self.account.data;
+        if &**encoding != "base64" {
+            return Err(format!(
+                "account data encoding is {:?}, want base64",
+                &**encoding
+            ));
+        }
+        Ok(data)
+    }
+
+    /// The account, decoded; `owners` remembers the owner text last decoded.
+    pub fn decode(&self, owners: &mut Owners) -> Decode<KeyedAccount> {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(self.data_text()?.as_bytes())
+            .map_err(|e| format!("account data is not base64: {e}"))?;
+        Ok(KeyedAccount {
+            pubkey: decode_pubkey("pubkey", &self.pubkey)?,
+            account: Account {
+                lamports: self.account.lamports,
+                owner: owners.decode(&self.account.owner)?,
+                data,
+                executable: self.account.executable,
+                rent_epoch: self.account.rent_epoch,
+            },
+        })
+    }
+
+    pub fn decode_all(accounts: &[RawKeyedAccount<'_>]) -> Decode<Vec<KeyedAccount>> {
         let mut owners = Owners::default();
-        accounts
-            .into_iter()
-            .map(|keyed| {
-                Ok(KeyedAccount {
-                    pubkey: decode_pubkey("pubkey", &keyed.pubkey)?,
-                    account: keyed.account.decode_with(&mut owners)?,
-                })
-            })
-            .collect()
+        accounts.iter().map(|raw| raw.decode(&mut owners)).collect()
     }
 }
 
@@ -333,6 +417,27 @@ mod tests {
         assert_eq!(json!(Commitment::Finalized), json!("finalized"));
     }
 
+    /// Listed accounts' text is borrowed from the reply, and read the same when a server
+    /// escapes what needs no escape (`\/` in base64).
+    #[test]
+    fn listed_account_text_is_borrowed_and_escapes_still_read() {
+        let program = Pubkey::new_from_array([7; 32]);
+        let body = format!(
+            r#"[{{"pubkey":"{program}","account":{{"lamports":1,"owner":"{program}",
+               "data":["AQ\/+","base64"],"executable":false,"rentEpoch":0}}}},
+               {{"pubkey":"{program}","account":{{"lamports":1,"owner":"{program}",
+               "data":["AQ/+","base64"],"executable":false,"rentEpoch":0}}}}]"#
+        );
+        let list: Vec<RawKeyedAccount> = serde_json::from_str(&body).unwrap();
+        assert!(matches!(list[1].pubkey.0, Cow::Borrowed(_)));
+        assert!(matches!(list[0].account.data.0 .0, Cow::Owned(_)));
+        assert_eq!(list[0].data_text(), Ok("AQ/+"));
+        assert_eq!(list[1].data_text(), list[0].data_text());
+        let decoded = RawKeyedAccount::decode_all(&list).unwrap();
+        assert_eq!(decoded[0].account.data, [1, 15, 254]);
+        assert_eq!(decoded[0], decoded[1]);
+    }
+
     #[test]
     fn listed_accounts_keep_their_own_owners_and_bad_keys_are_named() {
         let program = Pubkey::new_from_array([7; 32]);
@@ -342,10 +447,9 @@ mod tests {
                 "lamports": 1, "owner": owner.to_string(), "data": ["", "base64"],
                 "executable": false, "rentEpoch": 0}})
         };
-        let list: Vec<UiKeyedAccount> =
-            serde_json::from_value(json!([keyed(&program), keyed(&program), keyed(&other)]))
-                .unwrap();
-        let owners: Vec<Pubkey> = UiKeyedAccount::decode_all(list)
+        let body = json!([keyed(&program), keyed(&program), keyed(&other)]).to_string();
+        let list: Vec<RawKeyedAccount> = serde_json::from_str(&body).unwrap();
+        let owners: Vec<Pubkey> = RawKeyedAccount::decode_all(&list)
             .unwrap()
             .iter()
             .map(|k| k.account.owner)

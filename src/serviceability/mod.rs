@@ -50,6 +50,23 @@ pub struct DeviceView {
     pub users: Vec<(Pubkey, User)>,
 }
 
+impl DeviceView {
+    /// Which users are Activated on this device and their tunnels, as one number: it changes
+    /// when a user is added, removed or given another tunnel, whatever else is written.
+    pub fn tunnels_digest(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::hash::DefaultHasher::new();
+        for (pubkey, user) in &self.users {
+            if user.status == UserStatus::Activated && user.device_pk == self.device_pk {
+                pubkey.hash(&mut hasher);
+                user.tunnel_net.hash(&mut hasher);
+                user.tunnel_id.hash(&mut hasher);
+            }
+        }
+        hasher.finish()
+    }
+}
+
 /// Why an account's bytes are not a usable `User` or `Device`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

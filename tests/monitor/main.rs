@@ -175,3 +175,41 @@ fn statuses(updates: &[Update]) -> Vec<(Pubkey, BgpStatus, UpdateReason)> {
 
 /// 100 slots (40 s) ago: no refresh is due and the minimum interval has passed.
 const RECENT: u64 = 100;
+
+/// The digest that tells the observer to read the tunnels again changes with the users and
+/// their tunnels, and not with what the agent itself writes.
+#[test]
+fn the_view_tunnels_digest_follows_users_and_tunnels_not_statuses() {
+    let base = view(vec![
+        user(1, BgpStatus::Up, 10),
+        user(2, BgpStatus::Down, 10),
+    ]);
+    let digest = base.tunnels_digest();
+    let written = view(vec![user(1, BgpStatus::Down, 1), user(2, BgpStatus::Up, 1)]);
+    assert_eq!(written.tunnels_digest(), digest);
+
+    let added = view(vec![
+        user(1, BgpStatus::Up, 10),
+        user(2, BgpStatus::Down, 10),
+        user(3, BgpStatus::Unknown, 0),
+    ]);
+    assert_ne!(added.tunnels_digest(), digest);
+    let mut moved = view(vec![
+        user(1, BgpStatus::Up, 10),
+        user(2, BgpStatus::Down, 10),
+    ]);
+    moved.users[1].1.tunnel_net.addr = Ipv4Addr::new(169, 254, 9, 0);
+    assert_ne!(moved.tunnels_digest(), digest);
+    let mut renumbered = view(vec![
+        user(1, BgpStatus::Up, 10),
+        user(2, BgpStatus::Down, 10),
+    ]);
+    renumbered.users[1].1.tunnel_id += 1;
+    assert_ne!(renumbered.tunnels_digest(), digest);
+    let mut deleting = view(vec![
+        user(1, BgpStatus::Up, 10),
+        user(2, BgpStatus::Down, 10),
+    ]);
+    deleting.users[1].1.status = UserStatus::Deleting;
+    assert_ne!(deleting.tunnels_digest(), digest);
+}
