@@ -196,9 +196,8 @@ async fn discovery_with_no_or_several_matching_devices_names_the_signer_and_cand
     assert!(several.contains("dz-ny7"));
 }
 
-/// The source keeps the last fetch's users to skip decoding accounts that read the same again;
-/// what it serves is always what this fetch holds: a changed account is decoded anew, a gone
-/// one is gone, and an account that does not decode is counted on every fetch.
+/// Each fetch serves exactly what it read: a changed account is decoded anew, a gone one is
+/// gone, and an account that does not decode is counted on every fetch.
 #[tokio::test]
 async fn each_fetch_serves_exactly_the_accounts_it_read_whatever_the_last_held() {
     const X: &str = "9hSR6S7WPtxmTojgo6GG3k4yDPecgJY292j7xrsUGWBu";

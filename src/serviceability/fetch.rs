@@ -4,17 +4,13 @@
 //! The agent never downloads the whole program: users are selected by account type (byte 0) and
 //! `device_pk` (offset 83), which costs about one percent of a full scan on mainnet.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use solana_pubkey::Pubkey;
 
 use super::{
     account_type, DecodeError, Device, DeviceView, User, ViewSource, USER_DEVICE_PK_OFFSET,
 };
-use crate::fasthash::FastHash;
 use crate::metrics::CacheMetrics;
-use crate::rpc::{self, Commitment, Filter, KeyedAccount, Owners, RawKeyedAccount, RpcError};
+use crate::rpc::{self, Commitment, Filter, KeyedAccount, Owners, RpcError};
 
 /// Why a device view or the device itself could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -84,55 +80,6 @@ impl DecodedUsers {
     }
 }
 
-/// The users of the last fetch, by address text, with the base64 text each was decoded from.
-/// A view at rest is the same accounts again: one whose address and data read the same as
-/// last time is taken from here instead of being decoded again (base58, base64 and the
-/// account layout cost most of a fetch).
-#[derive(Default)]
-struct Known(HashMap<Box<str>, KnownUser, FastHash>);
-
-struct KnownUser {
-    data: Box<str>,
-    pubkey: Pubkey,
-    /// The data's length in bytes.
-    len: usize,
-    decoded: Result<User, DecodeError>,
-}
-
-impl Known {
-    /// Decodes a reply's accounts, reusing those known; what is known afterwards is this
-    /// reply's accounts only. The bytes of data the reply holds are added to `bytes`.
-    fn read(
-        &mut self,
-        accounts: &[RawKeyedAccount<'_>],
-        bytes: &mut usize,
-    ) -> Result<DecodedUsers, String> {
-        let mut owners = Owners::default();
-        let mut out = DecodedUsers::default();
-        let mut now = HashMap::with_capacity_and_hasher(accounts.len(), FastHash::default());
-        for raw in accounts {
-            let (key, known) = match self.0.remove_entry(raw.pubkey_text()) {
-                Some((key, known)) if *known.data == *raw.data_text()? => (key, known),
-                _ => {
-                    let keyed = raw.decode(&mut owners)?;
-                    let known = KnownUser {
-                        data: raw.data_text()?.into(),
-                        pubkey: keyed.pubkey,
-                        len: keyed.account.data.len(),
-                        decoded: User::decode(&keyed.account.data),
-                    };
-                    (raw.pubkey_text().into(), known)
-                }
-            };
-            *bytes += known.len;
-            out.push(known.pubkey, known.decoded.clone());
-            now.insert(key, known);
-        }
-        self.0 = now;
-        Ok(out)
-    }
-}
-
 /// Fetches one device's view over the RPC.
 pub struct RpcSource {
     pub client: rpc::Client,
@@ -140,7 +87,6 @@ pub struct RpcSource {
     pub device_pk: Pubkey,
     pub commitment: Commitment,
     pub metrics: CacheMetrics,
-    known: Mutex<Known>,
 }
 
 impl RpcSource {
@@ -157,7 +103,6 @@ impl RpcSource {
             device_pk,
             commitment,
             metrics,
-            known: Mutex::default(),
         }
     }
 }
@@ -192,6 +137,8 @@ impl ViewSource for RpcSource {
                 .inc();
         }
         let mut bytes = device_account.data.len();
+        // Decoded straight from the reply's text, one account at a time, so the reply is
+        // never held twice (as text and as owned strings).
         let users = self
             .client
             .get_program_accounts_with(
@@ -199,12 +146,14 @@ impl ViewSource for RpcSource {
                 &user_filters(Some(&self.device_pk)),
                 self.commitment,
                 |raw| {
+                    let mut owners = Owners::default();
+                    let mut decoded = DecodedUsers::default();
                     let mut read = 0;
-                    let decoded = self
-                        .known
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .read(&raw, &mut read)?;
+                    for account in &raw {
+                        let keyed = account.decode(&mut owners)?;
+                        read += keyed.account.data.len();
+                        decoded.push(keyed.pubkey, User::decode(&keyed.account.data));
+                    }
                     Ok((decoded, read))
                 },
             )
