@@ -91,7 +91,7 @@ struct Last {
     interfaces: Box<str>,
     tunnels: Arc<TunnelTable>,
     read_at: Instant,
-    /// What the sessions were when last read: see [`sessions_digest`].
+    /// What the sessions were when last read: see [`PeerTable::sessions_digest`].
     sessions: u64,
     /// The users changed or a reading failed: read the interfaces next time.
     stale: bool,
@@ -130,7 +130,7 @@ impl Observer {
             };
             let peers = PeerTable::from_reply(&reply, 0..reply.commands().len())
                 .map_err(|error| self.failed(error))?;
-            if sessions_digest(&peers) == sessions {
+            if peers.sessions_digest() == sessions {
                 return Ok(SwitchState { peers, tunnels });
             }
         }
@@ -143,7 +143,7 @@ impl Observer {
         let peers = PeerTable::from_reply(&reply, 1..reply.commands().len())
             .map_err(|error| self.failed(error))?;
         if let Some(last) = &mut self.last {
-            last.sessions = sessions_digest(&peers);
+            last.sessions = peers.sessions_digest();
             last.read_at = Instant::now();
             last.stale = false;
         }
@@ -187,21 +187,6 @@ impl Observer {
         });
         Ok(table)
     }
-}
-
-/// Which sessions there are and their states, as one number: equal digests mean (but for a
-/// 2^-64 chance, which [`TUNNEL_REFRESH`] bounds) that no session appeared, went or changed
-/// state. Counters and timers are left out: they change on every reading.
-fn sessions_digest(peers: &PeerTable) -> u64 {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut hasher = std::hash::DefaultHasher::new();
-    peers.len().hash(&mut hasher);
-    for peer in peers.iter() {
-        peer.vrf.hash(&mut hasher);
-        peer.addr.hash(&mut hasher);
-        peer.state.hash(&mut hasher);
-    }
-    hasher.finish()
 }
 
 /// Reads the TCP round-trip time of each session, request by request, until `deadline`: what

@@ -17,8 +17,9 @@
 //! measured in the same run on a few users and extrapolated per user (one finalized
 //! transaction per user, ~13 s each, would take hours for 1,000); the output says so.
 //!
-//! Run: `cargo bench -p doublezero-bgpstatus-e2e --bench mass_event`. Exits non-zero when a goal
-//! is missed.
+//! Run: `cargo bench -p doublezero-bgpstatus-e2e --bench mass_event` (with `DZ_E2E_STREAM=1`:
+//! the agent watches the switch's EosSdkRpc stream and polls every 60 s). Exits non-zero when a
+//! goal is missed.
 
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 use doublezero_bgpstatus::metrics::ProcessUsage;
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, set_flag, Agent, Devnet, ANY_PORT};
+use doublezero_bgpstatus_e2e::devnet::{
+    agent_binary, set_flag, stream_everywhere, Agent, Devnet, ANY_PORT,
+};
 use doublezero_bgpstatus_e2e::ledger::Fault as LedgerFault;
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
@@ -87,10 +90,14 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     agent_binary()?;
     println!(
-        "mass event: users flip to Established at once; slot time {} ms, finality depth {FINALITY_DEPTH} slots, RPC latency {} ms, interval {} s",
+        "mass event: users flip to Established at once; slot time {} ms, finality depth {FINALITY_DEPTH} slots, RPC latency {} ms, interval {} s, event stream {}",
         SLOT.as_millis(),
         args.latency.as_millis(),
-        INTERVAL.as_secs()
+        INTERVAL.as_secs(),
+        match stream_everywhere() {
+            true => "on (polling every 60 s)",
+            false => "off",
+        }
     );
 
     let default = flip(args.users, &[], 1, args.latency).await?;
@@ -294,11 +301,15 @@ async fn stop_mid_event(users: u16, latency: Duration) -> anyhow::Result<(Durati
     Ok((took, spent))
 }
 
-/// The agent with the shipping device-view cache (the devnet's tests shorten it to see chain
-/// changes sooner), so that the CPU at rest is what a switch pays.
+/// The agent with the shipping device-view cache and, with `DZ_E2E_STREAM=1`, the shipping
+/// poll interval under the event stream (the devnet's tests shorten both to see changes
+/// sooner), so that the CPU at rest is what a switch pays.
 async fn spawn(devnet: &Devnet, flags: &[&str]) -> anyhow::Result<Agent> {
     let mut args = devnet.agent_args(ANY_PORT, flags);
     set_flag(&mut args, "--cache-ttl", "5s");
+    if args.iter().any(|a| a == "--bgp-status-stream-interval") {
+        set_flag(&mut args, "--bgp-status-stream-interval", "60s");
+    }
     Agent::spawn(&args, &devnet.dir).await
 }
 

@@ -385,7 +385,7 @@ pub fn private_mounts(setup: &str) -> Vec<String> {
 
 /// `DZ_E2E_STREAM=1` runs every scenario with the switch's EosSdkRpc side on and the agent
 /// watching it, so each can be run with and without the stream.
-fn stream_everywhere() -> bool {
+pub fn stream_everywhere() -> bool {
     std::env::var_os("DZ_E2E_STREAM").is_some_and(|v| !v.is_empty() && v != "0")
 }
 

@@ -202,6 +202,21 @@ impl PeerTable {
         self.peers.len()
     }
 
+    /// Which sessions there are and their states, as one number: equal digests mean (but for
+    /// a 2^-64 chance) that no session appeared, went or changed state. Counters and timers
+    /// are left out: they change on every reading.
+    pub fn sessions_digest(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.peers.len().hash(&mut hasher);
+        for peer in &self.peers {
+            peer.vrf.hash(&mut hasher);
+            peer.addr.hash(&mut hasher);
+            peer.state.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// True when the switch has no BGP sessions (a successful read that found none).
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()

@@ -176,6 +176,7 @@ pub async fn run(
         status_requests,
         observer: switch::Observer::default(),
         view_seen: None,
+        quiet: None,
         rendered: None,
         watched_until: None,
         listener,
@@ -263,6 +264,8 @@ struct Daemon {
     observer: switch::Observer,
     /// The device view the observer was last told about (see [`switch::Observer::expect`]).
     view_seen: Option<Arc<DeviceView>>,
+    /// Set by a pass that wrote nothing; cleared by anything that could change a decision.
+    quiet: Option<tick::Quiet>,
     /// The last `/status` rendering and when: requests within a second share it.
     rendered: Option<(Instant, listener::Snapshot)>,
     /// Someone asked for `/status` lately: keep the fallback rendering fresh after each tick.

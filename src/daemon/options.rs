@@ -93,6 +93,7 @@ impl Daemon {
         config.stream_interval = newer.stream_interval;
         config.options_interval = newer.options_interval;
         config.policy = newer.policy;
+        self.quiet = None;
         config.cache = newer.cache;
         config.verbose = newer.verbose;
         config.log = newer.log;

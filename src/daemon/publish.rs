@@ -16,7 +16,6 @@ impl Daemon {
     /// Sets the gauges from the table (one pass, no allocation per user) and renders `/status`
     /// only if someone reads it.
     pub(super) fn publish(&mut self) {
-        let now = Instant::now();
         let mut by_chain = [0i64; 3];
         let mut observed: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         let mut dampened = 0;
@@ -49,10 +48,6 @@ impl Daemon {
             }
         }
         self.metrics.dampened_users.set(dampened);
-        let syslog_dropped = logging::syslog_dropped();
-        self.metrics
-            .syslog_dropped
-            .inc_by(syslog_dropped.saturating_sub(self.metrics.syslog_dropped.get()));
         self.metrics
             .drifted_users
             .set(self.table.iter().filter(|(_, s)| s.drift.is_some()).count() as i64);
@@ -61,6 +56,17 @@ impl Daemon {
             .iter()
             .filter(|(_, s)| s.in_flight.is_some())
             .count();
+        self.publish_quiet();
+    }
+
+    /// What a pass that changed no user still refreshes: the syslog drop count and the
+    /// `/status` rendering (its ages and times move on).
+    pub(super) fn publish_quiet(&mut self) {
+        let now = Instant::now();
+        let syslog_dropped = logging::syslog_dropped();
+        self.metrics
+            .syslog_dropped
+            .inc_by(syslog_dropped.saturating_sub(self.metrics.syslog_dropped.get()));
         self.rendered = None;
         if self.watched_until.is_some_and(|until| now < until) {
             self.render(now);

@@ -103,6 +103,7 @@ impl Daemon {
             return;
         };
         tracing::debug!(?event, "EosSdkRpc event");
+        self.quiet = None;
         let changed = match event {
             // A new session has no tunnel in the last reading yet: read both now. Its state
             // comes in its own event.

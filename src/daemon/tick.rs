@@ -11,9 +11,19 @@ use crate::bgp::{self, PeerTable};
 use crate::eapi::EapiError;
 use crate::logging::{self, Say, Severity};
 use crate::monitor::{decide, Decided, Observation, Update, UpdateReason};
-use crate::serviceability::{BgpStatus, Served};
+use crate::serviceability::{BgpStatus, DeviceView, Served};
 use crate::submit::{Cause, Outcome, Resolution};
 use crate::switch;
+
+/// What a pass that wrote nothing decided from: until `until`, a pass over the same view
+/// (held here, so it cannot be another at the same address; a refetched view with the same
+/// device and users counts as the same), the same switch reading and an untouched table would
+/// decide the same nothing, so it is skipped. A changed or failed switch reading, an outcome,
+/// a stream event and new options clear it.
+pub(super) struct Quiet {
+    view: Arc<DeviceView>,
+    until: Option<Instant>,
+}
 
 impl Daemon {
     /// A poll: the device view, then the switch read over eAPI and reconciled with what the
@@ -45,8 +55,20 @@ impl Daemon {
             peers: observed.as_ref().map_or(0, |s| s.peers.len()),
             tunnels: observed.as_ref().map_or(0, |s| s.tunnels.len()),
         });
+        let previous = self.switch.take();
         self.switch = match observed {
-            Ok(fresh) => Some(self.reconcile(fresh, started)),
+            Ok(fresh) => {
+                let fresh = self.reconcile(fresh, started);
+                // The same sessions in the same states, and the very same tunnel table.
+                let same = previous.as_ref().is_some_and(|previous| {
+                    Arc::ptr_eq(&previous.tunnels, &fresh.tunnels)
+                        && previous.peers.sessions_digest() == fresh.peers.sessions_digest()
+                });
+                if !same {
+                    self.quiet = None;
+                }
+                Some(fresh)
+            }
             Err(error) => {
                 self.metrics
                     .observation_failures
@@ -54,6 +76,7 @@ impl Daemon {
                     .inc();
                 tracing::warn!(%error, "cannot read the switch; nothing is written this tick, the read is retried next tick");
                 // Stream events wait for the next good reading rather than amend an old one.
+                self.quiet = None;
                 None
             }
         };
@@ -153,6 +176,22 @@ impl Daemon {
     /// sessions being written Up, and hands the updates to the outbox.
     async fn decide_and_send(&mut self, served: &Served) {
         let now = Instant::now();
+        if let Some(quiet) = &mut self.quiet {
+            // A refetched view at rest holds the same accounts: compared once, then held.
+            if !Arc::ptr_eq(&quiet.view, &served.view)
+                && quiet.view.device_pk == served.view.device_pk
+                && quiet.view.device == served.view.device
+                && quiet.view.users == served.view.users
+            {
+                quiet.view = Arc::clone(&served.view);
+            }
+            if Arc::ptr_eq(&quiet.view, &served.view) && quiet.until.is_none_or(|until| now < until)
+            {
+                self.table.unchanged(now);
+                self.publish_quiet();
+                return;
+            }
+        }
         let observation = match &self.switch {
             Some(state) => Observation::Switch(state),
             None => Observation::Failed,
@@ -161,6 +200,7 @@ impl Daemon {
             mut updates,
             drifts,
             transitions,
+            next_due,
         } = decide(
             now,
             &served.view,
@@ -178,6 +218,10 @@ impl Daemon {
         for update in &updates {
             announce(update);
         }
+        self.quiet = updates.is_empty().then(|| Quiet {
+            view: Arc::clone(&served.view),
+            until: next_due,
+        });
         if let Some(outbox) = &self.outbox {
             outbox.device_size(served.view.device.data_len);
             if let Err(closed) = outbox.submit(updates) {
@@ -237,6 +281,7 @@ impl Daemon {
 
     pub(super) fn apply(&mut self, outcome: Outcome) {
         let now = Instant::now();
+        self.quiet = None;
         let user = outcome.user;
         match outcome.result {
             Resolution::Confirmed { signature, slot } => {

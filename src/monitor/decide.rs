@@ -41,6 +41,8 @@ pub fn decide(
     // Every entry this pass touches is stamped; the others leave the table after it.
     table.passes += 1;
     let pass = table.passes;
+    let unchanged_at = table.unchanged_at.take();
+    let mut next_due: Option<Instant> = None;
     let mut updates = Vec::new();
     let mut drifts = Vec::new();
     let mut transitions = 0;
@@ -49,12 +51,19 @@ pub fn decide(
         let entry = table
             .users
             .entry(*pubkey)
-            .or_insert_with(|| UserState::seed(user, view.slot, now, policy));
+            .or_insert_with(|| Box::new(UserState::seed(user, view.slot, now, policy)));
         entry.pass = pass;
+        if entry.session == Some(Session::Established) {
+            entry.last_seen_up = entry.last_seen_up.max(unchanged_at);
+        }
         entry.sync_chain(user, view.slot, now, policy);
         let flaps = entry.flaps.transitions;
         let decision = decide_user(entry, pubkey, user, now, observation, policy, &mut drifts);
         transitions += entry.flaps.transitions.saturating_sub(flaps);
+        next_due = next_due
+            .into_iter()
+            .chain(entry.next_change(now, policy))
+            .min();
         match decision {
             Decision::Write(update) => updates.push(update),
             Decision::Early { due, update } => early.push((due, update)),
@@ -84,6 +93,7 @@ pub fn decide(
         updates,
         drifts,
         transitions,
+        next_due,
     }
 }
 
@@ -97,6 +107,9 @@ pub struct Decided {
     pub drifts: Vec<(solana_pubkey::Pubkey, u16, Drift)>,
     /// Changes of mind (wanted status flipping) in this pass, counted as flaps.
     pub transitions: u64,
+    /// The earliest time after this pass at which time alone could change a decision; `None`:
+    /// never. Until then, a pass over the same view, switch reading and table decides the same.
+    pub next_due: Option<Instant>,
 }
 
 /// What the decision makes of one user.

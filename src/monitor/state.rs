@@ -226,6 +226,26 @@ impl UserState {
 
     /// Takes in a write the chain shows and this table has not seen (another writer, or a
     /// confirmation lost across a restart). Views older than a confirmation change nothing.
+    /// The earliest time after `now` at which time alone could change this user's decision:
+    /// the end of the grace period, of a failed write's backoff, of dampening and of the
+    /// minimum write interval, the start of the ride-along window and the refresh. A superset:
+    /// a time that changes nothing costs one pass.
+    pub(super) fn next_change(&self, now: Instant, policy: &Policy) -> Option<Instant> {
+        let early = policy.refresh - policy.refresh / 4;
+        [
+            self.last_seen_up.map(|at| at + policy.down_grace),
+            self.failure.as_ref().map(|failure| failure.retry_at),
+            self.flaps.release_at(&policy.dampening, now),
+            self.last_write.map(|at| at + policy.min_write_interval),
+            self.last_write.map(|at| at + early),
+            self.last_write.map(|at| at + policy.refresh),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|at| *at > now)
+        .min()
+    }
+
     pub(super) fn sync_chain(
         &mut self,
         user: &User,
@@ -256,18 +276,30 @@ fn write_time(reported: u64, view_slot: u64, now: Instant, policy: &Policy) -> O
 /// The per-user state of every considered user, keyed by the User account's pubkey.
 #[derive(Debug, Default)]
 pub struct StateTable {
-    pub(super) users: HashMap<Pubkey, UserState, FastHash>,
+    /// Boxed: the map stays small enough to stay in cache while every user is looked up each
+    /// pass, and the rows, allocated in the view's order, are walked in that order.
+    pub(super) users: HashMap<Pubkey, Box<UserState>, FastHash>,
     /// Decision passes so far (see [`UserState::pass`]).
     pub(super) passes: u64,
+    /// The last time the switch was seen unchanged without a decision pass (see
+    /// [`StateTable::unchanged`]).
+    pub(super) unchanged_at: Option<Instant>,
 }
 
 impl StateTable {
+    /// The switch, as last read, was seen again unchanged at `at` and no pass ran: the next
+    /// pass counts every session it last found Established as seen Up at `at`, so the grace
+    /// period runs from the last time the session was seen, as if every pass had run.
+    pub fn unchanged(&mut self, at: Instant) {
+        self.unchanged_at = Some(at);
+    }
+
     pub fn get(&self, user: &Pubkey) -> Option<&UserState> {
-        self.users.get(user)
+        self.users.get(user).map(|entry| &**entry)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Pubkey, &UserState)> {
-        self.users.iter()
+        self.users.iter().map(|(pubkey, entry)| (pubkey, &**entry))
     }
 
     pub fn len(&self) -> usize {

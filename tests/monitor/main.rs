@@ -213,3 +213,82 @@ fn the_view_tunnels_digest_follows_users_and_tunnels_not_statuses() {
     deleting.users[1].1.status = UserStatus::Deleting;
     assert_ne!(deleting.tunnels_digest(), digest);
 }
+
+/// The daemon skips a pass while nothing it decides from changed, until `Decided::next_due`.
+/// That must write exactly what a pass every tick writes: one table decided every 100 ms and
+/// one decided only when due (told of the skipped readings, as the daemon does) write the same
+/// users, the same statuses, at the same moments: the end of the grace period (user 1 drops
+/// after 0.2 s), of the minimum interval (it is back at 11 s, just after its Down), the ride-along
+/// window (users 2 and 3 fill a batch of two early), and a lone refresh.
+#[tokio::test(start_paused = true)]
+async fn passes_only_when_due_write_what_a_pass_every_tick_writes() {
+    let policy = Policy {
+        down_grace: Duration::from_secs(10),
+        min_write_interval: Duration::from_secs(3),
+        refresh: Duration::from_secs(70),
+        batch: 2,
+        ..Policy::default()
+    };
+    // Written 2 s, 40 s and 30 s ago (400 ms slots).
+    let v = view(vec![
+        user(1, BgpStatus::Up, 5),
+        user(2, BgpStatus::Down, 100),
+        user(3, BgpStatus::Up, 75),
+    ]);
+    let mut switch = Switch::with(peer(1), Session::Established);
+    switch.set(peer(3), Session::Established);
+    switch.set(peer(2), Session::NotEstablished("Active".into()));
+    let mut every = StateTable::default();
+    let mut when_due = StateTable::default();
+    let start = Instant::now();
+    let mut due: Option<Option<Instant>> = None;
+    let mut written = (Vec::new(), Vec::new());
+    for step in 0..1_500u32 {
+        let session = match step {
+            3 => Some(Session::NotEstablished("Idle".into())),
+            110 => Some(Session::Established),
+            _ => None,
+        };
+        if let Some(session) = session {
+            switch.set(peer(1), session);
+            due = None;
+        }
+        let now = Instant::now();
+        let slot = SLOT + u64::from(step);
+        for update in run(&v, &switch, &mut every, &policy) {
+            every.confirmed(&update.user, update.status, slot, 0, now);
+            written
+                .0
+                .push((now - start, update.user, update.status, update.reason));
+        }
+        if due.is_none_or(|until| until.is_some_and(|until| now >= until)) {
+            let decided = decided(&v, &switch, &mut when_due, &policy);
+            due = Some(decided.next_due);
+            for update in decided.updates {
+                when_due.confirmed(&update.user, update.status, slot, 0, now);
+                written
+                    .1
+                    .push((now - start, update.user, update.status, update.reason));
+                // An outcome makes the next tick a pass.
+                due = None;
+            }
+        } else {
+            when_due.unchanged(now);
+        }
+        advance(Duration::from_millis(100)).await;
+    }
+    let down_at_grace_end = (
+        Duration::from_millis(10_200),
+        user_pk(1),
+        BgpStatus::Down,
+        UpdateReason::Change,
+    );
+    assert_eq!(
+        written.0.first(),
+        Some(&down_at_grace_end),
+        "{:?}",
+        written.0
+    );
+    assert!(written.0.len() >= 6, "{:?}", written.0);
+    assert_eq!(written.0, written.1);
+}
