@@ -55,12 +55,12 @@ impl Daemon {
             peers: observed.as_ref().map_or(0, |s| s.peers.len()),
             tunnels: observed.as_ref().map_or(0, |s| s.tunnels.len()),
         });
-        let previous = self.switch.take();
         self.switch = match observed {
             Ok(fresh) => {
+                // Reconciled with the reading it replaces, which stays until then.
                 let fresh = self.reconcile(fresh, started);
                 // The same sessions in the same states, and the very same tunnel table.
-                let same = previous.as_ref().is_some_and(|previous| {
+                let same = self.switch.as_ref().is_some_and(|previous| {
                     Arc::ptr_eq(&previous.tunnels, &fresh.tunnels)
                         && previous.peers.sessions_digest() == fresh.peers.sessions_digest()
                 });
