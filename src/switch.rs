@@ -69,8 +69,8 @@ pub const TUNNEL_REFRESH: Duration = Duration::from_secs(30);
 /// appeared, went or changed state brings both tables again in one request, so that a decision
 /// never pairs new sessions with old tunnels (a tunnel moved to another VRF would otherwise
 /// hide its session). The interfaces are also read again at least every [`TUNNEL_REFRESH`],
-/// after [`Observer::expect`] says the users changed, and after a failed reading. A changed interface result
-/// is parsed again; the same bytes reuse the last table.
+/// after [`Observer::expect`] says the users changed, and after a failed reading. A changed
+/// interface result is parsed again; the same bytes reuse the last table.
 #[derive(Debug)]
 pub struct Observer {
     last: Option<Last>,

@@ -36,13 +36,13 @@ fn with_context(slot: u64, value: Value) -> Reply {
 
 fn source(rpc: &FakeRpc) -> (RpcSource, CacheMetrics) {
     let metrics = CacheMetrics::register(&Registry::new()).unwrap();
-    let source = RpcSource::new(
-        Client::new(ClientConfig::new(rpc.url())).unwrap(),
-        PROGRAM.parse().unwrap(),
-        DEVICE.parse().unwrap(),
-        Commitment::Confirmed,
-        metrics.clone(),
-    );
+    let source = RpcSource {
+        client: Client::new(ClientConfig::new(rpc.url())).unwrap(),
+        program_id: PROGRAM.parse().unwrap(),
+        device_pk: DEVICE.parse().unwrap(),
+        commitment: Commitment::Confirmed,
+        metrics: metrics.clone(),
+    };
     (source, metrics)
 }
 

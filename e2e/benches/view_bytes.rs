@@ -50,13 +50,13 @@ async fn main() -> anyhow::Result<()> {
     let full_bytes = full.bytes_received();
 
     let registry = prometheus::Registry::new();
-    let source = RpcSource::new(
-        Client::new(ClientConfig::new(sim.url()))?,
-        sim.program_id(),
-        devices[0],
-        Commitment::Confirmed,
-        CacheMetrics::register(&registry)?,
-    );
+    let source = RpcSource {
+        client: Client::new(ClientConfig::new(sim.url()))?,
+        program_id: sim.program_id(),
+        device_pk: devices[0],
+        commitment: Commitment::Confirmed,
+        metrics: CacheMetrics::register(&registry)?,
+    };
     let view = source.fetch().await?;
     let view_bytes = source.client.bytes_received();
 

@@ -112,13 +112,13 @@ pub async fn run(
         .map(|addr| listener::spawn(addr, registry.clone(), status_source, shutdown.clone()));
 
     let cache = CachedFetcher::new(
-        RpcSource::new(
-            rpc.clone(),
-            config.program_id,
+        RpcSource {
+            client: rpc.clone(),
+            program_id: config.program_id,
             device_pk,
-            config.commitment,
-            cache_metrics.clone(),
-        ),
+            commitment: config.commitment,
+            metrics: cache_metrics.clone(),
+        },
         config.cache,
         cache_metrics,
     );

@@ -93,10 +93,11 @@ impl Daemon {
         config.stream_interval = newer.stream_interval;
         config.options_interval = newer.options_interval;
         config.policy = newer.policy;
-        self.quiet = None;
         config.cache = newer.cache;
         config.verbose = newer.verbose;
         config.log = newer.log;
+        // The policy decides: a pass skipped under the old one must run under the new.
+        self.quiet = None;
         None
     }
 }

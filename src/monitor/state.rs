@@ -224,8 +224,6 @@ impl UserState {
         }
     }
 
-    /// Takes in a write the chain shows and this table has not seen (another writer, or a
-    /// confirmation lost across a restart). Views older than a confirmation change nothing.
     /// The earliest time after `now` at which time alone could change this user's decision:
     /// the end of the grace period, of a failed write's backoff, of dampening and of the
     /// minimum write interval, the start of the ride-along window and the refresh. A superset:
@@ -246,6 +244,8 @@ impl UserState {
         .min()
     }
 
+    /// Takes in a write the chain shows and this table has not seen (another writer, or a
+    /// confirmation lost across a restart). Views older than a confirmation change nothing.
     pub(super) fn sync_chain(
         &mut self,
         user: &User,

@@ -148,22 +148,6 @@ impl Client {
         filters: &[Filter],
         commitment: Commitment,
     ) -> Result<WithContext<Vec<KeyedAccount>>, RpcError> {
-        self.get_program_accounts_with(program, filters, commitment, |raw| {
-            RawKeyedAccount::decode_all(&raw)
-        })
-        .await
-    }
-
-    /// `getProgramAccounts`, with the accounts handed to `read` as the RPC wrote them (text
-    /// borrowed from the reply), so that a caller holding the last reply's accounts decodes
-    /// only those that changed. An `Err` from `read` is a malformed reply.
-    pub async fn get_program_accounts_with<R>(
-        &self,
-        program: &Pubkey,
-        filters: &[Filter],
-        commitment: Commitment,
-        read: impl Fn(Vec<RawKeyedAccount<'_>>) -> Result<R, String>,
-    ) -> Result<WithContext<R>, RpcError> {
         const METHOD: &str = "getProgramAccounts";
         if filters.len() > MAX_FILTERS {
             return Err(invalid(
@@ -196,10 +180,12 @@ impl Client {
         self.retry
             .run(|| async {
                 let body = self.post(METHOD, &params).await?;
+                // Read with its text borrowed from the body: no string is copied per account.
                 let reply: UiWithContext<Vec<RawKeyedAccount<'_>>> = parse_reply(METHOD, &body)?;
                 Ok(WithContext {
                     slot: reply.context.slot,
-                    value: read(reply.value).map_err(|reason| malformed(METHOD, reason))?,
+                    value: RawKeyedAccount::decode_all(&reply.value)
+                        .map_err(|reason| malformed(METHOD, reason))?,
                 })
             })
             .await

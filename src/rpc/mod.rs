@@ -26,6 +26,6 @@ pub use error::{
 };
 pub use retry::RetryPolicy;
 pub use types::{
-    Account, Commitment, Filter, KeyedAccount, LatestBlockhash, Owners, RawKeyedAccount,
-    SendOptions, Simulation, TransactionStatus, WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
+    Account, Commitment, Filter, KeyedAccount, LatestBlockhash, SendOptions, Simulation,
+    TransactionStatus, WithContext, MAX_FILTERS, MAX_MEMCMP_BYTES,
 };

@@ -165,7 +165,7 @@ pub(crate) struct UiAccount {
 
 /// A JSON string, borrowed from the reply when it has no escapes (base58 and base64 never need
 /// one), owned when it has: reading a program's accounts then allocates nothing per account.
-pub struct Text<'a>(Cow<'a, str>);
+pub(crate) struct Text<'a>(Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
     type Target = str;
@@ -202,10 +202,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 }
 
 /// One account of a `getProgramAccounts` reply as the RPC wrote it, its text borrowed from the
-/// reply: a caller that already holds an account with the same address and data text can
-/// skip decoding it (see [`RawKeyedAccount::data_text`]).
+/// reply (a program's accounts are hundreds of kilobytes of base64 and base58).
 #[derive(Deserialize)]
-pub struct RawKeyedAccount<'a> {
+pub(crate) struct RawKeyedAccount<'a> {
     #[serde(borrow)]
     pubkey: Text<'a>,
     #[serde(borrow)]
@@ -288,7 +287,7 @@ pub(crate) fn decode_signature(s: &str) -> Decode<Signature> {
 /// The owner last decoded: accounts listed together (a program's accounts) share one, so
 /// it is decoded once and compared as text after.
 #[derive(Default)]
-pub struct Owners(Option<(String, Pubkey)>);
+struct Owners(Option<(String, Pubkey)>);
 
 impl Owners {
     fn decode(&mut self, text: &str) -> Decode<Pubkey> {
@@ -303,26 +302,26 @@ impl Owners {
     }
 }
 
+/// An account's `data` pair, `[text, encoding]`, as bytes; only base64 is asked for.
+fn base64_data(data: &str, encoding: &str) -> Decode<Vec<u8>> {
+    use base64::Engine as _;
+    if encoding != "base64" {
+        return Err(format!(
+            "account data encoding is {encoding:?}, want base64"
+        ));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(data.as_bytes())
+        .map_err(|e| format!("account data is not base64: {e}"))
+}
+
 impl UiAccount {
     pub(crate) fn decode(self) -> Decode<Account> {
-        self.decode_with(&mut Owners::default())
-    }
-
-    pub(crate) fn decode_with(self, owners: &mut Owners) -> Decode<Account> {
-        use base64::Engine as _;
-        let (data, encoding) = self.data;
-        if encoding != "base64" {
-            return Err(format!(
-                "account data encoding is {encoding:?}, want base64"
-            ));
-        }
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(data.as_bytes())
-            .map_err(|e| format!("account data is not base64: {e}"))?;
+        let (data, encoding) = &self.data;
         Ok(Account {
             lamports: self.lamports,
-            owner: owners.decode(&self.owner)?,
-            data,
+            owner: decode_pubkey("owner", &self.owner)?,
+            data: base64_data(data, encoding)?,
             executable: self.executable,
             rent_epoch: self.rent_epoch,
         })
@@ -330,42 +329,22 @@ impl UiAccount {
 }
 
 impl RawKeyedAccount<'_> {
-    /// The address, as base58 text.
-    pub fn pubkey_text(&self) -> &str {
-        &self.pubkey
-    }
-
-    /// The data as the base64 text it came in, to compare with an earlier reply's.
-    pub fn data_text(&self) -> Decode<&str> {
-        let (data, encoding) = &self.account.data;
-        if &**encoding != "base64" {
-            return Err(format!(
-                "account data encoding is {:?}, want base64",
-                &**encoding
-            ));
-        }
-        Ok(data)
-    }
-
     /// The account, decoded; `owners` remembers the owner text last decoded.
-    pub fn decode(&self, owners: &mut Owners) -> Decode<KeyedAccount> {
-        use base64::Engine as _;
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(self.data_text()?.as_bytes())
-            .map_err(|e| format!("account data is not base64: {e}"))?;
+    fn decode(&self, owners: &mut Owners) -> Decode<KeyedAccount> {
+        let (data, encoding) = &self.account.data;
         Ok(KeyedAccount {
             pubkey: decode_pubkey("pubkey", &self.pubkey)?,
             account: Account {
                 lamports: self.account.lamports,
                 owner: owners.decode(&self.account.owner)?,
-                data,
+                data: base64_data(data, encoding)?,
                 executable: self.account.executable,
                 rent_epoch: self.account.rent_epoch,
             },
         })
     }
 
-    pub fn decode_all(accounts: &[RawKeyedAccount<'_>]) -> Decode<Vec<KeyedAccount>> {
+    pub(crate) fn decode_all(accounts: &[RawKeyedAccount<'_>]) -> Decode<Vec<KeyedAccount>> {
         let mut owners = Owners::default();
         accounts.iter().map(|raw| raw.decode(&mut owners)).collect()
     }
@@ -431,8 +410,8 @@ mod tests {
         let list: Vec<RawKeyedAccount> = serde_json::from_str(&body).unwrap();
         assert!(matches!(list[1].pubkey.0, Cow::Borrowed(_)));
         assert!(matches!(list[0].account.data.0 .0, Cow::Owned(_)));
-        assert_eq!(list[0].data_text(), Ok("AQ/+"));
-        assert_eq!(list[1].data_text(), list[0].data_text());
+        assert_eq!(&*list[0].account.data.0, "AQ/+");
+        assert_eq!(&*list[1].account.data.0, &*list[0].account.data.0);
         let decoded = RawKeyedAccount::decode_all(&list).unwrap();
         assert_eq!(decoded[0].account.data, [1, 15, 254]);
         assert_eq!(decoded[0], decoded[1]);

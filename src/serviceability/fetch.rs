@@ -10,7 +10,7 @@ use super::{
     account_type, DecodeError, Device, DeviceView, User, ViewSource, USER_DEVICE_PK_OFFSET,
 };
 use crate::metrics::CacheMetrics;
-use crate::rpc::{self, Commitment, Filter, KeyedAccount, Owners, RpcError};
+use crate::rpc::{self, Commitment, Filter, KeyedAccount, RpcError};
 
 /// Why a device view or the device itself could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -67,16 +67,12 @@ impl DecodedUsers {
     pub fn decode(accounts: &[KeyedAccount]) -> Self {
         let mut out = Self::default();
         for keyed in accounts {
-            out.push(keyed.pubkey, User::decode(&keyed.account.data));
+            match User::decode(&keyed.account.data) {
+                Ok(user) => out.users.push((keyed.pubkey, user)),
+                Err(error) => out.failures.push((keyed.pubkey, error)),
+            }
         }
         out
-    }
-
-    fn push(&mut self, pubkey: Pubkey, decoded: Result<User, DecodeError>) {
-        match decoded {
-            Ok(user) => self.users.push((pubkey, user)),
-            Err(error) => self.failures.push((pubkey, error)),
-        }
     }
 }
 
@@ -87,24 +83,6 @@ pub struct RpcSource {
     pub device_pk: Pubkey,
     pub commitment: Commitment,
     pub metrics: CacheMetrics,
-}
-
-impl RpcSource {
-    pub fn new(
-        client: rpc::Client,
-        program_id: Pubkey,
-        device_pk: Pubkey,
-        commitment: Commitment,
-        metrics: CacheMetrics,
-    ) -> Self {
-        Self {
-            client,
-            program_id,
-            device_pk,
-            commitment,
-            metrics,
-        }
-    }
 }
 
 impl ViewSource for RpcSource {
@@ -136,31 +114,22 @@ impl ViewSource for RpcSource {
                 .with_label_values(&["device_tail"])
                 .inc();
         }
-        let mut bytes = device_account.data.len();
-        // Decoded straight from the reply's text, one account at a time, so the reply is
-        // never held twice (as text and as owned strings).
         let users = self
             .client
-            .get_program_accounts_with(
+            .get_program_accounts(
                 &self.program_id,
                 &user_filters(Some(&self.device_pk)),
                 self.commitment,
-                |raw| {
-                    let mut owners = Owners::default();
-                    let mut decoded = DecodedUsers::default();
-                    let mut read = 0;
-                    for account in &raw {
-                        let keyed = account.decode(&mut owners)?;
-                        read += keyed.account.data.len();
-                        decoded.push(keyed.pubkey, User::decode(&keyed.account.data));
-                    }
-                    Ok((decoded, read))
-                },
             )
             .await?;
-        let (decoded, read) = users.value;
-        bytes += read;
+        let bytes: usize = device_account.data.len()
+            + users
+                .value
+                .iter()
+                .map(|k| k.account.data.len())
+                .sum::<usize>();
         self.metrics.bytes_fetched.inc_by(bytes as u64);
+        let decoded = DecodedUsers::decode(&users.value);
         for (pubkey, error) in &decoded.failures {
             self.metrics
                 .decode_failures
