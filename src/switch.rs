@@ -1,7 +1,7 @@
-//! One tick's reading of the switch: the BGP peer table and the tunnel table. Both come from
-//! ONE eAPI request whenever the tunnels are read, so the two describe the same moment and a
-//! tick costs one round trip however many users the device has; between changes a tick reads
-//! the sessions alone and keeps the tunnels (see [`Observer`]).
+//! One tick's reading of the switch: the BGP peer table and the tunnel table, read together (in
+//! one request, or the tunnels right after the sessions that changed), so the two describe the
+//! same moment; between changes a tick reads the sessions alone and keeps the tunnels (see
+//! [`Observer`]).
 //!
 //! Either both tables are known or the observation failed: a failed interface read is exactly as
 //! much a failed observation as a failed BGP read, since either half missing could make a live
@@ -66,7 +66,7 @@ pub const TUNNEL_REFRESH: Duration = Duration::from_secs(30);
 /// BGP peer) and changes only when tunnels are configured or change state, which on a working
 /// switch shows in the sessions too. So a reading takes the summary alone and keeps the last
 /// tunnel table while every session is the one it was, in the same state; a session that
-/// appeared, went or changed state brings both tables again in one request, so that a decision
+/// appeared, went or changed state brings the tunnels again right after, so that a decision
 /// never pairs new sessions with old tunnels (a tunnel moved to another VRF would otherwise
 /// hide its session). The interfaces are also read again at least every [`TUNNEL_REFRESH`],
 /// after [`Observer::expect`] says the users changed, and after a failed reading. A changed
@@ -130,9 +130,26 @@ impl Observer {
             };
             let peers = PeerTable::from_reply(&reply, 0..reply.commands().len())
                 .map_err(|error| self.failed(error))?;
-            if peers.sessions_digest() == sessions {
+            let digest = peers.sessions_digest();
+            if digest == sessions {
                 return Ok(SwitchState { peers, tunnels });
             }
+            // The sessions changed: the tunnels are read right after them, so the summary is
+            // not read twice (EOS runs one request's commands one after another too).
+            let reply = match client
+                .execute(&Request::new().commands([tunnel::interface_command()]))
+                .await
+            {
+                Ok(reply) => reply,
+                Err(error) => return Err(self.failed(error)),
+            };
+            let tunnels = self.tunnels(&reply).map_err(|error| self.failed(error))?;
+            if let Some(last) = &mut self.last {
+                last.sessions = digest;
+                last.read_at = Instant::now();
+                last.stale = false;
+            }
+            return Ok(SwitchState { peers, tunnels });
         }
         let reply = match client.execute(&request(summaries)).await {
             Ok(reply) => reply,
