@@ -284,7 +284,7 @@ impl DaemonMetrics {
             stream_events: IntCounterVec::new(
                 Opts::new(
                     "doublezero_bgpstatus_stream_events_total",
-                    "BGP peer events received from EosSdkRpc, by kind",
+                    "Events received from EosSdkRpc, by kind (BGP: set, del, state; tunnels: intf_status, intf_config)",
                 ),
                 &["kind"],
             )?,

@@ -177,7 +177,9 @@ impl Observer {
         }
     }
 
-    fn read_tunnels_next(&mut self) {
+    /// The tunnels may have changed (an interface event said so, or a reading failed): the
+    /// next reading takes them too.
+    pub fn read_tunnels_next(&mut self) {
         if let Some(last) = &mut self.last {
             last.stale = true;
         }

@@ -146,6 +146,20 @@ impl TunnelTable {
         self.tunnels.get(*self.by_number.get(&number)?)
     }
 
+    /// This table with the line protocol of tunnel `name` up or down, as an interface event
+    /// says; `None` when the table has no such tunnel or already says so.
+    pub fn with_line_protocol(&self, name: &str, up: bool) -> Option<TunnelTable> {
+        let number = name.strip_prefix("Tunnel")?.parse().ok()?;
+        let position = *self.by_number.get(&number)?;
+        let tunnel = &self.tunnels[position];
+        if &*tunnel.name != name || tunnel.is_up() == up {
+            return None;
+        }
+        let mut table = self.clone();
+        table.tunnels[position].line_protocol = Arc::from(if up { "up" } else { "down" });
+        Some(table)
+    }
+
     /// All tunnel interfaces, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Tunnel> {
         self.tunnels.iter()
@@ -392,6 +406,27 @@ mod tests {
         }))
         .unwrap_err();
         assert!(err.starts_with("Tunnel9: "), "{err}");
+    }
+
+    #[test]
+    fn an_interface_event_sets_one_tunnels_line_protocol() {
+        let tunnels = table(serde_json::json!({
+            "Tunnel7": {"lineProtocolStatus": "up", "interfaceStatus": "connected"},
+            "Tunnel8": {"lineProtocolStatus": "lowerLayerDown"}
+        }))
+        .unwrap();
+        let down = tunnels.with_line_protocol("Tunnel7", false).unwrap();
+        assert!(!down.by_number(7).unwrap().is_up());
+        assert_eq!(&*down.by_number(7).unwrap().interface_status, "connected");
+        assert_eq!(down.by_number(8), tunnels.by_number(8));
+        let up = down.with_line_protocol("Tunnel7", true).unwrap();
+        assert!(up.by_number(7).unwrap().is_up());
+        // Already so, no such tunnel, or not a tunnel name.
+        assert!(tunnels.with_line_protocol("Tunnel7", true).is_none());
+        assert!(tunnels.with_line_protocol("Tunnel8", false).is_none());
+        assert!(tunnels.with_line_protocol("Tunnel9", true).is_none());
+        assert!(tunnels.with_line_protocol("Tunnel07", false).is_none());
+        assert!(tunnels.with_line_protocol("Ethernet7", false).is_none());
     }
 
     /// Any JSON value, a few levels deep, for the fields a switch could send in any shape.

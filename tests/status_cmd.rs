@@ -73,7 +73,7 @@ fn snapshot() -> Value {
         "error": null,
         "observation": {"at": 1_749_999_998u64, "ok": true, "error": null, "peers": 3, "tunnels": 3},
         "view": {"slot": 4321, "age_s": 0.4, "stale": false, "error": null},
-        "stream": {"addr": "unix:///var/run/eos-sdk-rpc.sock", "connected": true, "since": 1_749_990_000u64, "last_event": 1_749_999_990u64, "error": null, "reconnects": 1},
+        "stream": {"addr": "unix:///var/run/eos-sdk-rpc.sock", "connected": true, "since": 1_749_990_000u64, "last_event": 1_749_999_990u64, "error": null, "reconnects": 1, "interfaces_watched": true, "interfaces_error": null},
         "outbox": {"in_flight": 0, "last_signature": "5ig1111111111111111111111111111111111111111111111111111111111111111111111111111111111", "last_error": "custom program error 0x2a"},
         "users": [
             row(IN_SYNC, "in_sync", Some("refresh due in 21540s"), Some(21540.0)),

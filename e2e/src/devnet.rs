@@ -219,6 +219,18 @@ impl Devnet {
         );
     }
 
+    /// Sets the oper status of user `i`'s tunnel interface (its line protocol up or down).
+    pub fn tunnel_up(&self, i: usize, up: bool) -> anyhow::Result<()> {
+        let user = &self.users[i];
+        self.switch.set_tunnel(eapi_sim::Tunnel {
+            name: user.tunnel.clone(),
+            vrf: USER_VRF.into(),
+            address: format!("{}/31", user.device_addr),
+            up,
+        })?;
+        Ok(())
+    }
+
     /// Removes user `i`'s tunnel interface (the user is no longer provisioned on the switch).
     pub fn remove_tunnel(&self, i: usize) {
         self.switch.remove_tunnel(&self.users[i].tunnel);

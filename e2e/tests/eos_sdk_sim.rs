@@ -12,10 +12,12 @@ use std::time::Duration;
 use doublezero_bgpstatus::eapi::{Client, Command};
 use doublezero_bgpstatus_e2e::eapi_sim::proto::{
     BgpPeerExistsRequest, BgpPeerExistsResponse, BgpPeerKey, BgpPeerState, BgpPeerStateRequest,
-    BgpPeerStateResponse, BgpPeerWatchRequest, BgpPeerWatchResponse, WatchOverload,
+    BgpPeerStateResponse, BgpPeerWatchRequest, BgpPeerWatchResponse, IntfEvent, IntfEvents,
+    IntfOverloads, LegacyInterfaceEvent, LegacyIntfEvent, OperStatuses, WatchIntfRequest,
+    WatchIntfResponse, WatchOverload,
 };
 use doublezero_bgpstatus_e2e::eapi_sim::{
-    EapiSim, GrpcBehaviour, GrpcCounters, GrpcFault, Peer, SimConfig, WatchAck,
+    EapiSim, GrpcBehaviour, GrpcCounters, GrpcFault, IntfServing, Peer, SimConfig, Tunnel, WatchAck,
 };
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -77,6 +79,23 @@ impl BgpClient {
     ) -> Result<Streaming<BgpPeerWatchResponse>, Status> {
         self.ready().await?;
         let path = PathAndQuery::from_static("/eos.remote.BgpMgrService/watch");
+        let response = self
+            .grpc
+            .server_streaming(tonic::Request::new(request), path, ProstCodec::default())
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// `IntfMgrService.watch(all_intfs)`, its responses read as `M` (the current shape or the
+    /// older one).
+    async fn watch_intfs<M: prost::Message + Default + 'static>(
+        &mut self,
+    ) -> Result<Streaming<M>, Status> {
+        self.ready().await?;
+        let path = PathAndQuery::from_static("/eos.remote.IntfMgrService/watch");
+        let request = WatchIntfRequest {
+            overloads: Some(IntfOverloads::AllIntfs(true)),
+        };
         let response = self
             .grpc
             .server_streaming(tonic::Request::new(request), path, ProstCodec::default())
@@ -339,6 +358,7 @@ async fn the_ack_comes_where_the_reading_puts_it_and_only_when_asked() {
     lab.sim.set_grpc_behaviour(GrpcBehaviour {
         initial_snapshot: true,
         ack: WatchAck::AfterSnapshot,
+        ..GrpcBehaviour::default()
     });
     let mut after = client.watch(all(true)).await.expect("a watch");
     assert_eq!(
@@ -353,6 +373,7 @@ async fn the_ack_comes_where_the_reading_puts_it_and_only_when_asked() {
     lab.sim.set_grpc_behaviour(GrpcBehaviour {
         initial_snapshot: false,
         ack: WatchAck::Never,
+        ..GrpcBehaviour::default()
     });
     let mut never = client.watch(all(true)).await.expect("a watch");
     lab.set("169.254.0.1", "Idle");
@@ -607,6 +628,7 @@ async fn binary_serves_grpc_on_both_transports_driven_by_its_control_api() {
         .arg(&grpc_socket)
         .args(["--grpc-tcp", "127.0.0.1:0", "--demo-users", "2"])
         .args(["--grpc-no-initial-snapshot", "--grpc-ack", "never"])
+        .args(["--grpc-interfaces", "legacy"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -633,7 +655,22 @@ async fn binary_serves_grpc_on_both_transports_driven_by_its_control_api() {
     assert_eq!(state["counters"]["calls"]["watch"], 2);
     assert_eq!(
         state["behaviour"],
-        json!({"initial_snapshot": false, "ack": "never"})
+        json!({"initial_snapshot": false, "ack": "never", "interfaces": "legacy"})
+    );
+    let mut intf_watch = over_unix
+        .watch_intfs::<LegacyInterfaceEvent>()
+        .await
+        .expect("an interface watch");
+    let tunnel = json!({"name": "Tunnel9", "vrf": "vrf1", "address": "169.254.0.8/31"});
+    assert_eq!(
+        control(&control_addr, "POST", "/tunnels", tunnel).await.0,
+        204
+    );
+    let created = timeout(BOUND, intf_watch.message()).await.unwrap().unwrap();
+    let created = created.expect("an interface event");
+    assert_eq!(
+        (created.intf_id.map(|id| id.id), created.intf_event),
+        (Some(9), Some(LegacyIntfEvent::Event(0)))
     );
 
     let down = json!({"vrf": "vrf1", "address": "169.254.0.3", "state": "Idle"});
@@ -678,4 +715,228 @@ async fn binary_serves_grpc_on_both_transports_driven_by_its_control_api() {
 
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
+
+/// An interface event as the tests compare them: `created Tunnel500`, `deleted …`, `up …`,
+/// `down …`.
+fn describe_intf(response: &WatchIntfResponse) -> String {
+    let name = &response
+        .intf_id
+        .as_ref()
+        .expect("events name the interface")
+        .name;
+    match response.intf_event {
+        Some(IntfEvent::Event(event)) => match IntfEvents::try_from(event) {
+            Ok(IntfEvents::Created) => format!("created {name}"),
+            Ok(IntfEvents::Deleted) => format!("deleted {name}"),
+            other => format!("event {other:?} {name}"),
+        },
+        Some(IntfEvent::Status(status)) => match OperStatuses::try_from(status) {
+            Ok(OperStatuses::Up) => format!("up {name}"),
+            Ok(OperStatuses::Down) => format!("down {name}"),
+            other => format!("status {other:?} {name}"),
+        },
+        ref other => format!("{other:?} {name}"),
+    }
+}
+
+async fn next_intf(stream: &mut Streaming<WatchIntfResponse>, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        let message = timeout(BOUND, stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("no interface event within {BOUND:?}; had {seen:?}"))
+            .unwrap_or_else(|status| panic!("the watch failed: {status:?}; had {seen:?}"))
+            .unwrap_or_else(|| panic!("the watch ended; had {seen:?}"));
+        seen.push(describe_intf(&message));
+    }
+    seen
+}
+
+fn tunnel(name: &str, address: &str, up: bool) -> Tunnel {
+    Tunnel {
+        name: name.into(),
+        vrf: VRF.into(),
+        address: address.into(),
+        up,
+    }
+}
+
+impl Lab {
+    /// A tunnel's line protocol as eAPI's `show ip interface` shows it.
+    async fn polled_line_protocol(&self, name: &str) -> Option<String> {
+        let client = Client::new(self.sim.socket_path()).with_timeout(BOUND);
+        let reply = client
+            .run(&[Command::new("show ip interface")])
+            .await
+            .expect("the interfaces");
+        reply[0]["interfaces"][name]["lineProtocolStatus"]
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// An interface watch sees tunnels created, going down and up, and deleted, in order, whether
+/// set on their own or carried by a session, while eAPI shows the same.
+#[tokio::test]
+async fn an_interface_watch_sees_tunnels_come_change_and_go_as_eapi_shows_them() {
+    let lab = Lab::start(Listen::Unix, |config| config.grpc_initial_snapshot = false).await;
+    let mut client = lab.client().await;
+    let mut watch = client
+        .watch_intfs::<WatchIntfResponse>()
+        .await
+        .expect("a watch");
+    until(&lab.sim, "one open interface watch", |c| {
+        c.open_intf_watches == 1
+    })
+    .await;
+
+    lab.sim
+        .set_tunnel(tunnel("Tunnel500", "169.254.0.0/31", true))
+        .unwrap();
+    assert_eq!(
+        next_intf(&mut watch, 2).await,
+        ["created Tunnel500", "up Tunnel500"]
+    );
+    lab.sim
+        .set_tunnel(tunnel("Tunnel500", "169.254.0.0/31", false))
+        .unwrap();
+    assert_eq!(next_intf(&mut watch, 1).await, ["down Tunnel500"]);
+    assert_eq!(
+        lab.polled_line_protocol("Tunnel500").await.as_deref(),
+        Some("down")
+    );
+    // The same status again is no event; the next one is the session's tunnel.
+    lab.sim
+        .set_tunnel(tunnel("Tunnel500", "169.254.0.0/31", false))
+        .unwrap();
+    let mut carried = Peer::new(VRF, "169.254.0.3", "Established");
+    carried.tunnel = Some("Tunnel501".into());
+    lab.sim.set_peer(carried).unwrap();
+    assert_eq!(
+        next_intf(&mut watch, 2).await,
+        ["created Tunnel501", "up Tunnel501"]
+    );
+    assert!(lab.sim.remove_tunnel("Tunnel500"));
+    assert!(lab.sim.remove_peer(VRF, "169.254.0.3"));
+    assert_eq!(
+        next_intf(&mut watch, 2).await,
+        ["deleted Tunnel500", "deleted Tunnel501"]
+    );
+    assert_eq!(lab.polled_line_protocol("Tunnel500").await, None);
+    let counters = lab.sim.grpc_counters();
+    assert_eq!(
+        (counters.intf_events_sent, counters.calls.intf_watch),
+        (7, 1)
+    );
+}
+
+/// With the snapshot reading on, a new interface watch first gets every tunnel's status.
+#[tokio::test]
+async fn an_interface_watch_starts_with_each_tunnels_status_under_the_snapshot_reading() {
+    let lab = Lab::start(Listen::Tcp, |config| {
+        config.tunnels = vec![
+            tunnel("Tunnel500", "169.254.0.0/31", true),
+            tunnel("Tunnel502", "169.254.0.4/31", false),
+        ]
+    })
+    .await;
+    let mut watch = lab
+        .client()
+        .await
+        .watch_intfs::<WatchIntfResponse>()
+        .await
+        .expect("a watch");
+    assert_eq!(
+        next_intf(&mut watch, 2).await,
+        ["up Tunnel500", "down Tunnel502"]
+    );
+}
+
+/// A switch serving the older `InterfaceEvent` sends what the current shape cannot decode: a
+/// client expecting the current shape fails the stream; one expecting the old reads the tunnel
+/// by number.
+#[tokio::test]
+async fn the_older_interface_shape_is_served_when_asked_and_numbers_the_tunnel() {
+    let lab = Lab::start(Listen::Unix, |config| {
+        config.grpc_initial_snapshot = false;
+        config.grpc_interfaces = IntfServing::Legacy;
+    })
+    .await;
+    let mut client = lab.client().await;
+    let mut current = client
+        .watch_intfs::<WatchIntfResponse>()
+        .await
+        .expect("a watch");
+    let mut legacy = client
+        .watch_intfs::<LegacyInterfaceEvent>()
+        .await
+        .expect("a watch");
+    until(&lab.sim, "two open interface watches", |c| {
+        c.open_intf_watches == 2
+    })
+    .await;
+    lab.sim
+        .set_tunnel(tunnel("Tunnel7", "169.254.0.6/31", false))
+        .unwrap();
+    let failed = timeout(BOUND, current.message())
+        .await
+        .expect("an answer")
+        .unwrap_err();
+    assert_eq!(failed.code(), Code::Internal, "{failed:?}");
+    let created = timeout(BOUND, legacy.message()).await.unwrap().unwrap();
+    let created = created.expect("an event");
+    assert_eq!(created.intf_id.map(|id| id.id), Some(7));
+    assert_eq!(created.intf_event, Some(LegacyIntfEvent::Event(0)));
+    let status = timeout(BOUND, legacy.message()).await.unwrap().unwrap();
+    match status.expect("an event").intf_event {
+        Some(LegacyIntfEvent::Status(status)) => {
+            assert_eq!(status.status, OperStatuses::Down as i32)
+        }
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+/// A release without the interface service refuses its watch and still serves BGP; the
+/// transport-wide faults end interface watches too.
+#[tokio::test]
+async fn interface_watches_are_refused_or_ended_as_the_readings_and_faults_say() {
+    let lab = Lab::start(Listen::Tcp, |config| {
+        config.grpc_initial_snapshot = false;
+        config.grpc_interfaces = IntfServing::Unimplemented;
+    })
+    .await;
+    let mut client = lab.client().await;
+    let refused = client.watch_intfs::<WatchIntfResponse>().await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unimplemented);
+    assert!(refused.message().contains("IntfMgrService"), "{refused:?}");
+    let mut bgp = client.watch(all(true)).await.expect("BGP is still served");
+    assert_eq!(next(&mut bgp, 1).await, ["ack"]);
+
+    lab.sim.set_grpc_behaviour(GrpcBehaviour {
+        initial_snapshot: false,
+        ..GrpcBehaviour::default()
+    });
+    for (fault, code) in [
+        (GrpcFault::Unavailable, Code::Unavailable),
+        (GrpcFault::Unimplemented, Code::Unimplemented),
+    ] {
+        let mut watch = client
+            .watch_intfs::<WatchIntfResponse>()
+            .await
+            .expect("a watch");
+        until(&lab.sim, "one open interface watch", |c| {
+            c.open_intf_watches == 1
+        })
+        .await;
+        lab.sim.set_grpc_fault(fault);
+        let ended = timeout(BOUND, watch.message()).await.unwrap().unwrap_err();
+        assert_eq!(ended.code(), code, "{ended:?}");
+        lab.sim.clear_grpc_fault();
+        drop(watch);
+        until(&lab.sim, "the ended watch is closed", |c| {
+            c.open_intf_watches == 0
+        })
+        .await;
+    }
 }

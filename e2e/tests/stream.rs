@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{Agent, Devnet};
-use doublezero_bgpstatus_e2e::eapi_sim::{GrpcFault, SimConfig, WatchAck};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, Agent, Devnet, ANY_PORT};
+use doublezero_bgpstatus_e2e::eapi_sim::{GrpcFault, IntfServing, SimConfig, WatchAck};
 use nix::sys::signal::Signal;
+use serde_json::Value;
 
 const SLOT: Duration = Duration::from_millis(400);
 const SETTLE: Duration = Duration::from_secs(30);
@@ -78,20 +79,7 @@ async fn a_drop_goes_out_from_the_stream_alone(transport: Transport) {
     assert!(stream_up(&agent).await, "{}", agent.log());
     let polls = devnet.requests_with(SUMMARY);
 
-    eprintln!("DBG before {:?}", devnet.switch.grpc_counters());
     devnet.session(1, Some("Idle")).unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    eprintln!("DBG after {:?}", devnet.switch.grpc_counters());
-    eprintln!(
-        "DBG metrics {:?}",
-        agent
-            .get("/metrics")
-            .await
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("stream"))
-            .collect::<Vec<_>>()
-    );
     assert!(
         devnet
             .wait_until(Duration::from_secs(5), |d| d.chain_status(1)
@@ -342,4 +330,197 @@ async fn a_session_flapping_on_the_stream_is_not_a_write_storm() {
     );
     assert_eq!(devnet.chain_status(1), BgpStatus::Up);
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+/// Polls `/status` until `done` holds of it, for at most `timeout`; the last snapshot either way.
+async fn status_until(
+    agent: &Agent,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> (bool, Value) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(status) = agent.status().await {
+            if done(&status) {
+                return (true, status);
+            }
+            last = status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (false, last)
+}
+
+/// User `i`'s `tunnel` column in `/status`.
+fn tunnel_column(devnet: &Devnet, status: &Value, i: usize) -> String {
+    let pubkey = devnet.users[i].pubkey.to_string();
+    status["users"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["pubkey"] == pubkey.as_str()))
+        .map_or_else(String::new, |row| {
+            row["tunnel"].as_str().unwrap_or_default().to_owned()
+        })
+}
+
+/// With the interface watch open, a tunnel going down shows at once, without a poll (and
+/// without changing a status: the line protocol never decides), and a tunnel deleted brings a
+/// poll at once, long before the 60 s stream interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnel_changes_arrive_from_the_interface_watch_between_polls() {
+    let (devnet, agent) = streaming(2, Transport::Unix, |_| {}, &SLOW_POLL).await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    let (watched, status) = status_until(&agent, SETTLE, |s| {
+        s["stream"]["interfaces_watched"] == true
+    })
+    .await;
+    assert!(watched, "{status}\n{}", agent.log());
+    // Any poll the interface snapshot asked for has run.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let polls = devnet.requests_with(SUMMARY);
+
+    devnet.tunnel_up(0, false).unwrap();
+    let (down, status) = status_until(&agent, Duration::from_secs(5), |s| {
+        tunnel_column(&devnet, s, 0) == "down"
+    })
+    .await;
+    assert!(down, "{status}\n{}", agent.log());
+    assert_eq!(
+        devnet.requests_with(SUMMARY),
+        polls,
+        "from the event, not a poll"
+    );
+    assert_eq!(tunnel_column(&devnet, &status, 1), "up");
+    assert!(
+        all(&devnet, BgpStatus::Up),
+        "a tunnel's line protocol decides nothing"
+    );
+    assert!(
+        agent
+            .wait_for_metric(
+                "doublezero_bgpstatus_stream_events_total{kind=\"intf_status\"}",
+                1.0,
+                SETTLE
+            )
+            .await,
+        "{}",
+        agent.log()
+    );
+
+    devnet.remove_tunnel(1);
+    assert!(
+        devnet
+            .wait_for_requests(SUMMARY, 1, Duration::from_secs(5))
+            .await,
+        "a deleted tunnel brings a poll\n{}",
+        agent.log()
+    );
+    let (absent, status) = status_until(&agent, Duration::from_secs(5), |s| {
+        tunnel_column(&devnet, s, 1) == "absent"
+    })
+    .await;
+    assert!(absent, "{status}\n{}", agent.log());
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+/// A transport without the interface service, or serving its older shape, leaves the tunnels
+/// on the poll and says why, while BGP events still decide between polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_readable_interface_watch_tunnels_stay_on_the_poll_and_bgp_events_still_decide() {
+    for (serving, why) in [
+        (IntfServing::Unimplemented, "does not serve IntfMgrService"),
+        (IntfServing::Legacy, "not in the shape this build reads"),
+    ] {
+        let (devnet, agent) = streaming(
+            2,
+            Transport::Tcp,
+            |config| config.grpc_interfaces = serving,
+            &SLOW_POLL,
+        )
+        .await;
+        assert!(stream_up(&agent).await, "{}", agent.log());
+        let (said, status) = status_until(&agent, SETTLE, |s| {
+            s["stream"]["interfaces_error"]
+                .as_str()
+                .is_some_and(|error| error.contains(why))
+        })
+        .await;
+        assert!(said, "{serving:?}: {status}\n{}", agent.log());
+        assert_eq!(status["stream"]["interfaces_watched"], false, "{status}");
+        assert_eq!(status["stream"]["connected"], true, "{status}");
+
+        let polls = devnet.requests_with(SUMMARY);
+        devnet.session(1, Some("Idle")).unwrap();
+        devnet.reaches(&agent, 1, BgpStatus::Down, SETTLE).await;
+        assert_eq!(devnet.requests_with(SUMMARY), polls, "{serving:?}");
+        assert_eq!(devnet.chain_status(0), BgpStatus::Up);
+        assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+    }
+}
+
+/// Runs the agent binary with `args`; its success and stdout.
+async fn run_cli(args: &[String]) -> (bool, String) {
+    let output = tokio::process::Command::new(agent_binary().unwrap())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// `check` and `peers` probe the transport when given its address and say whether tunnels
+/// can be watched there, and why not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_peers_say_whether_the_tunnels_can_be_watched() {
+    for (serving, said) in [
+        (IntfServing::Current, "watching tunnels too"),
+        (
+            IntfServing::Unimplemented,
+            "tunnels not watched: this EOS release does not serve IntfMgrService",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let devnet = Devnet::start_with_switch(1, SLOT, |config| {
+            config.grpc_unix = Some(dir.path().join("eos-sdk-rpc.sock"));
+            config.grpc_interfaces = serving;
+        })
+        .await
+        .unwrap();
+        devnet.session(0, Some("Established")).unwrap();
+        let mut args = devnet.agent_args(ANY_PORT, &[]);
+        args[0] = "check".into();
+        args.extend(devnet.stream_flag());
+        let (ok, report) = run_cli(&args).await;
+        assert!(ok, "{serving:?}\n{report}");
+        let line = report
+            .lines()
+            .find(|l| l.contains("stream"))
+            .unwrap_or_else(|| panic!("no stream line:\n{report}"));
+        assert!(
+            line.starts_with("[ ok ]") && line.contains(said),
+            "{serving:?}: {line}"
+        );
+
+        let mut peers = vec![
+            "peers".to_owned(),
+            "--eapi-socket".to_owned(),
+            devnet.switch.socket_path().display().to_string(),
+        ];
+        peers.extend(devnet.stream_flag());
+        let (ok, listing) = run_cli(&peers).await;
+        assert!(ok, "{listing}");
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with("stream: "))
+            .unwrap_or_else(|| panic!("no stream line:\n{listing}"));
+        let expected = match serving {
+            IntfServing::Current => "; tunnels watched".to_owned(),
+            _ => format!("; {said}"),
+        };
+        assert!(line.contains(&expected), "{serving:?}: {line}");
+    }
 }

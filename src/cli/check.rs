@@ -227,8 +227,12 @@ async fn stream_item(addr: &eos_sdk::Addr) -> Item {
         Ok(probe) => pass(
             "stream",
             format!(
-                "watching BGP peers at {addr} ({} peer states in the first second)",
-                probe.states.len()
+                "watching BGP peers at {addr} ({} peer states in the first second); {}",
+                probe.states.len(),
+                match &probe.interfaces {
+                    Ok(()) => "watching tunnels too".to_owned(),
+                    Err(why) => format!("tunnels not watched: {why}"),
+                }
             ),
         ),
         Err(error) if error.contains("does not serve BgpMgrService") => warn(

@@ -65,9 +65,13 @@ fn stream_line(
         Ok(probe) => probe,
         Err(error) => return format!("stream: {addr} UNAVAILABLE: {error}\n"),
     };
+    let tunnels = match &probe.interfaces {
+        Ok(()) => "tunnels watched".to_owned(),
+        Err(why) => format!("tunnels not watched: {why}"),
+    };
     if probe.states.is_empty() {
         return format!(
-            "stream: {addr} answers (no current states sent on watch; events will follow changes)\n"
+            "stream: {addr} answers (no current states sent on watch; events will follow changes); {tunnels}\n"
         );
     }
     let disagree = probe
@@ -81,7 +85,7 @@ fn stream_line(
         })
         .count();
     format!(
-        "stream: {addr} answers: {} sessions, {disagree} disagreeing with eAPI\n",
+        "stream: {addr} answers: {} sessions, {disagree} disagreeing with eAPI; {tunnels}\n",
         probe.states.len()
     )
 }

@@ -246,6 +246,20 @@ fn write_summary(out: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
         ),
     };
     writeln!(out, "sessions     {sessions}")?;
+    let tunnels = match &s.stream {
+        Some(stream) if stream.connected && stream.interfaces_watched => {
+            "EosSdkRpc interface watch; eAPI poll reconciles".to_owned()
+        }
+        Some(stream) if stream.connected => format!(
+            "eAPI poll ({})",
+            stream
+                .interfaces_error
+                .as_deref()
+                .unwrap_or("interface watch not open yet")
+        ),
+        _ => "eAPI poll".to_owned(),
+    };
+    writeln!(out, "tunnels      {tunnels}")?;
     let o = &s.outbox;
     writeln!(
         out,

@@ -4,6 +4,9 @@
 //! and dampening end on time), and the switch is read every `bgp-status-stream-interval`, the
 //! poll reconciling and counting every session the stream and the poll disagree on. A lost
 //! stream brings a poll at once and polls on every tick again; it changes no status by itself.
+//!
+//! Interface events amend the tunnel table (a tunnel's line protocol, which is shown and never
+//! decides) or, for a tunnel created or deleted, bring a poll at once.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -84,6 +87,7 @@ impl Daemon {
                     stream.health.since = Some(unix_now());
                 }
                 stream.health.error = Some(error.clone());
+                stream.health.interfaces_watched = false;
                 stream.open_since = None;
                 self.metrics.stream_up.set(0);
                 self.metrics.stream_losses.inc();
@@ -92,9 +96,28 @@ impl Daemon {
                 self.publish();
                 return;
             }
+            StreamEvent::Interfaces(result) => {
+                let error = result.as_ref().err();
+                if stream.health.interfaces_error.as_ref() != error {
+                    match error {
+                        None => {
+                            tracing::info!(addr = %stream.health.addr, "watching tunnels' oper status over EosSdkRpc")
+                        }
+                        Some(error) => {
+                            tracing::warn!(addr = %stream.health.addr, %error, "no interface watch over EosSdkRpc; tunnels are read by the eAPI poll")
+                        }
+                    }
+                }
+                stream.health.interfaces_watched = result.is_ok();
+                stream.health.interfaces_error = error.cloned();
+                self.publish();
+                return;
+            }
             StreamEvent::Added(_) => "set",
             StreamEvent::Removed(_) => "del",
             StreamEvent::State(..) => "state",
+            StreamEvent::TunnelOper { .. } => "intf_status",
+            StreamEvent::TunnelConfig(_) => "intf_config",
         };
         self.metrics.stream_events.with_label_values(&[kind]).inc();
         stream.health.last_event = Some(unix_now());
@@ -119,7 +142,25 @@ impl Daemon {
                 stream.touched.insert(key.clone(), now);
                 switch.peers.set_state(&key, state, SystemTime::now())
             }
-            StreamEvent::Connected | StreamEvent::Lost { .. } => false,
+            StreamEvent::TunnelOper { name, up } => {
+                // The observer's table still has the old status: it reads the interfaces next.
+                self.observer.read_tunnels_next();
+                match switch.tunnels.with_line_protocol(&name, up) {
+                    Some(table) => {
+                        switch.tunnels = std::sync::Arc::new(table);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            // A tunnel that came or went may be a user's: its address is in the interface
+            // model only, so the switch is read now.
+            StreamEvent::TunnelConfig(_) => {
+                self.observer.read_tunnels_next();
+                self.poll_now = true;
+                false
+            }
+            StreamEvent::Connected | StreamEvent::Lost { .. } | StreamEvent::Interfaces(_) => false,
         };
         tracing::debug!(changed, "EosSdkRpc event applied");
         if changed && self.decide_at.is_none() {

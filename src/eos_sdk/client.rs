@@ -1,4 +1,4 @@
-//! The connection to EosSdkRpc's transport and the two calls made on it.
+//! The connection to EosSdkRpc's transport and the calls made on it.
 //!
 //! The transport listens on a unix socket (EOS 4.30.2 and later; namespace-free) or on
 //! `127.0.0.1:9543` in the default VRF. The agent runs in the management namespace, where that
@@ -21,7 +21,7 @@ use tonic_prost::ProstCodec;
 
 use super::proto::{
     BgpPeerKey, BgpPeerState, BgpPeerStateRequest, BgpPeerStateResponse, BgpPeerWatchRequest,
-    BgpPeerWatchResponse, Overload,
+    BgpPeerWatchResponse, IntfOverloads, Overload, WatchIntfRequest, WatchIntfResponse,
 };
 
 /// Where the EosSdkRpc transport listens: `unix:///path` or `IP:PORT`.
@@ -122,7 +122,7 @@ impl Connector {
     }
 
     /// A new HTTP/2 connection to the transport.
-    pub async fn connect(&self) -> Result<BgpMgr, Status> {
+    pub async fn connect(&self) -> Result<Connection, Status> {
         // The authority is not used to connect: the connector below decides where to.
         let endpoint = Endpoint::from_static("http://eos-sdk-rpc").connect_timeout(self.timeout);
         let unavailable = |error: tonic::transport::Error| {
@@ -174,7 +174,7 @@ impl Connector {
             }
         }
         .map_err(unavailable)?;
-        Ok(BgpMgr {
+        Ok(Connection {
             grpc: tonic::client::Grpc::new(channel),
             // Streams live for hours: the timeout bounds the connection and the unary probe.
             timeout: self.timeout,
@@ -182,14 +182,15 @@ impl Connector {
     }
 }
 
-/// `eos.remote.BgpMgrService` on one connection.
+/// One HTTP/2 connection to the transport, carrying `eos.remote.BgpMgrService` and
+/// `eos.remote.IntfMgrService` calls side by side.
 #[derive(Debug, Clone)]
-pub struct BgpMgr {
+pub struct Connection {
     grpc: tonic::client::Grpc<Channel>,
     timeout: Duration,
 }
 
-impl BgpMgr {
+impl Connection {
     /// Watches every BGP peer: a stream of set, delete and state events.
     pub async fn watch_all(&mut self) -> Result<Streaming<BgpPeerWatchResponse>, Status> {
         self.ready().await?;
@@ -202,6 +203,26 @@ impl BgpMgr {
             .grpc
             .server_streaming(Request::new(request), path, ProstCodec::default())
             .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Watches every interface: a stream of created, deleted and oper-status events. Opened
+    /// while the BGP watch is read, so a transport that never answers it must not hold that
+    /// up: the open is bounded by the timeout.
+    pub async fn watch_intfs(&mut self) -> Result<Streaming<WatchIntfResponse>, Status> {
+        self.ready().await?;
+        let request = WatchIntfRequest {
+            overloads: Some(IntfOverloads::AllIntfs(true)),
+        };
+        let path = PathAndQuery::from_static("/eos.remote.IntfMgrService/watch");
+        let call = self
+            .grpc
+            .server_streaming(Request::new(request), path, ProstCodec::default());
+        let response = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded("EosSdkRpc did not open the interface watch")
+            })??;
         Ok(response.into_inner())
     }
 

@@ -1,5 +1,5 @@
-//! The EosSdkRpc messages this agent exchanges, mirrored by hand from `bgp.proto` with prost's
-//! derive (no protoc, no build script). The tests pin the bytes each field puts on the wire,
+//! The EosSdkRpc messages this agent exchanges, mirrored by hand from `bgp.proto` and
+//! `intf.proto` with prost's derive (no protoc, no build script). The tests pin the bytes each field puts on the wire,
 //! worked out by hand from the field numbers, so a wrong tag cannot hide behind a simulator that
 //! shares it.
 
@@ -92,6 +92,68 @@ pub struct BgpPeerStateResponse {
     pub peer_state: i32,
 }
 
+/// An interface as EOS names it (`Tunnel500`): `IntfId { string name = 1; }`.
+///
+/// The interface messages are from `intf.proto` of Arista's public EosSdkRpc repository
+/// (aristanetworks/eossdkrpc), which the spec does not carry. Earlier releases of that file had
+/// other, wire-incompatible shapes (a numeric `IntfId { type = 1; id = 2; }`, the oper status as
+/// a message): which one a switch serves is [U], so a response this build cannot decode only
+/// leaves the tunnels on the poll.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct IntfId {
+    #[prost(string, tag = "1")]
+    pub name: String,
+}
+
+/// `WatchIntfRequest { oneof overloads { bool all_intfs = 1; IntfId intf_id = 2; } }`. Later
+/// releases add fields (an ack, a dump of current values) that a server reads as absent when
+/// left out: the poll gives the baseline, so they are not asked for.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WatchIntfRequest {
+    #[prost(oneof = "IntfOverloads", tags = "1, 2")]
+    pub overloads: Option<IntfOverloads>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum IntfOverloads {
+    #[prost(bool, tag = "1")]
+    AllIntfs(bool),
+    #[prost(message, tag = "2")]
+    IntfId(IntfId),
+}
+
+/// `IntfEvents`: an interface came or went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum IntfEvent {
+    NoChanges = 0,
+    Created = 1,
+    Deleted = 2,
+}
+
+/// `OperStatuses`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum OperStatus {
+    Null = 0,
+    Up = 1,
+    Down = 2,
+}
+
+/// `WatchIntfResponse { IntfId intf_id = 1; oneof intf_event { IntfEvents event = 2;
+/// OperStatuses status = 3; bool admin_enabled = 4; string description = 5; } }`. A oneof member
+/// is on the wire even at 0, so each is read as present or absent; the admin and description
+/// changes are left unread (prost skips them).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WatchIntfResponse {
+    #[prost(message, optional, tag = "1")]
+    pub intf_id: Option<IntfId>,
+    #[prost(enumeration = "IntfEvent", optional, tag = "2")]
+    pub event: Option<i32>,
+    #[prost(enumeration = "OperStatus", optional, tag = "3")]
+    pub status: Option<i32>,
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message;
@@ -160,6 +222,52 @@ mod tests {
                 .unwrap()
                 .ack
         );
+    }
+
+    #[test]
+    fn an_interface_watch_of_every_interface_is_field_1() {
+        let request = WatchIntfRequest {
+            overloads: Some(IntfOverloads::AllIntfs(true)),
+        };
+        assert_eq!(request.encode_to_vec(), [0x08, 1]);
+        let one = WatchIntfRequest {
+            overloads: Some(IntfOverloads::IntfId(IntfId {
+                name: "Tunnel1".into(),
+            })),
+        };
+        // field 2 (0x12) { field 1 (0x0a) "Tunnel1" }.
+        let mut expected = vec![0x12, 9, 0x0a, 7];
+        expected.extend(b"Tunnel1");
+        assert_eq!(one.encode_to_vec(), expected);
+    }
+
+    #[test]
+    fn interface_events_read_their_name_and_a_zero_value_is_present() {
+        // field 1 (0x0a) { name "Tunnel1" }, then field 3 (0x18) 2 (DOWN).
+        let mut down = vec![0x0a, 9, 0x0a, 7];
+        down.extend(b"Tunnel1");
+        down.extend([0x18, 2]);
+        let read = WatchIntfResponse::decode(down.as_slice()).unwrap();
+        assert_eq!(read.intf_id.unwrap().name, "Tunnel1");
+        assert_eq!(read.status, Some(OperStatus::Down as i32));
+        assert_eq!(read.event, None);
+        // field 2 (0x10) 0: NO_CHANGES, present although 0.
+        let read = WatchIntfResponse::decode([0x10, 0].as_slice()).unwrap();
+        assert_eq!(read.event, Some(0));
+        assert_eq!(read.status, None);
+        // admin_enabled (0x20) and description (0x2a) are skipped, not errors.
+        let read = WatchIntfResponse::decode([0x20, 1, 0x2a, 1, b'x'].as_slice()).unwrap();
+        assert_eq!((read.event, read.status), (None, None));
+    }
+
+    #[test]
+    fn the_older_numeric_interface_shape_does_not_decode() {
+        // IntfId { type (0x08) OTHER = 1, id (0x10) 5 }, then status as a message
+        // OperStatus { status (0x08) UP }: both tags carry other wire types here.
+        let old = [0x0a, 4, 0x08, 1, 0x10, 5, 0x1a, 2, 0x08, 1];
+        assert!(WatchIntfResponse::decode(old.as_slice()).is_err());
+        // Without the id, the old status message alone is still refused.
+        assert!(WatchIntfResponse::decode([0x1a, 2, 0x08, 1].as_slice()).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use doublezero_bgpstatus_e2e::eapi_sim::{
-    self, Daemon, EapiSim, Peer, SectionJson, SimConfig, SimError, WatchAck,
+    self, Daemon, EapiSim, IntfServing, Peer, SectionJson, SimConfig, SimError, WatchAck,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -64,6 +64,10 @@ struct Args {
     /// Where a watch asked with `ack = true` gets its ack.
     #[arg(long, value_enum, default_value_t = WatchAck::BeforeSnapshot)]
     grpc_ack: WatchAck,
+    /// Which IntfMgrService the transport serves: the current shape, the older numeric one, or
+    /// none.
+    #[arg(long, value_enum, default_value_t = IntfServing::Current)]
+    grpc_interfaces: IntfServing,
 }
 
 fn parse_option(text: &str) -> Result<(String, String), String> {
@@ -94,6 +98,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.grpc_tcp = args.grpc_tcp;
     config.grpc_initial_snapshot = !args.grpc_no_initial_snapshot;
     config.grpc_ack = args.grpc_ack;
+    config.grpc_interfaces = args.grpc_interfaces;
     if let Some(path) = &args.replay {
         config.replay = eapi_sim::load_replay(path)?;
     }

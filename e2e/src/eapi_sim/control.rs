@@ -107,11 +107,11 @@ async fn remove_peer(State(sim): Shared, Json(peer): Json<PeerRef>) -> Response 
 }
 
 async fn set_tunnel(State(sim): Shared, Json(tunnel): Json<Tunnel>) -> Response {
-    done(sim.switch().set_tunnel(tunnel))
+    done(sim.set_tunnel(tunnel))
 }
 
 async fn remove_tunnel(State(sim): Shared, Json(tunnel): Json<TunnelRef>) -> Response {
-    found(sim.switch().remove_tunnel(&tunnel.name))
+    found(sim.remove_tunnel(&tunnel.name))
 }
 
 async fn set_daemon(State(sim): Shared, Json(daemon): Json<Daemon>) -> Response {

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 pub use commands::Replay;
 pub use fault::Fault;
 pub use grpc::proto;
-pub use grpc::{GrpcBehaviour, GrpcCalls, GrpcCounters, GrpcFault, WatchAck};
+pub use grpc::{GrpcBehaviour, GrpcCalls, GrpcCounters, GrpcFault, IntfServing, WatchAck};
 pub use switch::{CommandCost, Daemon, Peer, SectionJson, Tunnel};
 
 use grpc::{EosSdkRpc, Listeners};
@@ -109,6 +109,8 @@ pub struct SimConfig {
     pub grpc_initial_snapshot: bool,
     /// Where a watch asked with `ack = true` gets its ack [U].
     pub grpc_ack: WatchAck,
+    /// Which interface service the transport serves, if any [U].
+    pub grpc_interfaces: IntfServing,
 }
 
 impl SimConfig {
@@ -129,6 +131,7 @@ impl SimConfig {
             grpc_tcp: None,
             grpc_initial_snapshot: true,
             grpc_ack: WatchAck::default(),
+            grpc_interfaces: IntfServing::default(),
         }
     }
 }
@@ -168,6 +171,7 @@ impl EapiSim {
             GrpcBehaviour {
                 initial_snapshot: config.grpc_initial_snapshot,
                 ack: config.grpc_ack,
+                interfaces: config.grpc_interfaces,
             },
         ));
         let grpc_listeners =
@@ -216,12 +220,12 @@ impl EapiSim {
     /// Adds or replaces a tunnel that stays until [`EapiSim::remove_tunnel`], overriding a
     /// peer's tunnel of the same name.
     pub fn set_tunnel(&self, tunnel: Tunnel) -> Result<(), SimError> {
-        self.sim.switch().set_tunnel(tunnel)
+        self.sim.set_tunnel(tunnel)
     }
 
     /// Removes an explicit tunnel; false if there was none.
     pub fn remove_tunnel(&self, name: &str) -> bool {
-        self.sim.switch().remove_tunnel(name)
+        self.sim.remove_tunnel(name)
     }
 
     /// Adds or replaces a `daemon NAME` block of the running-config.
@@ -340,17 +344,37 @@ impl Sim {
 
     /// Changes a session and tells the watches, under one lock so both sides agree.
     fn set_peer(&self, peer: Peer) -> Result<(), SimError> {
-        let mut switch = self.switch();
-        let replaced = switch.set_peer(peer.clone(), now())?;
-        self.grpc.peer_changed(replaced.as_ref(), Some(&peer));
-        Ok(())
+        self.change(|switch| {
+            let replaced = switch.set_peer(peer.clone(), now())?;
+            self.grpc.peer_changed(replaced.as_ref(), Some(&peer));
+            Ok(())
+        })
     }
 
     fn remove_peer(&self, vrf: &str, address: &str) -> bool {
+        self.change(|switch| {
+            let removed = switch.remove_peer(vrf, address);
+            self.grpc.peer_changed(removed.as_ref(), None);
+            removed.is_some()
+        })
+    }
+
+    fn set_tunnel(&self, tunnel: Tunnel) -> Result<(), SimError> {
+        self.change(|switch| switch.set_tunnel(tunnel))
+    }
+
+    fn remove_tunnel(&self, name: &str) -> bool {
+        self.change(|switch| switch.remove_tunnel(name))
+    }
+
+    /// Runs `change` on the switch and tells the interface watches what it did to the tunnels,
+    /// under one lock.
+    fn change<T>(&self, change: impl FnOnce(&mut Switch) -> T) -> T {
         let mut switch = self.switch();
-        let removed = switch.remove_peer(vrf, address);
-        self.grpc.peer_changed(removed.as_ref(), None);
-        removed.is_some()
+        let before = switch.tunnel_states();
+        let result = change(&mut switch);
+        self.grpc.tunnels_changed(&before, &switch.tunnel_states());
+        result
     }
 
     /// Binds the socket, replacing a stale file, and starts accepting.

@@ -518,6 +518,16 @@ impl Switch {
         detail
     }
 
+    /// Every tunnel interface by name, with whether its oper status is up: what EosSdkRpc's
+    /// interface watch reports.
+    pub fn tunnel_states(&self) -> BTreeMap<String, bool> {
+        self.interfaces()
+            .into_iter()
+            .filter(|interface| interface.name.starts_with("Tunnel"))
+            .map(|interface| (interface.name, interface.up))
+            .collect()
+    }
+
     /// Loopback0 plus the tunnels: explicit ones, then those of peers not overridden by name.
     fn interfaces(&self) -> Vec<Interface> {
         let mut interfaces = vec![Interface {

@@ -1,5 +1,7 @@
 //! The switch's EosSdkRpc side: `eos.remote.BgpMgrService` (`watch`, `exists`, `peer_state`)
-//! over gRPC on a unix socket and/or TCP, as DoubleZero switches serve it (eos.md §9 item 8).
+//! and `eos.remote.IntfMgrService` (`watch`) over gRPC on a unix socket and/or TCP, as
+//! DoubleZero switches serve it (eos.md §9 item 8; the interface service from Arista's public
+//! `intf.proto`).
 //! It reads the same [`super::switch::Switch`] as eAPI, and every change made through
 //! [`super::EapiSim`] or the control API reaches the open watches here, so a poll and a stream
 //! see one switch.
@@ -9,13 +11,15 @@
 //! what, what each change sends, and the injected faults.
 //!
 //! Readings of facts the spec leaves open ([U] there) are settings, so the agent can be run
-//! under each: whether a watch starts with a snapshot of the existing peers, and where the ack
-//! goes. Inferred behaviour is marked [I].
+//! under each: whether a watch starts with a snapshot of the existing peers, where the ack
+//! goes, and which shape of the interface service the switch serves, if any. Inferred
+//! behaviour is marked [I].
 
 pub mod proto;
 mod service;
 mod transport;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +38,8 @@ use super::server::State;
 use super::switch::Peer;
 use proto::{
     BgpPeerExistsRequest, BgpPeerExistsResponse, BgpPeerKey, BgpPeerState, BgpPeerStateRequest,
-    BgpPeerStateResponse, BgpPeerWatchRequest, BgpPeerWatchResponse, WatchOverload,
+    BgpPeerStateResponse, BgpPeerWatchRequest, BgpPeerWatchResponse, IntfOverloads,
+    LegacyInterfaceEvent, WatchIntfRequest, WatchIntfResponse, WatchOverload,
 };
 
 pub(crate) use transport::Listeners;
@@ -75,14 +80,30 @@ pub enum WatchAck {
     AfterSnapshot,
 }
 
+/// Which `IntfMgrService` the transport serves [U]: `intf.proto` has changed shape over
+/// EosSdkRpc's history, and a release may serve none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum IntfServing {
+    /// `WatchIntfResponse` with the interface by name and the status as an enum.
+    #[default]
+    Current,
+    /// The older `InterfaceEvent`: the interface by type and number, the status as a message.
+    Legacy,
+    /// Every interface call fails with `UNIMPLEMENTED`.
+    Unimplemented,
+}
+
 /// The readings of the unestablished watch behaviour in force; a field left out of the JSON
 /// form keeps its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GrpcBehaviour {
-    /// A new watch first gets `on_peer_set` + `on_peer_state` for every matching peer [U].
+    /// A new watch first gets `on_peer_set` + `on_peer_state` for every matching peer, and a
+    /// new interface watch the status of every tunnel [U].
     pub initial_snapshot: bool,
     pub ack: WatchAck,
+    pub interfaces: IntfServing,
 }
 
 impl Default for GrpcBehaviour {
@@ -90,6 +111,7 @@ impl Default for GrpcBehaviour {
         GrpcBehaviour {
             initial_snapshot: true,
             ack: WatchAck::default(),
+            interfaces: IntfServing::default(),
         }
     }
 }
@@ -102,18 +124,26 @@ pub struct GrpcCounters {
     /// Peer events (`on_peer_set`, `on_peer_del`, `on_peer_state`) handed to the transport,
     /// snapshots included, acks not.
     pub events_sent: u64,
+    /// Interface watches whose response stream is still open.
+    #[serde(default)]
+    pub open_intf_watches: u64,
+    /// Interface events handed to the transport, snapshots included.
+    #[serde(default)]
+    pub intf_events_sent: u64,
     /// Transport resets injected.
     pub resets: u64,
     /// Calls received per method, refused ones included.
     pub calls: GrpcCalls,
 }
 
-/// Calls received per `BgpMgrService` method.
+/// Calls received per method: `BgpMgrService`'s, and `IntfMgrService.watch`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrpcCalls {
     pub watch: u64,
     pub exists: u64,
     pub peer_state: u64,
+    #[serde(default)]
+    pub intf_watch: u64,
 }
 
 /// A `BgpMgrService` method, for counting.
@@ -125,13 +155,16 @@ pub(crate) enum Method {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     open_watches: AtomicU64,
     events_sent: AtomicU64,
+    open_intf_watches: AtomicU64,
+    intf_events_sent: AtomicU64,
     resets: AtomicU64,
     watch: AtomicU64,
     exists: AtomicU64,
     peer_state: AtomicU64,
+    intf_watch: AtomicU64,
 }
 
 /// What a watch asked to see.
@@ -152,15 +185,109 @@ impl Filter {
 
 /// One response on its way to a watcher, held until `due` when events are delayed.
 #[derive(Debug)]
-struct Queued {
+struct Queued<M> {
     due: Option<Instant>,
-    message: Result<BgpPeerWatchResponse, Status>,
+    message: Result<M, Status>,
 }
 
 #[derive(Debug)]
 struct Watcher {
     filter: Filter,
-    queue: mpsc::UnboundedSender<Queued>,
+    queue: mpsc::UnboundedSender<Queued<BgpPeerWatchResponse>>,
+}
+
+/// An interface watch: every interface or one by name, in the shape it was opened under.
+#[derive(Debug)]
+struct IntfWatcher {
+    only: Option<String>,
+    legacy: bool,
+    queue: mpsc::UnboundedSender<Queued<IntfWire>>,
+}
+
+impl IntfWatcher {
+    fn send(&self, event: &WatchIntfResponse, due: Option<Instant>) -> bool {
+        let name = event.intf_id.as_ref().map(|id| id.name.as_str());
+        if self.only.is_some() && self.only.as_deref() != name {
+            return !self.queue.is_closed();
+        }
+        let message = if self.legacy {
+            IntfWire::Legacy(event.legacy())
+        } else {
+            IntfWire::Current(event.clone())
+        };
+        self.queue
+            .send(Queued {
+                due,
+                message: Ok(message),
+            })
+            .is_ok()
+    }
+}
+
+/// An interface watch's response in the shape its watch serves. Encoding only: no client
+/// decodes this type (each reads the one shape it expects).
+#[derive(Debug, Clone)]
+pub(crate) enum IntfWire {
+    Current(WatchIntfResponse),
+    Legacy(LegacyInterfaceEvent),
+}
+
+impl Default for IntfWire {
+    fn default() -> Self {
+        IntfWire::Current(WatchIntfResponse::default())
+    }
+}
+
+impl prost::Message for IntfWire {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        match self {
+            IntfWire::Current(message) => message.encode_raw(buf),
+            IntfWire::Legacy(message) => message.encode_raw(buf),
+        }
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        match self {
+            IntfWire::Current(message) => message.merge_field(tag, wire_type, buf, ctx),
+            IntfWire::Legacy(message) => message.merge_field(tag, wire_type, buf, ctx),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        match self {
+            IntfWire::Current(message) => message.encoded_len(),
+            IntfWire::Legacy(message) => message.encoded_len(),
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = IntfWire::default();
+    }
+}
+
+/// A response a watch stream counts: BGP peer events apart from acks, interface events.
+pub(crate) trait Counted: Send + 'static {
+    fn count(&self, counters: &Counters);
+}
+
+impl Counted for BgpPeerWatchResponse {
+    fn count(&self, counters: &Counters) {
+        if self.is_event() {
+            counters.events_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Counted for IntfWire {
+    fn count(&self, counters: &Counters) {
+        counters.intf_events_sent.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The BGP side of EosSdkRpc, shared by the listeners, the simulator and the control API.
@@ -172,6 +299,8 @@ pub(crate) struct EosSdkRpc {
     /// Open watches. Lock order: the switch, then this (changes are published under the
     /// switch's lock, so every watcher sees them in the switch's order).
     watchers: Mutex<Vec<Watcher>>,
+    /// Open interface watches; locked after `watchers` when both are.
+    intf_watchers: Mutex<Vec<IntfWatcher>>,
     counters: Arc<Counters>,
     /// The current generation of connections; a reset cancels it and starts the next.
     connections: Mutex<CancellationToken>,
@@ -184,6 +313,7 @@ impl EosSdkRpc {
             behaviour: Mutex::new(behaviour),
             fault: watch::Sender::new(None),
             watchers: Mutex::new(Vec::new()),
+            intf_watchers: Mutex::new(Vec::new()),
             counters: Arc::default(),
             connections: Mutex::new(CancellationToken::new()),
         }
@@ -216,10 +346,12 @@ impl EosSdkRpc {
             }
             Some(GrpcFault::Unavailable) => {
                 end_all(&mut watchers, unavailable);
+                end_all_intfs(&self.intf_watchers, unavailable);
                 fault
             }
             Some(GrpcFault::Unimplemented) => {
                 end_all(&mut watchers, unimplemented);
+                end_all_intfs(&self.intf_watchers, intf_unimplemented);
                 fault
             }
             other => other,
@@ -255,17 +387,24 @@ impl EosSdkRpc {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn count_intf_watch(&self) {
+        self.counters.intf_watch.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn counters(&self) -> GrpcCounters {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let counters = &self.counters;
         GrpcCounters {
             open_watches: load(&counters.open_watches),
             events_sent: load(&counters.events_sent),
+            open_intf_watches: load(&counters.open_intf_watches),
+            intf_events_sent: load(&counters.intf_events_sent),
             resets: load(&counters.resets),
             calls: GrpcCalls {
                 watch: load(&counters.watch),
                 exists: load(&counters.exists),
                 peer_state: load(&counters.peer_state),
+                intf_watch: load(&counters.intf_watch),
             },
         }
     }
@@ -289,11 +428,7 @@ impl EosSdkRpc {
             _ => return,
         };
         let mut watchers = self.watchers.lock().expect("watchers lock");
-        let due = match self.fault() {
-            Some(GrpcFault::Silence) => return,
-            Some(GrpcFault::DelayEvents { ms }) => Some(Instant::now() + Duration::from_millis(ms)),
-            _ => None,
-        };
+        let Some(due) = self.due() else { return };
         watchers.retain(|watcher| {
             if !watcher.filter.matches(&key) {
                 return !watcher.queue.is_closed();
@@ -308,8 +443,97 @@ impl EosSdkRpc {
         });
     }
 
+    /// When an event sent now reaches its watchers: `None` while silent (it never does),
+    /// `Some(None)` at once.
+    fn due(&self) -> Option<Option<Instant>> {
+        match self.fault() {
+            Some(GrpcFault::Silence) => None,
+            Some(GrpcFault::DelayEvents { ms }) => {
+                Some(Some(Instant::now() + Duration::from_millis(ms)))
+            }
+            _ => Some(None),
+        }
+    }
+
+    /// Sends what a change of the tunnel interfaces (name → oper status up) means to every
+    /// interface watch: a new tunnel is `EVENT_INTF_CREATED` then its status, a removed one
+    /// `EVENT_INTF_DELETED`, a changed status the status. The caller holds the switch's lock.
+    pub(crate) fn tunnels_changed(
+        &self,
+        before: &BTreeMap<String, bool>,
+        after: &BTreeMap<String, bool>,
+    ) {
+        let mut events = Vec::new();
+        for (name, up) in after {
+            match before.get(name) {
+                None => {
+                    events.push(WatchIntfResponse::created(name));
+                    events.push(WatchIntfResponse::status(name, *up));
+                }
+                Some(was) if was != up => events.push(WatchIntfResponse::status(name, *up)),
+                Some(_) => {}
+            }
+        }
+        for name in before.keys().filter(|name| !after.contains_key(*name)) {
+            events.push(WatchIntfResponse::deleted(name));
+        }
+        if events.is_empty() {
+            return;
+        }
+        let mut watchers = self.intf_watchers.lock().expect("intf watchers lock");
+        let Some(due) = self.due() else { return };
+        watchers.retain(|watcher| events.iter().all(|event| watcher.send(event, due)));
+    }
+
+    /// Opens an interface watch in the shape the transport serves: each tunnel's status first
+    /// when the snapshot reading is on, then every later change.
+    pub(crate) fn watch_intfs(
+        &self,
+        request: WatchIntfRequest,
+    ) -> Result<WatchStream<IntfWire>, Status> {
+        let only = match request.overloads {
+            Some(IntfOverloads::AllIntfs(true)) => None,
+            Some(IntfOverloads::IntfId(id)) => Some(id.name),
+            // [I] As for BGP: a request naming nothing has nothing to watch.
+            _ => {
+                return Err(Status::invalid_argument(
+                    "watch needs all_intfs = true or an intf_id",
+                ))
+            }
+        };
+        let (queue, received) = mpsc::unbounded_channel();
+        let switch = self.state.switch.lock().expect("switch lock");
+        let mut watchers = self.intf_watchers.lock().expect("intf watchers lock");
+        let behaviour = self.behaviour();
+        let watcher = IntfWatcher {
+            only,
+            legacy: behaviour.interfaces == IntfServing::Legacy,
+            queue,
+        };
+        match self.fault() {
+            Some(GrpcFault::Unavailable) => return Err(unavailable()),
+            Some(GrpcFault::Unimplemented) => return Err(intf_unimplemented()),
+            Some(GrpcFault::Silence) => {}
+            _ if behaviour.initial_snapshot => {
+                for (name, up) in switch.tunnel_states() {
+                    watcher.send(&WatchIntfResponse::status(&name, up), None);
+                }
+            }
+            _ => {}
+        }
+        watchers.push(watcher);
+        Ok(WatchStream::new(
+            received,
+            self.counters.clone(),
+            |counters| &counters.open_intf_watches,
+        ))
+    }
+
     /// Opens a watch: the ack and the snapshot as the readings say, then every later change.
-    pub(crate) fn watch(&self, request: BgpPeerWatchRequest) -> Result<WatchStream, Status> {
+    pub(crate) fn watch(
+        &self,
+        request: BgpPeerWatchRequest,
+    ) -> Result<WatchStream<BgpPeerWatchResponse>, Status> {
         // [I] A request that names neither all peers nor one has nothing to watch.
         let filter = match request.overload {
             Some(WatchOverload::All(true)) => Filter::All,
@@ -355,7 +579,11 @@ impl EosSdkRpc {
             }
         }
         watchers.push(Watcher { filter, queue });
-        Ok(WatchStream::new(received, self.counters.clone()))
+        Ok(WatchStream::new(
+            received,
+            self.counters.clone(),
+            |counters| &counters.open_watches,
+        ))
     }
 
     pub(crate) async fn exists(
@@ -411,6 +639,10 @@ pub(crate) fn unimplemented() -> Status {
     Status::unimplemented("unknown service eos.remote.BgpMgrService")
 }
 
+pub(crate) fn intf_unimplemented() -> Status {
+    Status::unimplemented("unknown service eos.remote.IntfMgrService")
+}
+
 /// Ends every watch with `status` and forgets it.
 fn end_all(watchers: &mut Vec<Watcher>, status: fn() -> Status) {
     for watcher in watchers.drain(..) {
@@ -421,39 +653,52 @@ fn end_all(watchers: &mut Vec<Watcher>, status: fn() -> Status) {
     }
 }
 
+/// Ends every interface watch with `status` and forgets it.
+fn end_all_intfs(watchers: &Mutex<Vec<IntfWatcher>>, status: fn() -> Status) {
+    for watcher in watchers.lock().expect("intf watchers lock").drain(..) {
+        let _ = watcher.queue.send(Queued {
+            due: None,
+            message: Err(status()),
+        });
+    }
+}
+
 /// The response stream of one watch: its queue, each response held until it is due, counted
 /// as open until tonic drops it (the client went away, the stream ended, or the connection was
 /// cut).
-pub(crate) struct WatchStream {
-    queue: mpsc::UnboundedReceiver<Queued>,
-    held: Option<(Queued, Pin<Box<Sleep>>)>,
+pub(crate) struct WatchStream<M> {
+    queue: mpsc::UnboundedReceiver<Queued<M>>,
+    held: Option<(Queued<M>, Pin<Box<Sleep>>)>,
     counters: Arc<Counters>,
+    /// Which of `counters`' open-watch gauges this stream is in.
+    open: fn(&Counters) -> &AtomicU64,
 }
 
-impl WatchStream {
-    fn new(queue: mpsc::UnboundedReceiver<Queued>, counters: Arc<Counters>) -> Self {
-        counters.open_watches.fetch_add(1, Ordering::Relaxed);
+impl<M: Counted> WatchStream<M> {
+    fn new(
+        queue: mpsc::UnboundedReceiver<Queued<M>>,
+        counters: Arc<Counters>,
+        open: fn(&Counters) -> &AtomicU64,
+    ) -> Self {
+        open(&counters).fetch_add(1, Ordering::Relaxed);
         WatchStream {
             queue,
             held: None,
             counters,
+            open,
         }
     }
 
-    fn deliver(&self, queued: Queued) -> Result<BgpPeerWatchResponse, Status> {
-        if queued
-            .message
-            .as_ref()
-            .is_ok_and(|message| message.is_event())
-        {
-            self.counters.events_sent.fetch_add(1, Ordering::Relaxed);
+    fn deliver(&self, queued: Queued<M>) -> Result<M, Status> {
+        if let Ok(message) = &queued.message {
+            message.count(&self.counters);
         }
         queued.message
     }
 }
 
-impl Stream for WatchStream {
-    type Item = Result<BgpPeerWatchResponse, Status>;
+impl<M: Counted + Unpin> Stream for WatchStream<M> {
+    type Item = Result<M, Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -478,8 +723,8 @@ impl Stream for WatchStream {
     }
 }
 
-impl Drop for WatchStream {
+impl<M> Drop for WatchStream<M> {
     fn drop(&mut self) {
-        self.counters.open_watches.fetch_sub(1, Ordering::Relaxed);
+        (self.open)(&self.counters).fetch_sub(1, Ordering::Relaxed);
     }
 }

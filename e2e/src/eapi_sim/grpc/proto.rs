@@ -1,5 +1,7 @@
 //! EosSdkRpc's BGP messages (package `eos.remote`), written by hand from the interface facts of
-//! eos.md §9 item 8 so that no `protoc` and no build script is needed. Field numbers and enum
+//! eos.md §9 item 8 so that no `protoc` and no build script is needed, and its interface
+//! messages from `intf.proto` of Arista's public repository (aristanetworks/eossdkrpc), in the
+//! current shape and in the older one a switch may still serve. Field numbers and enum
 //! values are the spec's; the unit tests pin the wire bytes computed from those numbers by hand,
 //! so a wrong tag shows as a byte, not as an agreement between two copies of the same mistake.
 //!
@@ -120,6 +122,107 @@ pub struct BgpPeerExistsResponse {
     pub exists: bool,
 }
 
+/// `IntfId { string name = 1; }`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct IntfId {
+    #[prost(string, tag = "1")]
+    pub name: String,
+}
+
+/// `WatchIntfRequest { oneof overloads { bool all_intfs = 1; IntfId intf_id = 2; } }`. The
+/// older `WatchIntfParams` puts the same fields under the same numbers.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WatchIntfRequest {
+    #[prost(oneof = "IntfOverloads", tags = "1, 2")]
+    pub overloads: Option<IntfOverloads>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum IntfOverloads {
+    #[prost(bool, tag = "1")]
+    AllIntfs(bool),
+    #[prost(message, tag = "2")]
+    IntfId(IntfId),
+}
+
+/// `IntfEvents { EVENT_INTF_NO_CHANGES = 0; EVENT_INTF_CREATED = 1; EVENT_INTF_DELETED = 2; }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum IntfEvents {
+    NoChanges = 0,
+    Created = 1,
+    Deleted = 2,
+}
+
+/// `OperStatuses { INTF_OPER_STATUS_NULL = 0; …_UP = 1; …_DOWN = 2; }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum OperStatuses {
+    Null = 0,
+    Up = 1,
+    Down = 2,
+}
+
+/// `WatchIntfResponse { IntfId intf_id = 1; oneof intf_event { IntfEvents event = 2;
+/// OperStatuses status = 3; bool admin_enabled = 4; string description = 5; } }`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WatchIntfResponse {
+    #[prost(message, optional, tag = "1")]
+    pub intf_id: Option<IntfId>,
+    #[prost(oneof = "IntfEvent", tags = "2, 3, 4, 5")]
+    pub intf_event: Option<IntfEvent>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum IntfEvent {
+    #[prost(enumeration = "IntfEvents", tag = "2")]
+    Event(i32),
+    #[prost(enumeration = "OperStatuses", tag = "3")]
+    Status(i32),
+    #[prost(bool, tag = "4")]
+    AdminEnabled(bool),
+    #[prost(string, tag = "5")]
+    Description(String),
+}
+
+/// The older `IntfId { InterfaceTypes type = 1; uint64 id = 2; }`, numeric and not
+/// wire-compatible with the current one.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct LegacyIntfId {
+    /// `INTF_TYPE_OTHER` (1) for a tunnel: the older enum has no tunnel type [I].
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(uint64, tag = "2")]
+    pub id: u64,
+}
+
+/// The older `OperStatus { OperStatuses status = 1; }`, a message where the current shape has
+/// an enum.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LegacyOperStatus {
+    #[prost(enumeration = "OperStatuses", tag = "1")]
+    pub status: i32,
+}
+
+/// The older `InterfaceEvent { IntfId intf_id = 1; oneof intf_event { IntfEvents event = 2
+/// (INTF_CREATE = 0, INTF_DEL = 1); OperStatus status = 3; … } }`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LegacyInterfaceEvent {
+    #[prost(message, optional, tag = "1")]
+    pub intf_id: Option<LegacyIntfId>,
+    #[prost(oneof = "LegacyIntfEvent", tags = "2, 3")]
+    pub intf_event: Option<LegacyIntfEvent>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum LegacyIntfEvent {
+    /// 0 created, 1 deleted.
+    #[prost(int32, tag = "2")]
+    Event(i32),
+    #[prost(message, tag = "3")]
+    Status(LegacyOperStatus),
+}
+
 impl BgpPeerKey {
     pub fn new(vrf_name: &str, peer_addr: &str) -> Self {
         BgpPeerKey {
@@ -185,6 +288,55 @@ impl BgpPeerWatchResponse {
     /// Whether the response carries a peer event (not only an ack).
     pub fn is_event(&self) -> bool {
         self.peer_event.is_some() || self.on_peer_state.is_some()
+    }
+}
+
+impl WatchIntfResponse {
+    fn of(name: &str, event: IntfEvent) -> Self {
+        WatchIntfResponse {
+            intf_id: Some(IntfId { name: name.into() }),
+            intf_event: Some(event),
+        }
+    }
+
+    pub fn created(name: &str) -> Self {
+        Self::of(name, IntfEvent::Event(IntfEvents::Created.into()))
+    }
+
+    pub fn deleted(name: &str) -> Self {
+        Self::of(name, IntfEvent::Event(IntfEvents::Deleted.into()))
+    }
+
+    pub fn status(name: &str, up: bool) -> Self {
+        let status = if up {
+            OperStatuses::Up
+        } else {
+            OperStatuses::Down
+        };
+        Self::of(name, IntfEvent::Status(status.into()))
+    }
+
+    /// The same event in the older shape: the tunnel by its number, the status as a message.
+    pub fn legacy(&self) -> LegacyInterfaceEvent {
+        let id = self
+            .intf_id
+            .as_ref()
+            .and_then(|id| id.name.strip_prefix("Tunnel")?.parse().ok())
+            .unwrap_or_default();
+        LegacyInterfaceEvent {
+            intf_id: Some(LegacyIntfId { r#type: 1, id }),
+            intf_event: match &self.intf_event {
+                Some(IntfEvent::Event(event)) => Some(LegacyIntfEvent::Event(i32::from(
+                    *event == IntfEvents::Deleted as i32,
+                ))),
+                Some(IntfEvent::Status(status)) => {
+                    Some(LegacyIntfEvent::Status(LegacyOperStatus {
+                        status: *status,
+                    }))
+                }
+                _ => None,
+            },
+        }
     }
 }
 
@@ -259,6 +411,46 @@ mod tests {
         assert_eq!(
             BgpPeerExistsResponse { exists: true }.encode_to_vec(),
             [0x08, 1]
+        );
+    }
+
+    #[test]
+    fn interface_events_put_the_name_in_field_one_and_the_change_in_two_or_three() {
+        // 0a 09 { 0a 07 "Tunnel1" }, then event (0x10) or status (0x18).
+        let mut name = vec![0x0a, 9, 0x0a, 7];
+        name.extend_from_slice(b"Tunnel1");
+        let with = |tail: [u8; 2]| [name.clone(), tail.to_vec()].concat();
+        assert_eq!(
+            WatchIntfResponse::created("Tunnel1").encode_to_vec(),
+            with([0x10, 1])
+        );
+        assert_eq!(
+            WatchIntfResponse::deleted("Tunnel1").encode_to_vec(),
+            with([0x10, 2])
+        );
+        assert_eq!(
+            WatchIntfResponse::status("Tunnel1", false).encode_to_vec(),
+            with([0x18, 2])
+        );
+        let request = WatchIntfRequest::decode([0x08, 1].as_slice()).unwrap();
+        assert_eq!(request.overloads, Some(IntfOverloads::AllIntfs(true)));
+    }
+
+    #[test]
+    fn the_older_shape_numbers_the_tunnel_and_wraps_the_status() {
+        // 0a 04 { type 08 01, id 10 07 }, status 1a 02 { 08 01 }.
+        assert_eq!(
+            WatchIntfResponse::status("Tunnel7", true)
+                .legacy()
+                .encode_to_vec(),
+            [0x0a, 4, 0x08, 1, 0x10, 7, 0x1a, 2, 0x08, 1]
+        );
+        // INTF_DEL = 1.
+        assert_eq!(
+            WatchIntfResponse::deleted("Tunnel7")
+                .legacy()
+                .encode_to_vec(),
+            [0x0a, 4, 0x08, 1, 0x10, 7, 0x10, 1]
         );
     }
 

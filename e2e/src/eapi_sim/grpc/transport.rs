@@ -21,7 +21,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::transport::server::Connected;
 use tonic::transport::Server;
 
-use super::service::BgpMgrService;
+use super::service::{BgpMgrService, IntfMgrService};
 use super::EosSdkRpc;
 use crate::eapi_sim::SimError;
 
@@ -95,11 +95,13 @@ where
     I: Stream<Item = io::Result<IO>> + Send + 'static,
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
 {
-    let service = BgpMgrService(side.clone());
+    let bgp = BgpMgrService(side.clone());
+    let intf = IntfMgrService(side.clone());
     let incoming = incoming.map(move |accepted| accepted.map(|io| Conn::new(io, &side)));
     tokio::spawn(async move {
         let _ = Server::builder()
-            .add_service(service)
+            .add_service(bgp)
+            .add_service(intf)
             .serve_with_incoming(incoming)
             .await;
     })
