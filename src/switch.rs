@@ -59,6 +59,10 @@ pub async fn observe(client: &Client, summaries: Summaries) -> Result<SwitchStat
 /// How long a tunnel table read with the sessions may serve later readings whose sessions
 /// have not changed.
 pub const TUNNEL_REFRESH: Duration = Duration::from_secs(30);
+/// The same while EosSdkRpc's interface watch reports the tunnels' changes: the refresh is
+/// then only a backstop, for what the watch does not report (a tunnel's address; a user's
+/// new address already comes with a changed view, see [`Observer::expect`]).
+pub const WATCHED_TUNNEL_REFRESH: Duration = Duration::from_secs(600);
 
 /// Reads the switch tick after tick, reading the interfaces only when they may have changed.
 ///
@@ -108,6 +112,12 @@ impl Observer {
         }
     }
 
+    /// How long a tunnel table may serve from now on: [`WATCHED_TUNNEL_REFRESH`] while the
+    /// tunnels are watched, [`TUNNEL_REFRESH`] otherwise.
+    pub fn set_refresh(&mut self, refresh: Duration) {
+        self.refresh = refresh;
+    }
+
     /// Reads the sessions, and the tunnels unless the last ones still hold (see [`Observer`]).
     pub async fn observe(
         &mut self,
@@ -121,15 +131,17 @@ impl Observer {
         {
             let tunnels = Arc::clone(&last.tunnels);
             let sessions = last.sessions;
-            let reply = match client
-                .execute(&Request::new().commands(summary_commands(summaries)))
-                .await
-            {
-                Ok(reply) => reply,
-                Err(error) => return Err(self.failed(error)),
-            };
-            let peers = PeerTable::from_reply(&reply, 0..reply.commands().len())
-                .map_err(|error| self.failed(error))?;
+            let request = Request::new().commands(summary_commands(summaries));
+            let peers = match client.execute_body(&request).await {
+                Ok(body) if request.command_list().len() == 1 => {
+                    PeerTable::from_summary_body(&body)
+                }
+                Ok(body) => body
+                    .decode()
+                    .and_then(|reply| PeerTable::from_reply(&reply, 0..reply.commands().len())),
+                Err(error) => Err(error),
+            }
+            .map_err(|error| self.failed(error))?;
             let digest = peers.sessions_digest();
             if digest == sessions {
                 return Ok(SwitchState { peers, tunnels });

@@ -383,4 +383,11 @@ async fn the_observer_reads_the_interfaces_after_a_failure_a_user_change_and_the
     eager.observe(&client, Summaries::Ipv4).await.unwrap();
     eager.observe(&client, Summaries::Ipv4).await.unwrap();
     assert_eq!(eos.read_interfaces(), [true, true]);
+    // Watched tunnels keep the table for the longer refresh, until an event says otherwise.
+    eager.set_refresh(switch::WATCHED_TUNNEL_REFRESH);
+    eager.observe(&client, Summaries::Ipv4).await.unwrap();
+    eager.read_tunnels_next();
+    eager.observe(&client, Summaries::Ipv4).await.unwrap();
+    eager.observe(&client, Summaries::Ipv4).await.unwrap();
+    assert_eq!(eos.read_interfaces(), [false, true, false]);
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, Agent, Devnet, ANY_PORT};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, set_flag, Agent, Devnet, ANY_PORT};
 use doublezero_bgpstatus_e2e::eapi_sim::{GrpcFault, IntfServing, SimConfig, WatchAck};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -41,10 +41,21 @@ async fn streaming(
     for i in 0..devnet.users.len() {
         devnet.session(i, Some("Established")).unwrap();
     }
-    let mut flags = devnet.stream_flag();
-    flags.extend(extra.iter().map(|s| s.to_string()));
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let agent = devnet.spawn_agent(&flags).await.unwrap();
+    let stream = devnet.stream_flag();
+    let stream: Vec<&str> = stream.iter().map(String::as_str).collect();
+    let mut args = devnet.agent_args(ANY_PORT, &stream);
+    // A flag the devnet already gives takes the value given here; the rest are added.
+    let mut extra = extra.iter().peekable();
+    while let Some(flag) = extra.next() {
+        match extra.peek() {
+            Some(value) if !value.starts_with("--") && args.iter().any(|a| a == flag) => {
+                set_flag(&mut args, flag, **value);
+                extra.next();
+            }
+            _ => args.push(flag.to_string()),
+        }
+    }
+    let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
     assert!(
         devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,
         "{}",
@@ -329,6 +340,47 @@ async fn a_session_flapping_on_the_stream_is_not_a_write_storm() {
         agent.log()
     );
     assert_eq!(devnet.chain_status(1), BgpStatus::Up);
+    assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
+}
+
+/// A change held back by the minimum write interval goes out when the interval ends, not at
+/// the next tick a minute later: with the stream healthy, what time alone changes is decided
+/// when due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_by_the_minimum_interval_goes_out_when_it_ends_not_at_the_next_tick() {
+    let (devnet, agent) = streaming(
+        2,
+        Transport::Unix,
+        |_| {},
+        &[
+            "--bgp-status-interval",
+            "60s",
+            "--bgp-status-stream-interval",
+            "60s",
+            "--min-write-interval",
+            "3s",
+            "--no-dampening",
+        ],
+    )
+    .await;
+    assert!(stream_up(&agent).await, "{}", agent.log());
+    // Past the interval of the start's Up writes, so the drop goes out at once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    devnet.session(0, Some("Idle")).unwrap();
+    devnet
+        .reaches(&agent, 0, BgpStatus::Down, Duration::from_secs(5))
+        .await;
+    // Back within 3 s of that write: held, then written when the interval ends.
+    devnet.session(0, Some("Established")).unwrap();
+    let back = tokio::time::Instant::now();
+    devnet
+        .reaches(&agent, 0, BgpStatus::Up, Duration::from_secs(15))
+        .await;
+    assert!(
+        back.elapsed() >= Duration::from_secs(1),
+        "the minimum interval held nothing: {:?}",
+        back.elapsed()
+    );
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());
 }
 

@@ -45,6 +45,13 @@ pub(super) fn parse_summary_into(text: &str, out: &mut PeerTable) -> Result<(), 
     deserializer.end()
 }
 
+/// Reads a reply whose first result is a summary into `out`, in one pass over the body;
+/// `None` when the reply is not plainly that (see [`crate::eapi::Body::first_result_with`]).
+pub(super) fn summary_from_body(body: &crate::eapi::Body, out: &mut PeerTable) -> Option<()> {
+    out.reserve(body.len() / 192);
+    body.first_result_with(SummarySeed { out })
+}
+
 /// `{"vrfs": {...}, ...}`: `vrfs` is required, anything else is ignored.
 struct SummarySeed<'o> {
     out: &'o mut PeerTable,

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::summary::parse_summary_into;
+use super::summary::{parse_summary_into, summary_from_body};
 use super::{Peer, PeerAddr, PeerKey, PeerState};
 use crate::eapi::{self, Command, CommandOutcome, EapiError, Reply};
 use crate::fasthash::FastHash;
@@ -66,6 +66,20 @@ impl PeerTable {
             parse_summary_into(&text, &mut table).map_err(|err| eapi::model_error(command, err))?;
         }
         Ok(table)
+    }
+
+    /// Builds the table from the reply to a request of one summary command, in one pass over
+    /// the body when the reply is a plain result, else as [`PeerTable::from_reply`] does (an
+    /// error reply, "BGP inactive" and every malformed shape are read, and named, there).
+    pub fn from_summary_body(body: &eapi::Body) -> Result<Self, EapiError> {
+        let mut table = PeerTable::with_capacity(0);
+        match summary_from_body(body, &mut table) {
+            Some(()) => Ok(table),
+            None => {
+                let reply = body.decode()?;
+                Self::from_reply(&reply, 0..reply.commands().len())
+            }
+        }
     }
 
     /// Builds the table from summary result texts (one per command), as EOS sent them.
@@ -226,6 +240,81 @@ impl PeerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a reply body reads as: by the one-pass path when it applies, and by the general
+    /// path (outcomes, then results), which must agree with it on every body.
+    fn read_both_ways(text: &str) -> (bool, Result<Vec<String>, String>) {
+        let request = eapi::Request::new().commands([super::super::ipv4_summary_command()]);
+        let body = eapi::Body::new(&request, text.as_bytes().to_vec());
+        let listed = |table: Result<PeerTable, EapiError>| {
+            table
+                .map(|table| {
+                    let mut peers: Vec<String> =
+                        table.iter().map(|peer| format!("{peer:?}")).collect();
+                    peers.sort();
+                    peers
+                })
+                .map_err(|error| error.to_string())
+        };
+        let one_pass = summary_from_body(&body, &mut PeerTable::with_capacity(0)).is_some();
+        let read = listed(PeerTable::from_summary_body(&body));
+        let general = listed(
+            body.decode()
+                .and_then(|reply| PeerTable::from_reply(&reply, 0..1)),
+        );
+        assert_eq!(read, general, "{text}");
+        (one_pass, read)
+    }
+
+    fn envelope(result: &str) -> String {
+        format!(r#"{{"jsonrpc": "2.0", "id": "x", "result": [{result}]}}"#)
+    }
+
+    #[test]
+    fn a_plain_summary_reply_is_read_in_one_pass_as_the_general_path_reads_it() {
+        for sample in [
+            include_str!("../../tests/fixtures/eos/napalm-2024-show_ip_bgp_summary_vrf_all.json"),
+            include_str!(
+                "../../tests/fixtures/eos/napalm-eos4.30.5M-asdot-linklocal-show_ip_bgp_summary_vrf_all.json"
+            ),
+            include_str!("../../tests/fixtures/eos/napalm-nobgp-show_ip_bgp_summary_vrf_all.json"),
+        ] {
+            let (one_pass, read) = read_both_ways(&envelope(sample));
+            assert!(one_pass);
+            let expected = PeerTable::from_summaries([sample]).unwrap().len();
+            assert_eq!(read.unwrap().len(), expected);
+        }
+    }
+
+    #[test]
+    fn any_other_reply_falls_back_to_the_general_path_and_reads_the_same() {
+        let inactive = r#"{"jsonrpc": "2.0", "id": "x", "error": {"code": 1000, "message": "CLI command 1 of 1 'show ip bgp summary vrf all' failed: could not run command", "data": [{"errors": ["BGP inactive"]}]}}"#;
+        let (one_pass, read) = read_both_ways(inactive);
+        assert!(!one_pass);
+        assert_eq!(read, Ok(vec![]), "BGP inactive is no sessions");
+        for body in [
+            // A string-encoded result (spec §1.4).
+            envelope(r#""{\"vrfs\": {\"default\": {\"peers\": {\"10.0.0.1\": {\"peerState\": \"Idle\"}}}}}""#),
+            envelope("{}"),
+            envelope(r#"{"vrfs": {"default": {"peers": {"not-an-address": {"peerState": "Idle"}}}}}"#),
+            envelope(r#"{"vrfs": {}}, 7"#).replace("]}", "]} trailing"),
+            r#"{"jsonrpc": "2.0", "id": "x", "result": [{"vrfs": {}}], "error": {"code": 1002, "message": "m", "data": [{"errors": ["e"]}]}}"#.to_owned(),
+            r#"{"jsonrpc": "2.0", "id": "x", "error": {"code": -32600, "message": "Invalid request"}}"#.to_owned(),
+            r#"{"jsonrpc": "2.0", "id": "x", "result": []}"#.to_owned(),
+            "not json".to_owned(),
+        ] {
+            let (one_pass, _) = read_both_ways(&body);
+            assert!(!one_pass, "{body}");
+        }
+        let (_, read) = read_both_ways(&envelope(
+            r#""{\"vrfs\": {\"default\": {\"peers\": {\"10.0.0.1\": {\"peerState\": \"Idle\"}}}}}""#,
+        ));
+        assert_eq!(
+            read.unwrap().len(),
+            1,
+            "the string-encoded result still reads"
+        );
+    }
 
     #[test]
     fn same_ip_in_two_vrfs_is_two_sessions_and_one_lookup() {

@@ -6,7 +6,8 @@
 //! stream brings a poll at once and polls on every tick again; it changes no status by itself.
 //!
 //! Interface events amend the tunnel table (a tunnel's line protocol, which is shown and never
-//! decides) or, for a tunnel created or deleted, bring a poll at once.
+//! decides) or, for a tunnel created or deleted, bring a poll at once; while they flow, the poll
+//! re-reads the interfaces only as a backstop ([`switch::WATCHED_TUNNEL_REFRESH`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -16,7 +17,7 @@ use tokio::time::Instant;
 use super::{unix_now, Daemon};
 use crate::bgp::PeerKey;
 use crate::eos_sdk::{StreamEvent, StreamHealth};
-use crate::switch::SwitchState;
+use crate::switch::{self, SwitchState};
 
 /// Events within this long of the first are decided together.
 pub const SETTLE: Duration = Duration::from_millis(100);
@@ -46,15 +47,24 @@ impl Stream {
 }
 
 impl Daemon {
+    /// Asks for a decision at `at`, or at the earlier one already asked for (so a burst of
+    /// events is one decision, and a far-off timer never delays an event's).
+    pub(super) fn decide_by(&mut self, at: Instant) {
+        self.decide_at = Some(self.decide_at.map_or(at, |asked| asked.min(at)));
+    }
+
+    /// Whether the EosSdkRpc watch is open.
+    pub(super) fn stream_healthy(&self) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|stream| stream.open_since.is_some())
+    }
+
     /// Whether this tick reads the switch: always without a healthy stream, else once per
     /// stream interval or when asked.
     pub(super) fn poll_due(&self, now: Instant) -> bool {
-        let healthy = self
-            .stream
-            .as_ref()
-            .is_some_and(|stream| stream.open_since.is_some());
         self.poll_now
-            || !healthy
+            || !self.stream_healthy()
             || self.switch.is_none()
             || self
                 .last_poll
@@ -88,6 +98,7 @@ impl Daemon {
                 }
                 stream.health.error = Some(error.clone());
                 stream.health.interfaces_watched = false;
+                self.observer.set_refresh(switch::TUNNEL_REFRESH);
                 stream.open_since = None;
                 self.metrics.stream_up.set(0);
                 self.metrics.stream_losses.inc();
@@ -110,6 +121,11 @@ impl Daemon {
                 }
                 stream.health.interfaces_watched = result.is_ok();
                 stream.health.interfaces_error = error.cloned();
+                self.observer.set_refresh(if result.is_ok() {
+                    switch::WATCHED_TUNNEL_REFRESH
+                } else {
+                    switch::TUNNEL_REFRESH
+                });
                 self.publish();
                 return;
             }
@@ -163,8 +179,8 @@ impl Daemon {
             StreamEvent::Connected | StreamEvent::Lost { .. } | StreamEvent::Interfaces(_) => false,
         };
         tracing::debug!(changed, "EosSdkRpc event applied");
-        if changed && self.decide_at.is_none() {
-            self.decide_at = Some(now + SETTLE);
+        if changed {
+            self.decide_by(now + SETTLE);
         }
     }
 

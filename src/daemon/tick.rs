@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{status, unix_now, Daemon, RTT_BUDGET};
+use super::{status, stream, unix_now, Daemon, RTT_BUDGET};
 use crate::bgp::{self, PeerTable};
 use crate::eapi::EapiError;
 use crate::logging::{self, Say, Severity};
@@ -222,6 +222,12 @@ impl Daemon {
             view: Arc::clone(&served.view),
             until: next_due,
         });
+        // With the stream healthy the next tick may be a minute away: what time alone will
+        // change (a minimum interval or grace ending, a backoff or dampening release) is
+        // decided when due, from the reading the events keep current.
+        if let Some(due) = next_due.filter(|_| self.stream_healthy()) {
+            self.decide_by(due.max(now + stream::SETTLE));
+        }
         if let Some(outbox) = &self.outbox {
             outbox.device_size(served.view.device.data_len);
             if let Err(closed) = outbox.submit(updates) {
@@ -319,8 +325,8 @@ impl Daemon {
             .table
             .get(&user)
             .is_some_and(|state| state.wanted.is_some_and(|w| w != state.chain_status));
-        if waiting && self.stream.is_some() && self.decide_at.is_none() {
-            self.decide_at = Some(now + super::stream::SETTLE);
+        if waiting && self.stream.is_some() {
+            self.decide_by(now + stream::SETTLE);
         }
     }
 }

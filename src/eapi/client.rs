@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 
 use super::http::{encode_request, ResponseReader};
-use super::jsonrpc::{decode_reply, Command, Reply, Request};
+use super::jsonrpc::{Body, Command, Reply, Request};
 use super::EapiError;
 
 /// Where EOS puts the socket (hard-coded by pyeapi, goeapi and rbeapi; spec §1.2).
@@ -71,6 +71,12 @@ impl Client {
     /// Sends one request and returns the per-command outcomes; command failures are outcomes,
     /// transport and protocol failures are errors.
     pub async fn execute(&self, request: &Request) -> Result<Reply, EapiError> {
+        self.execute_body(request).await?.decode()
+    }
+
+    /// Sends one request and returns the reply's body undecoded (see [`Body`]); transport
+    /// failures are errors.
+    pub async fn execute_body<'r>(&self, request: &'r Request) -> Result<Body<'r>, EapiError> {
         let _turn = self.in_flight.lock().await;
         let id = format!(
             "doublezero-bgpstatus-{}",
@@ -81,7 +87,7 @@ impl Client {
             .map_err(|_| EapiError::Timeout {
                 after: self.timeout,
             })??;
-        decode_reply(request, &body)
+        Ok(Body::new(request, body))
     }
 
     async fn exchange(&self, body: &[u8]) -> Result<Vec<u8>, EapiError> {

@@ -6,6 +6,7 @@
 //! into its own model without building a `serde_json::Value` tree first; the BGP summary of a
 //! busy switch is megabytes, and that tree would dominate the parse.
 
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -303,10 +304,122 @@ struct DataEntry {
     errors: Option<Vec<String>>,
 }
 
+/// A reply's body before it is decoded into outcomes: a caller that can read a well-formed
+/// reply in one pass over the body does so ([`Body::first_result_with`]) and decodes it the
+/// general way ([`Body::decode`]) otherwise.
+pub struct Body<'r> {
+    request: &'r Request,
+    bytes: Vec<u8>,
+}
+
+impl<'r> Body<'r> {
+    pub(crate) fn new(request: &'r Request, bytes: Vec<u8>) -> Self {
+        Body { request, bytes }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The per-command outcomes, as [`super::Client::execute`] returns them.
+    pub fn decode(&self) -> Result<Reply, EapiError> {
+        decode_reply(self.request, &self.bytes)
+    }
+
+    /// The first command's result read by `seed` straight from the body, when the reply is
+    /// `{"result": [...]}` with no `error` and `seed` reads it; `None` for anything else (an
+    /// error reply, a string-encoded result, a shape `seed` refuses), which [`Body::decode`]
+    /// then reads and names. Decoding the envelope first would scan every result once just to
+    /// cut it out, as long a scan as the parse itself.
+    pub fn first_result_with<'a, S: DeserializeSeed<'a>>(&'a self, seed: S) -> Option<S::Value> {
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.bytes);
+        let skip = usize::from(self.request.enables());
+        let value = EnvelopeSeed { skip, seed }
+            .deserialize(&mut deserializer)
+            .ok()??;
+        deserializer.end().ok()?;
+        Some(value)
+    }
+}
+
+/// `{"result": [<skipped>..., <first>, ...]}`: the first command's result through the seed;
+/// an `error` key fails the read.
+struct EnvelopeSeed<S> {
+    skip: usize,
+    seed: S,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for EnvelopeSeed<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for EnvelopeSeed<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON-RPC reply object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seed = Some(self.seed);
+        let mut found = None;
+        while let Some(key) = map.next_key::<&str>()? {
+            match (key, seed.take()) {
+                ("error", _) => return Err(de::Error::custom("an error reply")),
+                ("result", Some(seed)) => {
+                    found = map.next_value_seed(ResultsSeed {
+                        skip: self.skip,
+                        seed,
+                    })?;
+                }
+                (_, unused) => {
+                    seed = unused;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+struct ResultsSeed<S> {
+    skip: usize,
+    seed: S,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for ResultsSeed<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for ResultsSeed<S> {
+    type Value = Option<S::Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the results array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        for _ in 0..self.skip {
+            if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(None);
+            }
+        }
+        let value = seq.next_element_seed(self.seed)?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(value)
+    }
+}
+
 /// Turns an HTTP body into per-command outcomes. Protocol-level errors (no per-command data)
 /// and malformed envelopes are errors; command failures are outcomes, because a caller may
 /// still use the commands that ran. A failed `enable` is an error: no command ran after it.
-pub(crate) fn decode_reply(request: &Request, body: &[u8]) -> Result<Reply, EapiError> {
+fn decode_reply(request: &Request, body: &[u8]) -> Result<Reply, EapiError> {
     let skip = usize::from(request.enables());
     let sent = request.commands.len() + skip;
     let envelope: ReplyEnvelope = serde_json::from_slice(body).map_err(|err| EapiError::Http {
@@ -424,6 +537,25 @@ mod tests {
             Command::new("show running-config section daemon x").privileged(),
             Command::new("show version"),
         ])
+    }
+
+    #[test]
+    fn the_first_result_is_read_past_the_enable_and_an_error_reply_is_none() {
+        let first = |request: &Request, body: &str| {
+            Body::new(request, body.as_bytes().to_vec())
+                .first_result_with(std::marker::PhantomData::<serde_json::Value>)
+        };
+        let reply = r#"{"jsonrpc": "2.0", "id": "e", "result": [{}, {"a": 1}, {"b": 2}]}"#;
+        assert_eq!(first(&privileged_request(), reply), Some(json!({"a": 1})));
+        assert_eq!(first(&request(&["x", "y", "z"]), reply), Some(json!({})));
+        assert_eq!(
+            first(&privileged_request(), r#"{"result": [{}]}"#),
+            None,
+            "no result past the enable"
+        );
+        let failed = r#"{"jsonrpc": "2.0", "id": "e", "error": {"code": 1002, "message": "m", "data": [{}, {"errors": ["e"]}]}}"#;
+        assert_eq!(first(&privileged_request(), failed), None);
+        assert_eq!(first(&request(&["x"]), r#"{"result": [1]} 2"#), None);
     }
 
     #[test]

@@ -14,4 +14,4 @@ mod jsonrpc;
 pub use client::{Client, DEFAULT_MAX_REPLY_BYTES, DEFAULT_SOCKET, DEFAULT_TIMEOUT};
 pub use error::{CommandFailure, EapiError};
 pub(crate) use jsonrpc::model as model_error;
-pub use jsonrpc::{result_text, Command, CommandOutcome, Reply, Request};
+pub use jsonrpc::{result_text, Body, Command, CommandOutcome, Reply, Request};
