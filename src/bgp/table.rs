@@ -8,6 +8,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::summary::{parse_summary_into, summary_from_body};
@@ -25,6 +26,9 @@ pub struct PeerTable {
     /// Per session, the position of the next session to the same IP (other VRF or scope).
     /// A chain instead of sorting keeps building linear; chains are almost always length 1.
     next: Vec<Option<usize>>,
+    /// [`PeerTable::sessions_digest`], once asked (a reading's is asked more than once);
+    /// emptied by every change.
+    digest: OnceLock<u64>,
 }
 
 impl PeerTable {
@@ -33,6 +37,7 @@ impl PeerTable {
             peers: Vec::with_capacity(capacity),
             first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
             next: Vec::with_capacity(capacity),
+            digest: OnceLock::new(),
         }
     }
 
@@ -102,6 +107,7 @@ impl PeerTable {
     }
 
     pub(super) fn insert(&mut self, peer: Peer) {
+        self.digest.take();
         let position = self.peers.len();
         let mut cursor = match self.first.entry(peer.addr.ip) {
             Entry::Vacant(slot) => {
@@ -136,6 +142,7 @@ impl PeerTable {
     /// hold is added (its AS and idle reason are the next poll's). Returns whether the session
     /// went from or to Established.
     pub fn set_state(&mut self, key: &PeerKey, state: PeerState, at: SystemTime) -> bool {
+        self.digest.take();
         let up_down_time = at
             .duration_since(UNIX_EPOCH)
             .ok()
@@ -168,6 +175,7 @@ impl PeerTable {
 
     /// Removes a session the event stream reported deleted; whether the table held it.
     pub fn remove(&mut self, key: &PeerKey) -> bool {
+        self.digest.take();
         let before = self.peers.len();
         let mut kept = std::mem::take(&mut self.peers);
         kept.retain(|peer| !(peer.vrf == key.vrf && peer.addr == key.addr));
@@ -220,15 +228,17 @@ impl PeerTable {
     /// a 2^-64 chance) that no session appeared, went or changed state. Counters and timers
     /// are left out: they change on every reading.
     pub fn sessions_digest(&self) -> u64 {
-        use std::hash::{Hash as _, Hasher as _};
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.peers.len().hash(&mut hasher);
-        for peer in &self.peers {
-            peer.vrf.hash(&mut hasher);
-            peer.addr.hash(&mut hasher);
-            peer.state.hash(&mut hasher);
-        }
-        hasher.finish()
+        *self.digest.get_or_init(|| {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::hash::DefaultHasher::new();
+            self.peers.len().hash(&mut hasher);
+            for peer in &self.peers {
+                peer.vrf.hash(&mut hasher);
+                peer.addr.hash(&mut hasher);
+                peer.state.hash(&mut hasher);
+            }
+            hasher.finish()
+        })
     }
 
     /// True when the switch has no BGP sessions (a successful read that found none).
@@ -346,8 +356,15 @@ mod tests {
             addr: addr.parse().unwrap(),
         };
         let at = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let idle = table.sessions_digest();
         assert!(table.set_state(&key("a", "10.0.0.1"), PeerState::Established, at));
+        let established = table.sessions_digest();
+        assert_ne!(
+            idle, established,
+            "a change is a new digest, not the one kept"
+        );
         assert!(!table.set_state(&key("a", "10.0.0.1"), PeerState::Established, at));
+        assert_eq!(table.sessions_digest(), established);
         let peer = table.get("a", &"10.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(
             (&peer.state, peer.up_down_time),
@@ -359,7 +376,9 @@ mod tests {
         );
         assert_eq!(table.len(), 4);
 
+        let four = table.sessions_digest();
         assert!(table.remove(&key("a", "10.0.0.1")));
+        assert_ne!(table.sessions_digest(), four);
         assert!(!table.remove(&key("a", "10.0.0.1")));
         assert_eq!(table.len(), 3);
         let left: Vec<&str> = table

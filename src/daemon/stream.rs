@@ -159,11 +159,12 @@ impl Daemon {
                 switch.peers.set_state(&key, state, SystemTime::now())
             }
             StreamEvent::TunnelOper { name, up } => {
-                // The observer's table still has the old status: it reads the interfaces next.
-                self.observer.read_tunnels_next();
                 match switch.tunnels.with_line_protocol(&name, up) {
                     Some(table) => {
                         switch.tunnels = std::sync::Arc::new(table);
+                        // The observer's table still has the old status: it reads the
+                        // interfaces next.
+                        self.observer.read_tunnels_next();
                         true
                     }
                     None => false,
