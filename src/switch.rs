@@ -133,12 +133,7 @@ impl Observer {
             let sessions = last.sessions;
             let request = Request::new().commands(summary_commands(summaries));
             let peers = match client.execute_body(&request).await {
-                Ok(body) if request.command_list().len() == 1 => {
-                    PeerTable::from_summary_body(&body)
-                }
-                Ok(body) => body
-                    .decode()
-                    .and_then(|reply| PeerTable::from_reply(&reply, 0..reply.commands().len())),
+                Ok(body) => PeerTable::from_summary_body(&body),
                 Err(error) => Err(error),
             }
             .map_err(|error| self.failed(error))?;

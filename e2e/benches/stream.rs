@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{set_flag, Agent, Devnet, ANY_PORT};
+use doublezero_bgpstatus_e2e::devnet::{override_flags, Agent, Devnet, ANY_PORT};
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
@@ -90,13 +90,11 @@ async fn start(users: u16, way: Way, flags: &[(&str, &str)]) -> anyhow::Result<(
     };
     let stream: Vec<&str> = stream.iter().map(String::as_str).collect();
     let mut args = devnet.agent_args(ANY_PORT, &stream);
-    for (flag, value) in flags {
-        if args.iter().any(|a| a == flag) {
-            set_flag(&mut args, flag, *value);
-        } else {
-            args.extend([flag.to_string(), value.to_string()]);
-        }
-    }
+    let flags: Vec<&str> = flags
+        .iter()
+        .flat_map(|(flag, value)| [*flag, *value])
+        .collect();
+    override_flags(&mut args, &flags);
     let agent = Agent::spawn(&args, &devnet.dir).await?;
     let up = devnet
         .wait_until(SETTLE * 3, |d| {

@@ -377,6 +377,22 @@ pub fn set_flag(args: &mut [String], flag: &str, value: impl Into<String>) {
     args[at + 1] = value.into();
 }
 
+/// Adds `extra` (flags, each followed by its value if it takes one) to an argument list built
+/// by [`Devnet::agent_args`]: a flag the list already has takes the value given here instead of
+/// being passed twice, which the agent refuses.
+pub fn override_flags(args: &mut Vec<String>, extra: &[&str]) {
+    let mut extra = extra.iter().peekable();
+    while let Some(flag) = extra.next() {
+        match extra.peek() {
+            Some(value) if !value.starts_with("--") && args.iter().any(|a| a == flag) => {
+                set_flag(args, flag, **value);
+                extra.next();
+            }
+            _ => args.push(flag.to_string()),
+        }
+    }
+}
+
 /// A wrapper for [`Agent::spawn_wrapped`] that runs the agent in a private mount namespace after
 /// the shell commands `setup` (as root), so a test can put its own files where the agent looks
 /// (`/dev/log`, `/etc/hosts`, …) without touching the machine's.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::BgpStatus;
-use doublezero_bgpstatus_e2e::devnet::{agent_binary, set_flag, Agent, Devnet, ANY_PORT};
+use doublezero_bgpstatus_e2e::devnet::{agent_binary, override_flags, Agent, Devnet, ANY_PORT};
 use doublezero_bgpstatus_e2e::eapi_sim::{GrpcFault, IntfServing, SimConfig, WatchAck};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -44,17 +44,7 @@ async fn streaming(
     let stream = devnet.stream_flag();
     let stream: Vec<&str> = stream.iter().map(String::as_str).collect();
     let mut args = devnet.agent_args(ANY_PORT, &stream);
-    // A flag the devnet already gives takes the value given here; the rest are added.
-    let mut extra = extra.iter().peekable();
-    while let Some(flag) = extra.next() {
-        match extra.peek() {
-            Some(value) if !value.starts_with("--") && args.iter().any(|a| a == flag) => {
-                set_flag(&mut args, flag, **value);
-                extra.next();
-            }
-            _ => args.push(flag.to_string()),
-        }
-    }
+    override_flags(&mut args, extra);
     let agent = Agent::spawn(&args, &devnet.dir).await.unwrap();
     assert!(
         devnet.wait_until(SETTLE, |d| all(d, BgpStatus::Up)).await,

@@ -73,18 +73,17 @@ impl PeerTable {
         Ok(table)
     }
 
-    /// Builds the table from the reply to a request of one summary command, in one pass over
-    /// the body when the reply is a plain result, else as [`PeerTable::from_reply`] does (an
-    /// error reply, "BGP inactive" and every malformed shape are read, and named, there).
+    /// Builds the table from the reply to a request of summary commands only: in one pass over
+    /// the body when it is one command answered with a plain result, else as
+    /// [`PeerTable::from_reply`] does (several summaries, an error reply, "BGP inactive" and
+    /// every malformed shape are read, and named, there).
     pub fn from_summary_body(body: &eapi::Body) -> Result<Self, EapiError> {
         let mut table = PeerTable::with_capacity(0);
-        match summary_from_body(body, &mut table) {
-            Some(()) => Ok(table),
-            None => {
-                let reply = body.decode()?;
-                Self::from_reply(&reply, 0..reply.commands().len())
-            }
+        if body.commands().len() == 1 && summary_from_body(body, &mut table).is_some() {
+            return Ok(table);
         }
+        let reply = body.decode()?;
+        Self::from_reply(&reply, 0..reply.commands().len())
     }
 
     /// Builds the table from summary result texts (one per command), as EOS sent them.
@@ -294,6 +293,16 @@ mod tests {
             let expected = PeerTable::from_summaries([sample]).unwrap().len();
             assert_eq!(read.unwrap().len(), expected);
         }
+    }
+
+    #[test]
+    fn a_reply_to_both_summaries_reads_both() {
+        let request = eapi::Request::new().commands(super::super::summary_commands());
+        let v4 = r#"{"vrfs": {"default": {"peers": {"10.0.0.1": {"peerState": "Idle"}}}}}"#;
+        let v6 = r#"{"vrfs": {"default": {"peers": {"2001:db8::1": {"peerState": "Idle"}}}}}"#;
+        let text = format!(r#"{{"jsonrpc": "2.0", "id": "x", "result": [{v4}, {v6}]}}"#);
+        let body = eapi::Body::new(&request, text.into_bytes());
+        assert_eq!(PeerTable::from_summary_body(&body).unwrap().len(), 2);
     }
 
     #[test]

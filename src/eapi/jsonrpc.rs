@@ -318,6 +318,11 @@ impl<'r> Body<'r> {
         Body { request, bytes }
     }
 
+    /// The commands the reply answers.
+    pub fn commands(&self) -> &[Command] {
+        &self.request.commands
+    }
+
     pub fn len(&self) -> usize {
         self.bytes.len()
     }
