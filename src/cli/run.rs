@@ -76,8 +76,9 @@ fn start(args: Args, bootstrap: Bootstrap, level: logging::LevelHandle) -> anyho
         tracing::info!("stopped before starting");
         return Ok(());
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the daemon as well: its work is waiting on I/O and short parses, and a
+    // multi-thread runtime's wake-ups across threads cost about a seventh of its CPU at rest.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {

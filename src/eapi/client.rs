@@ -82,15 +82,17 @@ impl Client {
             "doublezero-bgpstatus-{}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
-        let body = tokio::time::timeout(self.timeout, self.exchange(&request.encode(&id)))
-            .await
-            .map_err(|_| EapiError::Timeout {
-                after: self.timeout,
-            })??;
-        Ok(Body::new(request, body))
+        let (buffer, start) =
+            tokio::time::timeout(self.timeout, self.exchange(&request.encode(&id)))
+                .await
+                .map_err(|_| EapiError::Timeout {
+                    after: self.timeout,
+                })??;
+        Ok(Body::within(request, buffer, start))
     }
 
-    async fn exchange(&self, body: &[u8]) -> Result<Vec<u8>, EapiError> {
+    /// The reply's body, as a buffer and where the body starts in it.
+    async fn exchange(&self, body: &[u8]) -> Result<(Vec<u8>, usize), EapiError> {
         let mut stream = UnixStream::connect(&self.path)
             .await
             .map_err(|source| self.connect_error(source))?;
@@ -115,8 +117,8 @@ impl Client {
                     limit: self.max_reply_bytes,
                 });
             }
-            if let Some(body) = reader.advance(&received, read == 0)? {
-                return Ok(body);
+            if let Some(complete) = reader.advance(&received, read == 0)? {
+                return Ok(complete.into_buffer(received));
             }
             if let Some(expected) = reader.expected_len() {
                 let wanted = expected.min(self.max_reply_bytes + 1);

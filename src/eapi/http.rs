@@ -41,6 +41,27 @@ struct Head {
     framing: Framing,
 }
 
+/// A complete body: where it lies in the bytes received, or joined from its chunks.
+#[derive(Debug)]
+pub(crate) enum Complete {
+    Within(std::ops::Range<usize>),
+    Joined(Vec<u8>),
+}
+
+impl Complete {
+    /// The buffer holding the body, and where the body starts in it: the received bytes
+    /// themselves when the body lies within them, so that a large reply is not copied.
+    pub(crate) fn into_buffer(self, mut received: Vec<u8>) -> (Vec<u8>, usize) {
+        match self {
+            Complete::Within(range) => {
+                received.truncate(range.end);
+                (received, range.start)
+            }
+            Complete::Joined(body) => (body, 0),
+        }
+    }
+}
+
 /// Incremental HTTP/1.1 response reader.
 #[derive(Debug)]
 pub(crate) struct ResponseReader {
@@ -64,7 +85,7 @@ impl ResponseReader {
 
     /// Looks at everything received so far (`buf` only ever grows) and returns the body once
     /// complete. `eof` says the peer closed the connection, so nothing more will come.
-    pub(crate) fn advance(&mut self, buf: &[u8], eof: bool) -> Result<Option<Vec<u8>>, EapiError> {
+    pub(crate) fn advance(&mut self, buf: &[u8], eof: bool) -> Result<Option<Complete>, EapiError> {
         if self.head.is_none() {
             match parse_head(buf, self.limit)? {
                 Some(head) => {
@@ -86,17 +107,17 @@ impl ResponseReader {
             Framing::Length(len) => {
                 let available = buf.len() - body_start;
                 if available >= len {
-                    Ok(Some(buf[body_start..body_start + len].to_vec()))
+                    Ok(Some(Complete::Within(body_start..body_start + len)))
                 } else if eof {
                     Err(http(format!("body truncated: {available} of {len} bytes")))
                 } else {
                     Ok(None)
                 }
             }
-            Framing::UntilClose if eof => Ok(Some(buf[body_start..].to_vec())),
+            Framing::UntilClose if eof => Ok(Some(Complete::Within(body_start..buf.len()))),
             Framing::UntilClose => Ok(None),
             Framing::Chunked => match self.advance_chunks(buf)? {
-                true => Ok(Some(std::mem::take(&mut self.body))),
+                true => Ok(Some(Complete::Joined(std::mem::take(&mut self.body)))),
                 false if eof => Err(http("chunked body truncated")),
                 false => Ok(None),
             },
@@ -238,15 +259,20 @@ mod tests {
     fn read_all(bytes: &[u8], step: usize) -> Result<Vec<u8>, EapiError> {
         let mut reader = ResponseReader::new(1 << 20);
         let mut received = Vec::new();
+        let body = |complete: Complete, received: Vec<u8>| {
+            let (buffer, start) = complete.into_buffer(received);
+            buffer[start..].to_vec()
+        };
         for piece in bytes.chunks(step.max(1)) {
             received.extend_from_slice(piece);
-            if let Some(body) = reader.advance(&received, false)? {
-                return Ok(body);
+            if let Some(complete) = reader.advance(&received, false)? {
+                return Ok(body(complete, received));
             }
         }
-        reader
+        let complete = reader
             .advance(&received, true)?
-            .ok_or_else(|| http("incomplete"))
+            .ok_or_else(|| http("incomplete"))?;
+        Ok(body(complete, received))
     }
 
     #[test]

@@ -309,13 +309,28 @@ struct DataEntry {
 /// general way ([`Body::decode`]) otherwise.
 pub struct Body<'r> {
     request: &'r Request,
-    bytes: Vec<u8>,
+    /// The body is `buffer[start..]`: the bytes as received, HTTP head and all, so that a
+    /// large reply is not copied out of them.
+    buffer: Vec<u8>,
+    start: usize,
 }
 
 impl<'r> Body<'r> {
     /// The reply `bytes` to `request`, as the client receives it (public for benchmarks).
     pub fn new(request: &'r Request, bytes: Vec<u8>) -> Self {
-        Body { request, bytes }
+        Self::within(request, bytes, 0)
+    }
+
+    pub(crate) fn within(request: &'r Request, buffer: Vec<u8>, start: usize) -> Self {
+        Body {
+            request,
+            buffer,
+            start,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buffer.get(self.start..).unwrap_or_default()
     }
 
     /// The commands the reply answers.
@@ -324,16 +339,16 @@ impl<'r> Body<'r> {
     }
 
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.bytes().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.bytes().is_empty()
     }
 
     /// The per-command outcomes, as [`super::Client::execute`] returns them.
     pub fn decode(&self) -> Result<Reply, EapiError> {
-        decode_reply(self.request, &self.bytes)
+        decode_reply(self.request, self.bytes())
     }
 
     /// The first command's result read by `seed` straight from the body, when the reply is
@@ -343,7 +358,7 @@ impl<'r> Body<'r> {
     /// cut it out, as long a scan as the parse itself.
     pub fn first_result_with<'a, S: DeserializeSeed<'a>>(&'a self, seed: S) -> Option<S::Value> {
         // Checked as UTF-8 once here, so the strings within are not checked one by one.
-        let text = std::str::from_utf8(&self.bytes).ok()?;
+        let text = std::str::from_utf8(self.bytes()).ok()?;
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let skip = usize::from(self.request.enables());
         let value = EnvelopeSeed { skip, seed }
