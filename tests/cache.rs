@@ -251,6 +251,41 @@ async fn the_ttl_bounds_how_long_a_view_is_served_without_io() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_caller_at_rest_takes_the_view_up_to_the_ttl_at_rest_and_any_other_caller_the_ttl() {
+    let h = harness(CachePolicy::default(), &[ok(1), ok(2), ok(3)]);
+    h.cache.get().await.unwrap();
+    advance(Duration::from_secs(30)).await;
+    let at_rest = h.cache.get_at_rest().await.unwrap();
+    assert_eq!(
+        (at_rest.view.slot, h.calls()),
+        (1, 1),
+        "within 60 s, no I/O"
+    );
+    assert_eq!(at_rest.age, Duration::from_secs(30));
+    assert_eq!(
+        h.cache.get().await.unwrap().view.slot,
+        2,
+        "a caller that is not at rest never takes a view past the 5 s TTL"
+    );
+    advance(Duration::from_secs(60)).await;
+    assert_eq!(h.cache.get_at_rest().await.unwrap().view.slot, 3);
+    assert_eq!(h.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ttl_at_rest_shorter_than_the_ttl_is_the_ttl() {
+    let policy = CachePolicy {
+        ttl_at_rest: Duration::from_secs(1),
+        ..CachePolicy::default()
+    };
+    let h = harness(policy, &[ok(1), ok(2)]);
+    h.cache.get_at_rest().await.unwrap();
+    advance(Duration::from_secs(4)).await;
+    assert_eq!(h.cache.get_at_rest().await.unwrap().view.slot, 1);
+    assert_eq!(h.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_error_without_a_cache_is_returned_and_counted() {
     let h = harness(CachePolicy::default(), &[Step::Fail]);
     assert!(matches!(

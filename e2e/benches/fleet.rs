@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
     for devnet in &devices {
         let mut flags = devnet.agent_args(ANY_PORT, &[]);
         set_flag(&mut flags, "--cache-ttl", "5s");
+        set_flag(&mut flags, "--cache-ttl-at-rest", "60s");
         agents.push(Agent::spawn(&flags, &devnet.dir).await?);
     }
     for (devnet, agent) in devices.iter().zip(&agents) {

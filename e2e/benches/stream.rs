@@ -219,7 +219,11 @@ async fn main() -> anyhow::Result<()> {
         args.sessions, args.window
     );
     // The defaults: a decision tick every 10 s, the stream's poll every 60 s.
-    let defaults = [("--bgp-status-interval", "10s"), ("--cache-ttl", "5s")];
+    let defaults = [
+        ("--bgp-status-interval", "10s"),
+        ("--cache-ttl", "5s"),
+        ("--cache-ttl-at-rest", "60s"),
+    ];
     let (stream_net, stream_agent) = start(args.sessions, Way::Stream, &defaults).await?;
     let (poll_net, poll_agent) = start(args.sessions, Way::Poll, &defaults).await?;
     // Past the writes of the start: both at rest.

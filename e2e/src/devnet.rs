@@ -309,7 +309,8 @@ impl Devnet {
         self.wait_for_requests(IPV4_SUMMARY, ticks, timeout).await
     }
 
-    /// The flags that point the agent at this devnet; `extra` flags are appended.
+    /// The flags that point the agent at this devnet; `extra` flags are added, or replace the
+    /// value of one already there.
     pub fn agent_args(&self, metrics: SocketAddr, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = [
             "run",
@@ -330,13 +331,16 @@ impl Devnet {
             "1s",
             "--cache-ttl",
             "500ms",
+            // Scenarios change accounts on chain while the switch stays as it was.
+            "--cache-ttl-at-rest",
+            "500ms",
             "--log",
             "stderr",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
+        override_flags(&mut args, extra);
         if stream_everywhere() && !args.iter().any(|a| a == "--eos-sdk-rpc-addr") {
             args.extend(self.stream_flag());
             // Tunnels are read with the sessions' poll: keep it within the scenarios' waits.

@@ -386,3 +386,44 @@ async fn a_sixty_interface_device_gets_smaller_batches_that_fit_its_compute() {
     // ~91k CU per user: 19 in one transaction would exceed the 1.4M a transaction may use.
     flip_on_a_device_with(60, 40, 15).await;
 }
+
+/// At rest (nothing changing, nothing to write) the device view is read every
+/// `cache-ttl-at-rest`, not every `cache-ttl`: a quiet switch costs the RPC and the CPU little.
+/// A session that changes is decided on a view no older than `cache-ttl`, read in that tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_rest_the_view_is_read_rarely_and_a_change_is_decided_on_a_fresh_one() {
+    let (devnet, agent) = Devnet::all_up(3, SLOT, SETTLE, &["--cache-ttl-at-rest", "60s"])
+        .await
+        .unwrap();
+    // Past the minimum write interval of the Up writes, whose end is the last timer.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let reads = || devnet.ledger.calls("getProgramAccounts");
+    let before = reads();
+    assert!(devnet.wait_for_ticks(6, SETTLE).await, "{}", agent.log());
+    let at_rest = reads() - before;
+    assert!(
+        at_rest <= 1,
+        "{at_rest} view reads over 6 ticks at rest, with a 500 ms cache-ttl:\n{}",
+        agent.log()
+    );
+
+    let (before, sent) = (reads(), devnet.ledger.transactions().len());
+    devnet.session(0, None).unwrap();
+    // The view reads as the Down goes out: the next tick, which would read it anyway now that
+    // the agent is busy, is a second away.
+    let mut when_sent = None;
+    for _ in 0..3000 {
+        if devnet.ledger.transactions().len() > sent {
+            when_sent = Some(reads());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let when_sent = when_sent.unwrap_or_else(|| panic!("no Down was sent:\n{}", agent.log()));
+    assert!(
+        when_sent > before,
+        "the drop was decided on the view of the rest, without reading it again:\n{}",
+        agent.log()
+    );
+    devnet.reaches(&agent, 0, BgpStatus::Down, SETTLE).await;
+}

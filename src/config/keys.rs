@@ -101,6 +101,7 @@ pub const KEYS: &[Key] = &[
     key("dampening-max-suppress", Some("1h"), Live, "Longest time a user's Up writes can stay paused"),
     key("slot-duration", Some("400ms"), Live, "Ledger slot time, to estimate the age of a slot"),
     key("cache-ttl", Some("5s"), Live, "How long a fetched device view is reused without I/O"),
+    key("cache-ttl-at-rest", Some("60s"), Live, "How long the device view is reused while nothing changes on the switch and nothing is to be written (any change is decided on a view at most cache-ttl old)"),
     key("caching-fetcher-rpc-timeout", Some("30s"), Live, "Timeout of one device-view fetch"),
     key("cache-max-staleness", Some("10m"), Live, "Oldest device view served when the RPC fails"),
     key("commitment", Some("confirmed"), Restart, "Commitment for reads and confirmations: processed, confirmed or finalized"),

@@ -495,6 +495,7 @@ impl Resolver<'_> {
         let mut policy = self.policy(bgp_interval);
         let cache = CachePolicy {
             ttl: self.duration("cache-ttl"),
+            ttl_at_rest: self.duration("cache-ttl-at-rest"),
             fetch_timeout: self.positive_duration("caching-fetcher-rpc-timeout"),
             max_staleness: self.duration("cache-max-staleness"),
         };

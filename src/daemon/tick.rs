@@ -29,17 +29,10 @@ impl Daemon {
     /// A poll: the device view, then the switch read over eAPI and reconciled with what the
     /// event stream said since the last poll, then a decision.
     pub(super) async fn tick(&mut self) {
-        let Some(served) = self.view().await else {
+        let Some(mut served) = self.view().await else {
             return;
         };
-        if !self
-            .view_seen
-            .as_ref()
-            .is_some_and(|seen| Arc::ptr_eq(seen, &served.view))
-        {
-            self.observer.expect(served.view.tunnels_digest());
-            self.view_seen = Some(Arc::clone(&served.view));
-        }
+        self.expect_tunnels(&served);
         let started = Instant::now();
         let observed = self
             .observer
@@ -82,7 +75,35 @@ impl Daemon {
         };
         self.last_poll = Some(started);
         self.poll_now = false;
+        // A change found at rest is decided on a view no older than the TTL, as any other is.
+        if self.quiet.is_none() && served.age >= self.config.cache.ttl {
+            served = match self.view().await {
+                Some(fresh) => fresh,
+                None => return,
+            };
+            self.expect_tunnels(&served);
+        }
         self.decide_and_send(&served).await;
+    }
+
+    /// A view not seen before may expect other tunnels: the next reading takes them too.
+    fn expect_tunnels(&mut self, served: &Served) {
+        if !self
+            .view_seen
+            .as_ref()
+            .is_some_and(|seen| Arc::ptr_eq(seen, &served.view))
+        {
+            self.observer.expect(served.view.tunnels_digest());
+            self.view_seen = Some(Arc::clone(&served.view));
+        }
+    }
+
+    /// At rest: the last decision wrote nothing, no timer of it has come, and nothing (an
+    /// outcome, a stream event, new options, a changed reading) has cleared it since.
+    fn at_rest(&self, now: Instant) -> bool {
+        self.quiet
+            .as_ref()
+            .is_some_and(|quiet| quiet.until.is_none_or(|until| now < until))
     }
 
     /// A decision between polls, after the event stream changed a session.
@@ -99,7 +120,14 @@ impl Daemon {
     /// may be decided (no view, or the keypair is not the device's metrics publisher).
     async fn view(&mut self) -> Option<Served> {
         let now = Instant::now();
-        let served = match self.cache.get().await {
+        // At rest only what changes on chain alone can be missed (a user's status or tunnel
+        // changed while the switch shows nothing new), and the view's reads are most of a quiet
+        // tick's CPU and of the RPC's load from a fleet: the longer TTL holds.
+        let cached = match self.at_rest(now) {
+            true => self.cache.get_at_rest().await,
+            false => self.cache.get().await,
+        };
+        let served = match cached {
             Ok(served) => served,
             Err(error) => {
                 self.metrics.view_failures.inc();

@@ -1,6 +1,7 @@
 //! The cached serviceability client: one device's view, shared by every caller.
 //!
-//! - Within the TTL a caller gets the cached view without I/O.
+//! - Within the TTL a caller gets the cached view without I/O. A caller at rest (nothing on the
+//!   switch changed, nothing to write) accepts a view up to the longer TTL at rest.
 //! - Past it, the first caller starts a fetch and every caller that arrives while it runs waits
 //!   for that same fetch (single flight).
 //! - The fetch runs in its own task under its own timeout: a caller that is cancelled or gives up
@@ -33,6 +34,8 @@ pub trait ViewSource: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachePolicy {
     pub ttl: Duration,
+    /// What [`CachedFetcher::get_at_rest`] accepts; never less than `ttl`.
+    pub ttl_at_rest: Duration,
     pub fetch_timeout: Duration,
     /// A stale view older than this is not served; the fetch error is returned instead.
     pub max_staleness: Duration,
@@ -42,6 +45,7 @@ impl Default for CachePolicy {
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(5),
+            ttl_at_rest: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(30),
             max_staleness: Duration::from_secs(600),
         }
@@ -134,7 +138,16 @@ impl<S: ViewSource> CachedFetcher<S> {
 
     /// The device view: cached within the TTL, otherwise from the one fetch in flight.
     pub async fn get(&self) -> Outcome {
-        let ttl = self.inner.policy().ttl;
+        self.get_within(self.inner.policy().ttl).await
+    }
+
+    /// The device view for a caller at rest: cached within the TTL at rest.
+    pub async fn get_at_rest(&self) -> Outcome {
+        let policy = self.inner.policy();
+        self.get_within(policy.ttl_at_rest.max(policy.ttl)).await
+    }
+
+    async fn get_within(&self, ttl: Duration) -> Outcome {
         let mut flight = {
             let mut state = self.inner.lock();
             if let Some(cached) = &state.cached {

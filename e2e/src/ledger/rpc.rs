@@ -140,6 +140,7 @@ fn one(shared: &Shared, request: &Value) -> Value {
     let Some(method) = request.get("method").and_then(Value::as_str) else {
         return envelope(id, Err(Failure::new(-32600, "Invalid request")));
     };
+    shared.count_call(method);
     let empty = Vec::new();
     let params = match request.get("params") {
         Some(Value::Array(p)) => p,

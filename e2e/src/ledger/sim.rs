@@ -168,6 +168,8 @@ pub(crate) struct Shared {
     shutdown: watch::Receiver<bool>,
     tx_log: Option<Mutex<std::fs::File>>,
     pub(crate) latency: Duration,
+    /// JSON-RPC calls answered, by method, as a provider's dashboard counts them.
+    calls: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Shared {
@@ -177,6 +179,11 @@ impl Shared {
 
     /// The fault for this HTTP request, counting it down. Dropped sends are counted per
     /// transaction instead ([`Shared::take_drop`]).
+    pub(crate) fn count_call(&self, method: &str) {
+        let mut calls = self.calls.lock().expect("calls lock poisoned");
+        *calls.entry(method.to_owned()).or_default() += 1;
+    }
+
     pub(crate) fn take_fault(&self) -> Option<Fault> {
         let mut slot = self.fault.lock().expect("fault lock poisoned");
         match *slot {
@@ -317,6 +324,7 @@ impl LedgerSim {
             shutdown,
             tx_log,
             latency: config.latency,
+            calls: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -412,6 +420,12 @@ impl LedgerSim {
     /// if absent or not a User.
     pub fn user(&self, key: &Pubkey) -> Option<UserAccount> {
         UserAccount::decode(&self.account(key)?.data)
+    }
+
+    /// How many `method` calls were answered so far (each call of a batch counts).
+    pub fn calls(&self, method: &str) -> usize {
+        let calls = self.shared.calls.lock().expect("calls lock poisoned");
+        calls.get(method).copied().unwrap_or(0)
     }
 
     /// Every transaction received so far, rebroadcasts included, in arrival order.
