@@ -29,6 +29,7 @@ impl Daemon {
     /// A poll: the device view, then the switch read over eAPI and reconciled with what the
     /// event stream said since the last poll, then a decision.
     pub(super) async fn tick(&mut self) {
+        let began_at_rest = self.at_rest(Instant::now());
         let Some(mut served) = self.view().await else {
             return;
         };
@@ -76,7 +77,13 @@ impl Daemon {
         self.last_poll = Some(started);
         self.poll_now = false;
         // A change found at rest is decided on a view no older than the TTL, as any other is.
-        if self.quiet.is_none() && served.age >= self.config.cache.ttl {
+        // Not when the view is stale: the RPC just failed, and asking again within the tick
+        // would only double the calls (and the wait, if it hangs) of an outage.
+        if began_at_rest
+            && self.quiet.is_none()
+            && served.stale.is_none()
+            && served.age >= self.config.cache.ttl
+        {
             served = match self.view().await {
                 Some(fresh) => fresh,
                 None => return,
