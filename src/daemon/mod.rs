@@ -312,13 +312,15 @@ impl Daemon {
         );
         let mut restart = None;
         loop {
+            // A reader who waited through the last turn is answered before another starts: a
+            // tick takes seconds while the RPC fails, which is when `/status` is read, and a
+            // random pick among ready branches could start tick after tick first.
+            while let Ok(reply) = self.status_requests.requests.try_recv() {
+                self.answer_status(reply);
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(reply) = self.status_requests.requests.recv() => {
-                    let now = Instant::now();
-                    self.watched_until = Some(now + STATUS_WATCHED);
-                    let _ = reply.send(self.render(now));
-                }
+                Some(reply) = self.status_requests.requests.recv() => self.answer_status(reply),
                 Some(outcome) = outcomes.recv() => {
                     // Every outcome already waiting, then one snapshot: a batch's outcomes
                     // arrive together, and /status is O(users) to render.
@@ -393,6 +395,14 @@ impl Daemon {
         }
         tracing::info!("stopped");
         restart
+    }
+}
+
+impl Daemon {
+    fn answer_status(&mut self, reply: tokio::sync::oneshot::Sender<listener::Snapshot>) {
+        let now = Instant::now();
+        self.watched_until = Some(now + STATUS_WATCHED);
+        let _ = reply.send(self.render(now));
     }
 }
 
