@@ -396,9 +396,7 @@ impl Daemon {
         tracing::info!("stopped");
         restart
     }
-}
 
-impl Daemon {
     fn answer_status(&mut self, reply: tokio::sync::oneshot::Sender<listener::Snapshot>) {
         let now = Instant::now();
         self.watched_until = Some(now + STATUS_WATCHED);

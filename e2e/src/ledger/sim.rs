@@ -177,13 +177,13 @@ impl Shared {
         self.chain.lock().expect("chain lock poisoned")
     }
 
-    /// The fault for this HTTP request, counting it down. Dropped sends are counted per
-    /// transaction instead ([`Shared::take_drop`]).
     pub(crate) fn count_call(&self, method: &str) {
         let mut calls = self.calls.lock().expect("calls lock poisoned");
         *calls.entry(method.to_owned()).or_default() += 1;
     }
 
+    /// The fault for this HTTP request, counting it down. Dropped sends are counted per
+    /// transaction instead ([`Shared::take_drop`]).
     pub(crate) fn take_fault(&self) -> Option<Fault> {
         let mut slot = self.fault.lock().expect("fault lock poisoned");
         match *slot {
