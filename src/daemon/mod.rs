@@ -10,7 +10,7 @@
 //! and the outcomes coming back), `stream` (the EosSdkRpc events and the poll's reconciliation),
 //! `options` (EOS options re-read, the namespace watched, and the [`Restart`] either may call
 //! for), `publish` (gauges and the `/status` rendering), `status` (the `/status` schema),
-//! `startup` (what is settled before the loop).
+//! `startup` (what is settled before the loop), `ticker` (the poll's clock, on a timerfd).
 
 mod options;
 mod publish;
@@ -18,6 +18,7 @@ mod startup;
 pub mod status;
 mod stream;
 mod tick;
+mod ticker;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
+
+use ticker::Ticker;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, RunArgs};
@@ -305,7 +308,7 @@ impl Daemon {
     ) -> Option<Restart> {
         // A first rendering, so a `/status` request that finds the daemon busy gets something.
         self.render(Instant::now());
-        let mut bgp_tick = ticker(self.config.bgp_interval, Instant::now());
+        let mut bgp_tick = Ticker::new(self.config.bgp_interval, Instant::now());
         let mut options_tick = ticker(
             self.config.options_interval,
             Instant::now() + self.config.options_interval,

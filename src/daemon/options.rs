@@ -4,7 +4,7 @@
 
 use tokio::time::{Instant, Interval};
 
-use super::{startup, ticker, Daemon, Restart};
+use super::{startup, ticker, Daemon, Restart, Ticker};
 use crate::config::{read_options, Apply, Config};
 use crate::netns;
 
@@ -38,7 +38,7 @@ impl Daemon {
     /// Applies changed live options; a restart when the daemon must restart instead.
     pub(super) async fn reload_options(
         &mut self,
-        bgp_tick: &mut Interval,
+        bgp_tick: &mut Ticker,
         options_tick: &mut Interval,
     ) -> Option<Restart> {
         let options = match read_options(&self.eapi, &self.config.daemon_name).await {
@@ -77,7 +77,7 @@ impl Daemon {
         }
         let config = &mut self.config;
         if config.bgp_interval != newer.bgp_interval {
-            *bgp_tick = ticker(newer.bgp_interval, Instant::now() + newer.bgp_interval);
+            *bgp_tick = Ticker::new(newer.bgp_interval, Instant::now() + newer.bgp_interval);
         }
         if config.options_interval != newer.options_interval {
             *options_tick = ticker(
