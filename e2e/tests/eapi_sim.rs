@@ -12,7 +12,7 @@ use doublezero_bgpstatus::bgp::PeerTable;
 use doublezero_bgpstatus::eapi::{Client, Command, EapiError};
 use doublezero_bgpstatus::switch::{self, fetch_rtts, Summaries};
 use doublezero_bgpstatus_e2e::eapi_sim::{
-    load_replay, Daemon, EapiSim, Fault, Peer, SimConfig, Tunnel,
+    load_replay, Connections, Daemon, EapiSim, Fault, Peer, SimConfig, Tunnel,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -616,4 +616,56 @@ async fn binary_serves_demo_users_and_obeys_its_control_api() {
 
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
+
+/// Whether EOS keeps connections on the socket is not established (eos.md §1.2): one client
+/// reads the switch again and again under each reading of it, reads every time, and opens a
+/// connection per request unless the server keeps them. A server that leaves a request on a
+/// kept connection unanswered costs one reading, then the client stops reusing connections.
+#[tokio::test]
+async fn the_client_reads_under_every_reading_of_keep_alive() {
+    const READS: usize = 6;
+    for (connections, expected) in [
+        (Connections::Close, READS),
+        (Connections::KeepAlive, 1),
+        (Connections::CloseUnannounced, READS),
+        // Each kept connection drops the next request, which goes again on a new one.
+        (Connections::DropSecond, READS),
+    ] {
+        let lab = Lab::start(|config| {
+            config.peers = vec![Peer::new("default", "10.0.0.1", "Established")];
+            config.connections = connections;
+        })
+        .await;
+        let client = lab.client();
+        for read in 0..READS {
+            let peers = fetch_peers(&client).await;
+            assert_eq!(
+                peers.map(|table| table.len()).ok(),
+                Some(1),
+                "{connections:?}, read {read}"
+            );
+        }
+        assert_eq!(lab.sim.connections_accepted(), expected, "{connections:?}");
+    }
+
+    let lab = Lab::start(|config| {
+        config.peers = vec![Peer::new("default", "10.0.0.1", "Established")];
+        config.connections = Connections::IgnoreSecond;
+    })
+    .await;
+    let client = Client::new(lab.sim.socket_path()).with_timeout(Duration::from_millis(500));
+    assert!(fetch_peers(&client).await.is_ok());
+    assert!(matches!(
+        fetch_peers(&client).await,
+        Err(EapiError::Timeout { .. })
+    ));
+    for _ in 0..3 {
+        assert!(fetch_peers(&client).await.is_ok());
+    }
+    assert_eq!(
+        lab.sim.connections_accepted(),
+        4,
+        "a connection per read after the timeout"
+    );
 }

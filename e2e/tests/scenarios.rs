@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use doublezero_bgpstatus::serviceability::{BgpStatus, UserStatus};
 use doublezero_bgpstatus_e2e::devnet::Devnet;
-use doublezero_bgpstatus_e2e::eapi_sim::Fault as SwitchFault;
+use doublezero_bgpstatus_e2e::eapi_sim::{Connections, Fault as SwitchFault};
 use doublezero_bgpstatus_e2e::ledger::Fault as LedgerFault;
 use nix::sys::signal::Signal;
 
@@ -18,9 +18,23 @@ fn all(devnet: &Devnet, status: BgpStatus) -> bool {
     (0..devnet.users.len()).all(|i| devnet.chain_status(i) == status)
 }
 
+/// Under each reading of whether the eAPI socket keeps connections (eos.md §1.2, not
+/// established), including a server that drops or never answers a request on a kept one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_that_establishes_goes_up_on_chain_and_down_when_it_drops() {
+    for connections in [
+        Connections::Close,
+        Connections::KeepAlive,
+        Connections::DropSecond,
+        Connections::IgnoreSecond,
+    ] {
+        up_then_down(connections).await;
+    }
+}
+
+async fn up_then_down(connections: Connections) {
     let devnet = Devnet::start(2, SLOT).await.unwrap();
+    devnet.switch.set_connections(connections);
     devnet.session(0, Some("Established")).unwrap();
     devnet.session(1, Some("Active")).unwrap();
     let agent = devnet.spawn_agent(&[]).await.unwrap();
@@ -30,7 +44,7 @@ async fn a_session_that_establishes_goes_up_on_chain_and_down_when_it_drops() {
             .wait_until(SETTLE, |d| d.chain_status(0) == BgpStatus::Up
                 && d.chain_status(1) == BgpStatus::Down)
             .await,
-        "{}",
+        "{connections:?}\n{}",
         agent.log()
     );
     let up = devnet.chain(0);
@@ -44,7 +58,7 @@ async fn a_session_that_establishes_goes_up_on_chain_and_down_when_it_drops() {
     assert_eq!(down.last_bgp_up_at, up.last_bgp_up_at);
     assert!(
         down.last_bgp_reported_at > up.last_bgp_reported_at,
-        "down {down:?} up {up:?}\n{}",
+        "{connections:?}: down {down:?} up {up:?}\n{}",
         agent.log()
     );
     assert!(agent.stop(Signal::SIGTERM).await.unwrap().success());

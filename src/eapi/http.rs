@@ -1,5 +1,6 @@
-//! Just enough HTTP/1.1 for eAPI's unix socket: one `POST /command-api` per connection and a
-//! response reader that accepts `Content-Length`, `chunked` or read-until-close bodies.
+//! Just enough HTTP/1.1 for eAPI's unix socket: `POST /command-api`, and a response reader that
+//! accepts `Content-Length`, `chunked` or read-until-close bodies and says whether the
+//! connection may carry another request.
 //!
 //! The reader is a pure state machine fed with the bytes read so far, so it is tested (and
 //! fuzzed) without sockets, and it resumes where it stopped instead of re-scanning the buffer,
@@ -12,13 +13,15 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// A chunk-size line is a few hex digits plus optional extensions.
 const MAX_CHUNK_LINE: usize = 1024;
 
-/// Frames a JSON-RPC body as the request EOS expects (pyeapi's headers; one request per
-/// connection because keep-alive on the socket is not verified, spec §1.2).
-pub(crate) fn encode_request(body: &[u8]) -> Vec<u8> {
+/// Frames a JSON-RPC body as the request EOS expects (pyeapi's headers). Without `keep`, the
+/// request asks the server to close the connection after answering (spec §1.2: whether the
+/// socket keeps connections is not established).
+pub(crate) fn encode_request(body: &[u8], keep: bool) -> Vec<u8> {
     let head = format!(
         "POST /command-api HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json-rpc\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+         Content-Length: {}\r\n{}\r\n",
+        body.len(),
+        if keep { "" } else { "Connection: close\r\n" }
     );
     let mut request = Vec::with_capacity(head.len() + body.len());
     request.extend_from_slice(head.as_bytes());
@@ -39,6 +42,8 @@ enum Framing {
 struct Head {
     body_start: usize,
     framing: Framing,
+    /// HTTP/1.1 without `Connection: close`: the server keeps the connection.
+    persistent: bool,
 }
 
 /// A complete body: where it lies in the bytes received, or joined from its chunks.
@@ -70,6 +75,8 @@ pub(crate) struct ResponseReader {
     /// Offset of the next chunk-size line, for chunked bodies.
     chunk_pos: usize,
     body: Vec<u8>,
+    /// Where the response ended in the bytes received, once complete.
+    end: Option<usize>,
 }
 
 impl ResponseReader {
@@ -80,7 +87,15 @@ impl ResponseReader {
             head: None,
             chunk_pos: 0,
             body: Vec::new(),
+            end: None,
         }
+    }
+
+    /// After a complete response: the connection may carry another request, since the server
+    /// keeps it and every byte received belonged to this response (a body read to the close,
+    /// or bytes past the response, leave nothing to reuse).
+    pub(crate) fn reusable(&self, received: usize) -> bool {
+        self.head.is_some_and(|head| head.persistent) && self.end == Some(received)
     }
 
     /// Looks at everything received so far (`buf` only ever grows) and returns the body once
@@ -99,6 +114,7 @@ impl ResponseReader {
         let Some(Head {
             body_start,
             framing,
+            ..
         }) = self.head
         else {
             return Ok(None);
@@ -107,6 +123,7 @@ impl ResponseReader {
             Framing::Length(len) => {
                 let available = buf.len() - body_start;
                 if available >= len {
+                    self.end = Some(body_start + len);
                     Ok(Some(Complete::Within(body_start..body_start + len)))
                 } else if eof {
                     Err(http(format!("body truncated: {available} of {len} bytes")))
@@ -131,6 +148,7 @@ impl ResponseReader {
             Some(Head {
                 body_start,
                 framing: Framing::Length(len),
+                ..
             }) => Some(body_start.saturating_add(len)),
             _ => None,
         }
@@ -152,7 +170,12 @@ impl ResponseReader {
             if size == 0 {
                 // Trailers (rare) end with an empty line; without trailers it follows at once.
                 let trailers = &rest[data_start..];
-                return Ok(trailers.starts_with(b"\r\n") || find(trailers, b"\r\n\r\n").is_some());
+                let end = match trailers.starts_with(b"\r\n") {
+                    true => Some(2),
+                    false => find(trailers, b"\r\n\r\n").map(|at| at + 4),
+                };
+                self.end = end.map(|end| self.chunk_pos + data_start + end);
+                return Ok(end.is_some());
             }
             if size > self.limit.saturating_sub(self.body.len()) {
                 return Err(EapiError::ReplyTooLarge { limit: self.limit });
@@ -195,6 +218,7 @@ fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, EapiError> {
     }
     let mut length: Option<usize> = None;
     let mut chunked = false;
+    let mut persistent = version == "HTTP/1.1";
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Err(http(format!("malformed header line {:?}", truncate(line))));
@@ -208,6 +232,10 @@ fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, EapiError> {
                 return Err(http("conflicting Content-Length headers"));
             }
             length = Some(parsed);
+        } else if name.eq_ignore_ascii_case("connection") {
+            persistent &= !value
+                .split(',')
+                .any(|option| option.trim().eq_ignore_ascii_case("close"));
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value
                 .to_ascii_lowercase()
@@ -225,6 +253,7 @@ fn parse_head(buf: &[u8], limit: usize) -> Result<Option<Head>, EapiError> {
     Ok(Some(Head {
         body_start: end + 4,
         framing,
+        persistent,
     }))
 }
 
@@ -331,11 +360,54 @@ mod tests {
 
     #[test]
     fn request_carries_length_and_json_rpc_content_type() {
-        let request = String::from_utf8(encode_request(b"{}")).unwrap();
-        assert!(request.starts_with("POST /command-api HTTP/1.1\r\n"));
-        assert!(request.contains("Content-Type: application/json-rpc\r\n"));
-        assert!(request.contains("Content-Length: 2\r\n"));
-        assert!(request.ends_with("\r\n\r\n{}"));
+        for keep in [true, false] {
+            let request = String::from_utf8(encode_request(b"{}", keep)).unwrap();
+            assert!(request.starts_with("POST /command-api HTTP/1.1\r\n"));
+            assert!(request.contains("Content-Type: application/json-rpc\r\n"));
+            assert!(request.contains("Content-Length: 2\r\n"));
+            assert!(request.ends_with("\r\n\r\n{}"));
+            assert_eq!(request.contains("Connection: close\r\n"), !keep);
+        }
+    }
+
+    /// Whether the connection may carry another request after the whole response was read.
+    fn reusable(reply: &[u8]) -> bool {
+        let mut reader = ResponseReader::new(1 << 20);
+        let complete = reader.advance(reply, false).unwrap();
+        assert!(complete.is_some(), "{}", String::from_utf8_lossy(reply));
+        reader.reusable(reply.len())
+    }
+
+    #[test]
+    fn a_connection_is_reused_only_when_the_server_keeps_it_and_the_response_ends_cleanly() {
+        assert!(reusable(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"));
+        assert!(reusable(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+        ));
+        assert!(reusable(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\n\r\n"
+        ));
+        assert!(reusable(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}"
+        ));
+        assert!(!reusable(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+        ));
+        assert!(!reusable(
+            b"HTTP/1.1 200 OK\r\nconnection: Keep-Alive, CLOSE\r\nContent-Length: 2\r\n\r\n{}"
+        ));
+        assert!(!reusable(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}"));
+        assert!(
+            !reusable(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP"),
+            "bytes past the response"
+        );
+        let mut reader = ResponseReader::new(1 << 20);
+        let until_close = b"HTTP/1.1 200 OK\r\n\r\n{}";
+        assert!(reader.advance(until_close, true).unwrap().is_some());
+        assert!(
+            !reader.reusable(until_close.len()),
+            "a body read to the close"
+        );
     }
 
     proptest! {

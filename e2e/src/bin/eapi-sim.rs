@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use doublezero_bgpstatus_e2e::eapi_sim::{
-    self, Daemon, EapiSim, IntfServing, Peer, SectionJson, SimConfig, SimError, WatchAck,
+    self, Connections, Daemon, EapiSim, IntfServing, Peer, SectionJson, SimConfig, SimError,
+    WatchAck,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -52,6 +53,10 @@ struct Args {
     /// How `show running-config section …` answers in JSON.
     #[arg(long, value_enum, default_value_t = SectionJson::Filtered)]
     section_json: SectionJson,
+    /// What the eAPI socket does with a connection after a reply (keep-alive is not
+    /// established on a real switch).
+    #[arg(long, value_enum, default_value_t = Connections::Close)]
+    connections: Connections,
     /// Serve EosSdkRpc (BgpMgrService over gRPC) on this unix socket.
     #[arg(long, value_name = "PATH")]
     grpc_unix: Option<PathBuf>,
@@ -94,6 +99,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.bgp = !args.no_bgp;
     config.starts_privileged = args.starts_privileged;
     config.section_json = args.section_json;
+    config.connections = args.connections;
     config.grpc_unix = args.grpc_unix;
     config.grpc_tcp = args.grpc_tcp;
     config.grpc_initial_snapshot = !args.grpc_no_initial_snapshot;

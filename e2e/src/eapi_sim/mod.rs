@@ -32,6 +32,7 @@ pub use commands::Replay;
 pub use fault::Fault;
 pub use grpc::proto;
 pub use grpc::{GrpcBehaviour, GrpcCalls, GrpcCounters, GrpcFault, IntfServing, WatchAck};
+pub use server::{Connections, KEEP_ALIVE_IDLE};
 pub use switch::{CommandCost, Daemon, Peer, SectionJson, Tunnel};
 
 use grpc::{EosSdkRpc, Listeners};
@@ -100,6 +101,8 @@ pub struct SimConfig {
     pub starts_privileged: bool,
     /// How `show running-config section …` answers.
     pub section_json: SectionJson,
+    /// What the server does with a connection after a reply [U].
+    pub connections: Connections,
     /// Where EosSdkRpc listens on a unix socket (`localhost unix file:…`); an existing file
     /// there is replaced.
     pub grpc_unix: Option<PathBuf>,
@@ -127,6 +130,7 @@ impl SimConfig {
             replay: Replay::default(),
             starts_privileged: false,
             section_json: SectionJson::default(),
+            connections: Connections::default(),
             grpc_unix: None,
             grpc_tcp: None,
             grpc_initial_snapshot: true,
@@ -165,6 +169,8 @@ impl EapiSim {
             replay: config.replay,
             fault: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
+            connections: Mutex::new(config.connections),
+            accepted: Default::default(),
         });
         let grpc = Arc::new(EosSdkRpc::new(
             state.clone(),
@@ -249,6 +255,20 @@ impl EapiSim {
         let mut switch = self.sim.switch();
         switch.starts_privileged = starts_privileged;
         switch.section_json = section_json;
+    }
+
+    /// What the server does with connections from now on (those open keep theirs until their
+    /// next request).
+    pub fn set_connections(&self, connections: Connections) {
+        *self.sim.state.connections.lock().expect("connections lock") = connections;
+    }
+
+    /// How many connections the socket has accepted.
+    pub fn connections_accepted(&self) -> usize {
+        self.sim
+            .state
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Injects `fault` until cleared, replacing (and undoing) any earlier one.

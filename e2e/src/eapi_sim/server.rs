@@ -1,13 +1,16 @@
-//! The eAPI endpoint: HTTP/1.1 `POST /command-api` over the unix socket, one request per
-//! connection, JSON-RPC 2.0 `runCmds` with EOS's semantics (eos.md §1.2–§1.5): HTTP 200 for
+//! The eAPI endpoint: HTTP/1.1 `POST /command-api` over the unix socket, connections kept or
+//! not as [`Connections`] says (eos.md §1.2: not established), JSON-RPC 2.0 `runCmds` with EOS's
+//! semantics (eos.md §1.2–§1.5): HTTP 200 for
 //! command failures, `error.data` holding the results of the commands that ran then
 //! `{"errors": [...]}` for the failed one, later commands absent unless `stopOnError` is false.
 //! Reply-shaping faults (slow, garbage, truncated, JSON-RPC error, one failing command) are
 //! applied here; the socket-file faults live with the listener in `mod.rs`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -27,26 +30,92 @@ pub(crate) struct State {
     pub(crate) fault: Mutex<Option<Fault>>,
     /// The command texts of every `runCmds` request, in arrival order.
     pub(crate) requests: Mutex<Vec<Vec<String>>>,
+    pub(crate) connections: Mutex<Connections>,
+    /// Connections accepted so far.
+    pub(crate) accepted: AtomicUsize,
 }
+
+/// What the server does with a connection after a reply. Whether EOS keeps connections on the
+/// unix socket is not established (eos.md §1.2), so the agent is tested under each reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Connections {
+    /// One request per connection: the reply says `Connection: close`, then the server closes
+    /// (what pyeapi's one-request-per-connection use sees).
+    #[default]
+    Close,
+    /// HTTP/1.1 persistence: requests are answered on the connection until the client closes
+    /// it or it is idle for [`KEEP_ALIVE_IDLE`] (a web server's idle timeout).
+    KeepAlive,
+    /// The server closes after each reply without saying so.
+    CloseUnannounced,
+    /// Kept, but a second request is read and the connection closed without a reply: a server
+    /// dropping an idle connection just as a request arrives.
+    DropSecond,
+    /// Kept, but a second request is never answered.
+    IgnoreSecond,
+}
+
+/// How long [`Connections::KeepAlive`] keeps an idle connection.
+pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(5);
 
 /// Accepts connections until the task is aborted.
 pub(crate) async fn accept(listener: UnixListener, state: std::sync::Arc<State>) {
     while let Ok((stream, _)) = listener.accept().await {
+        state.accepted.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(serve(stream, state.clone()));
     }
 }
 
 async fn serve(mut stream: UnixStream, state: std::sync::Arc<State>) {
-    let Some(request) = read_request(&mut stream).await else {
-        return;
-    };
+    let mut answered = 0;
+    loop {
+        let mode = *state.connections.lock().expect("connections lock");
+        let request = match answered {
+            0 => read_request(&mut stream).await,
+            _ => tokio::time::timeout(KEEP_ALIVE_IDLE, read_request(&mut stream))
+                .await
+                .ok()
+                .flatten(),
+        };
+        let Some(request) = request else {
+            break;
+        };
+        if answered > 0 {
+            match mode {
+                Connections::DropSecond => break,
+                Connections::IgnoreSecond => {
+                    // Held open, unanswered, until the client gives up.
+                    let _ = stream.read(&mut [0u8; 1]).await;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let keep = !matches!(mode, Connections::Close | Connections::CloseUnannounced);
+        let (reply, ended) = answer(&state, request, mode == Connections::Close).await;
+        if stream.write_all(&reply).await.is_err() || !keep || ended {
+            break;
+        }
+        answered += 1;
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// The reply to one request, `close` saying `Connection: close` in it; and true when the
+/// connection ends after it whatever the mode (a truncated reply, a request not understood).
+async fn answer(
+    state: &State,
+    request: Result<Vec<u8>, (&'static str, String)>,
+    close: bool,
+) -> (Vec<u8>, bool) {
     let reply = match request {
         Ok(body) => {
             let fault = state.fault.lock().expect("fault lock").clone();
             if let Some(Fault::Slow { delay_ms }) = fault {
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
-            let (body, cost) = respond(&state, &body, fault.as_ref());
+            let (body, cost) = respond(state, &body, fault.as_ref());
             if !cost.is_zero() {
                 tokio::time::sleep(cost).await;
             }
@@ -55,19 +124,21 @@ async fn serve(mut stream: UnixStream, state: std::sync::Arc<State>) {
                     "200 OK",
                     "text/html",
                     b"<html><body>502 Bad Gateway</body></html>",
+                    close,
                 ),
                 Some(Fault::Truncated) => {
-                    let mut reply = http("200 OK", "application/json", &body);
+                    let mut reply = http("200 OK", "application/json", &body, true);
                     reply.truncate(reply.len() - body.len() / 2);
-                    reply
+                    return (reply, true);
                 }
-                _ => http("200 OK", "application/json", &body),
+                _ => http("200 OK", "application/json", &body, close),
             }
         }
-        Err((status, detail)) => http(status, "text/plain", detail.as_bytes()),
+        Err((status, detail)) => {
+            return (http(status, "text/plain", detail.as_bytes(), true), true)
+        }
     };
-    let _ = stream.write_all(&reply).await;
-    let _ = stream.shutdown().await;
+    (reply, false)
 }
 
 /// Reads one request; `None` if the client went away, `Err` with an HTTP status if it is not
@@ -115,11 +186,11 @@ async fn read_request(stream: &mut UnixStream) -> Option<Result<Vec<u8>, (&'stat
     }
 }
 
-fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+fn http(status: &str, content_type: &str, body: &[u8], close: bool) -> Vec<u8> {
     let mut reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
+        body.len(),
+        if close { "Connection: close\r\n" } else { "" }
     )
     .into_bytes();
     reply.extend_from_slice(body);
@@ -322,6 +393,8 @@ mod tests {
             replay: Replay::default(),
             fault: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
+            connections: Mutex::new(Connections::default()),
+            accepted: AtomicUsize::new(0),
         }
     }
 
