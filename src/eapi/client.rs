@@ -11,7 +11,7 @@
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,6 +41,9 @@ pub struct Client {
     /// Off once a kept connection let a request time out.
     reuse: AtomicBool,
     next_id: AtomicU64,
+    /// The size of the last reply: a poll's reply is the size of the one before, so its buffer
+    /// is allocated once at that size rather than grown (and copied) as the reply comes.
+    last_reply: AtomicUsize,
 }
 
 /// The reply's body as a buffer and where the body starts in it, and whether the connection
@@ -76,6 +79,7 @@ impl Client {
             in_flight: Mutex::new(None),
             reuse: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
+            last_reply: AtomicUsize::new(0),
         }
     }
 
@@ -189,7 +193,9 @@ impl Client {
             .await
             .map_err(|source| Failure::Unanswered(self.io(source)))?;
         let mut reader = ResponseReader::new(self.max_reply_bytes);
-        let mut received = Vec::with_capacity(64 * 1024);
+        // Never more than the cap allows, which may be below the 64 KiB floor.
+        let expected = (self.last_reply.load(Ordering::Relaxed) + 4 * 1024).max(64 * 1024);
+        let mut received = Vec::with_capacity(expected.min(self.max_reply_bytes.saturating_add(1)));
         let unanswered = |received: &[u8], error| match received.is_empty() {
             true => Failure::Unanswered(error),
             false => Failure::Failed(error),
@@ -214,6 +220,7 @@ impl Client {
             }
             match reader.advance(&received, read == 0) {
                 Ok(Some(complete)) => {
+                    self.last_reply.store(received.len(), Ordering::Relaxed);
                     let reusable = read > 0 && reader.reusable(received.len());
                     let (buffer, start) = complete.into_buffer(received);
                     return Ok(Exchanged {

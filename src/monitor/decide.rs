@@ -462,6 +462,28 @@ mod tests {
     }
 
     #[test]
+    fn the_grace_end_is_a_due_time_only_for_a_session_not_established() {
+        let now = Instant::now();
+        let policy = Policy {
+            down_grace: Duration::from_secs(30),
+            ..Policy::default()
+        };
+        let mut e = entry(BgpStatus::Up, now);
+        e.last_write = Some(now - policy.min_write_interval);
+        e.last_seen_up = Some(now);
+        let grace_end = now + policy.down_grace;
+        e.session = Some(Session::Established);
+        assert!(
+            e.next_change(now, &policy) > Some(grace_end),
+            "at rest, an Established session's grace end decides nothing"
+        );
+        for down in [Session::NotEstablished("Active".into()), Session::Absent] {
+            e.session = Some(down);
+            assert_eq!(e.next_change(now, &policy), Some(grace_end));
+        }
+    }
+
+    #[test]
     fn held_back_by_in_flight_then_a_same_status_backoff_never_a_new_status() {
         let now = Instant::now();
         let policy = Policy::default();

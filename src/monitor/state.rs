@@ -227,11 +227,15 @@ impl UserState {
     /// The earliest time after `now` at which time alone could change this user's decision:
     /// the end of the grace period, of a failed write's backoff, of dampening and of the
     /// minimum write interval, the start of the ride-along window and the refresh. A superset:
-    /// a time that changes nothing costs one pass.
+    /// a time that changes nothing costs one pass. The grace ends only for a session that is
+    /// not Established: an Established one is seen Up again by every pass, so its grace
+    /// never runs out, and counting it would make every grace period a pass over every user.
     pub(super) fn next_change(&self, now: Instant, policy: &Policy) -> Option<Instant> {
         let early = policy.refresh - policy.refresh / 4;
         [
-            self.last_seen_up.map(|at| at + policy.down_grace),
+            self.last_seen_up
+                .filter(|_| self.session != Some(Session::Established))
+                .map(|at| at + policy.down_grace),
             self.failure.as_ref().map(|failure| failure.retry_at),
             self.flaps.release_at(&policy.dampening, now),
             self.last_write.map(|at| at + policy.min_write_interval),

@@ -120,7 +120,7 @@ pub fn run(
         };
         return Ok(match recorded {
             Some(text) if vrf == VrfFilter::All => Output::Raw(text.clone()),
-            _ => Output::Json(switch.summary(family, &vrf)),
+            _ => Output::Json(switch.summary(family, &vrf, now)),
         });
     }
     if words.keyword(detail) {

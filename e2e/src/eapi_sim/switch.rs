@@ -266,12 +266,12 @@ impl Switch {
 
     /// `show ip|ipv6 bgp summary vrf <vrf|all>`. The IPv4 summary also lists link-local
     /// (RFC 5549) peers, as in the 4.30.5M sample.
-    pub fn summary(&self, family: Family, vrf: &VrfFilter) -> Value {
+    pub fn summary(&self, family: Family, vrf: &VrfFilter, now: f64) -> Value {
         let mut vrfs = Map::new();
         for name in self.vrfs().into_iter().filter(|name| vrf.matches(name)) {
             let mut peers = Map::new();
             for session in self.sessions_in(name).filter(|s| family.lists(&s.peer)) {
-                peers.insert(session.peer.address.clone(), summary_peer(session));
+                peers.insert(session.peer.address.clone(), summary_peer(session, now));
             }
             vrfs.insert(
                 name.to_owned(),
@@ -645,14 +645,18 @@ impl Interface {
     }
 }
 
-fn summary_peer(session: &Session) -> Value {
+/// A summary peer at `now`. DoubleZero devices run `timers bgp 1 3` (onchain.md §8.3): an
+/// Established session sends and receives a keepalive every second, so its message counters
+/// (and with them its JSON) change between any two polls.
+fn summary_peer(session: &Session, now: f64) -> Value {
     let peer = &session.peer;
     let established = is_established(&peer.state);
     let prefixes = if established { peer.prefix_received } else { 0 };
+    let keepalives = (now - session.since).max(0.0) as u64;
     json!({
         "version": 4,
-        "msgReceived": if established { 5 } else { 0 },
-        "msgSent": if established { 4 } else { 0 },
+        "msgReceived": if established { 5 + keepalives } else { 0 },
+        "msgSent": if established { 4 + keepalives } else { 0 },
         "inMsgQueue": 0,
         "outMsgQueue": 0,
         "asn": peer.asn,
@@ -726,7 +730,7 @@ mod tests {
         switch
             .set_peer(Peer::new("vrf1", "10.0.0.1", "Active"), 20.0)
             .unwrap();
-        let summary = switch.summary(Family::Ipv4, &VrfFilter::All);
+        let summary = switch.summary(Family::Ipv4, &VrfFilter::All, 25.0);
         assert_eq!(
             summary["vrfs"]["vrf1"]["peers"]["10.0.0.1"]["upDownTime"],
             10.0
@@ -734,11 +738,31 @@ mod tests {
         switch
             .set_peer(Peer::new("vrf1", "10.0.0.1", "Established"), 30.0)
             .unwrap();
-        let summary = switch.summary(Family::Ipv4, &VrfFilter::All);
+        let summary = switch.summary(Family::Ipv4, &VrfFilter::All, 30.0);
         assert_eq!(
             summary["vrfs"]["vrf1"]["peers"]["10.0.0.1"]["upDownTime"],
             30.0
         );
+    }
+
+    #[test]
+    fn an_established_sessions_counters_move_with_its_keepalives() {
+        let mut switch = switch();
+        switch
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Established"), 100.0)
+            .unwrap();
+        switch
+            .set_peer(Peer::new("vrf1", "10.0.0.2", "Active"), 100.0)
+            .unwrap();
+        let counters = |now: f64, peer: &str| {
+            let summary = switch.summary(Family::Ipv4, &VrfFilter::All, now);
+            let peer = &summary["vrfs"]["vrf1"]["peers"][peer];
+            (peer["msgSent"].clone(), peer["msgReceived"].clone())
+        };
+        // `timers bgp 1 3`: one keepalive each way a second, so no two polls read the same.
+        assert_eq!(counters(100.0, "10.0.0.1"), (json!(4), json!(5)));
+        assert_eq!(counters(160.5, "10.0.0.1"), (json!(64), json!(65)));
+        assert_eq!(counters(160.5, "10.0.0.2"), (json!(0), json!(0)));
     }
 
     #[test]
@@ -753,7 +777,7 @@ mod tests {
         switch
             .set_peer(Peer::new("vrf1", "fe80::1%Et3", "Established"), 1.0)
             .unwrap();
-        let v4 = switch.summary(Family::Ipv4, &VrfFilter::All);
+        let v4 = switch.summary(Family::Ipv4, &VrfFilter::All, 1.0);
         assert_eq!(v4["vrfs"]["default"]["peers"], json!({}));
         let v4_keys: Vec<_> = v4["vrfs"]["vrf1"]["peers"]
             .as_object()
@@ -762,7 +786,7 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(v4_keys, ["10.0.0.1", "fe80::1%Et3"]);
-        let v6 = switch.summary(Family::Ipv6, &VrfFilter::Named("vrf1".into()));
+        let v6 = switch.summary(Family::Ipv6, &VrfFilter::Named("vrf1".into()), 1.0);
         let v6_keys: Vec<_> = v6["vrfs"]["vrf1"]["peers"]
             .as_object()
             .unwrap()
