@@ -430,13 +430,18 @@ mod tests {
         assert_eq!(observed(&e), Some(BgpStatus::Down), "the chain says Up");
     }
 
+    /// The default policy with a 30 s down grace.
+    fn with_grace() -> Policy {
+        Policy {
+            down_grace: Duration::from_secs(30),
+            ..Policy::default()
+        }
+    }
+
     #[test]
     fn want_holds_a_down_as_up_within_grace_and_counts_changes_of_mind() {
         let now = Instant::now();
-        let policy = Policy {
-            down_grace: Duration::from_secs(30),
-            ..Policy::default()
-        };
+        let policy = with_grace();
         let mut e = entry(BgpStatus::Up, now);
         e.last_seen_up = Some(now);
         assert_eq!(
@@ -464,10 +469,7 @@ mod tests {
     #[test]
     fn the_grace_end_is_a_due_time_only_for_a_session_not_established() {
         let now = Instant::now();
-        let policy = Policy {
-            down_grace: Duration::from_secs(30),
-            ..Policy::default()
-        };
+        let policy = with_grace();
         let mut e = entry(BgpStatus::Up, now);
         e.last_write = Some(now - policy.min_write_interval);
         e.last_seen_up = Some(now);
