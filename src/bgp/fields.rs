@@ -33,6 +33,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// not a number reads as absent, since these fields are informative, not identifying.
 pub(super) struct Number(pub(super) Option<f64>);
 
+impl Number {
+    /// Numeric text, as EOS may write a number.
+    pub(super) fn from_text(text: &str) -> Number {
+        Number(text.trim().parse().ok())
+    }
+}
+
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct NumberVisitor;
@@ -51,7 +58,7 @@ impl<'de> Deserialize<'de> for Number {
                 Ok(Number(Some(value as f64)))
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Number, E> {
-                Ok(Number(value.trim().parse().ok()))
+                Ok(Number::from_text(value))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Number, E> {
                 Ok(Number(None))

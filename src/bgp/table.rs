@@ -251,6 +251,7 @@ impl PeerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// What a reply body reads as: by the one-pass path when it applies, and by the general
     /// path (outcomes, then results), which must agree with it on every body.
@@ -294,6 +295,27 @@ mod tests {
             assert!(one_pass);
             let expected = PeerTable::from_summaries([sample]).unwrap().len();
             assert_eq!(read.unwrap().len(), expected);
+        }
+    }
+
+    #[test]
+    fn numbers_the_fast_reader_cannot_round_as_serde_json_does_read_the_same() {
+        let peer = |time: &str| {
+            envelope(&format!(
+                r#"{{"vrfs": {{"d": {{"peers": {{"10.0.0.1": {{"peerState": "Idle", "upDownTime": {time}}}}}}}}}}}"#
+            ))
+        };
+        for (time, fast) in [
+            ("1721080527.052693", true),
+            ("-0", true),
+            ("1.5e-7", true),
+            ("123456789012345678901234", false),
+            ("1e-30", false),
+            ("1e400", false),
+        ] {
+            let (one_pass, read) = read_both_ways(&peer(time));
+            assert_eq!(one_pass, fast, "{time}");
+            assert_eq!(read.is_ok(), time != "1e400", "{time}");
         }
     }
 
@@ -401,7 +423,154 @@ mod tests {
         assert!(table.get("b", &"10.0.0.5".parse().unwrap()).is_some());
     }
 
+    /// A field's value as EOS might write it (or as it must not), and whether the fast reader
+    /// is meant to take it; mostly the former, so that whole replies are often plain.
+    fn field_value(name: &'static str) -> impl Strategy<Value = (String, bool)> {
+        let (plain, other): (&[&str], &[&str]) = match name {
+            "peerState" => (
+                &[r#""Established""#, r#""Idle""#, r#""Bizarre""#],
+                &[r#""Est\u0061blished""#, "null", "1"],
+            ),
+            "upDownTime" => (
+                &[
+                    r#""1721080527.5""#,
+                    r#"" 12 ""#,
+                    r#""x""#,
+                    "null",
+                    "-0",
+                    "1.5e-7",
+                ],
+                // The last two read, but not on the fast path: no exact `f64` in one rounding.
+                &["1e400", "true", "01", "123456789012345678901234", "1e-30"],
+            ),
+            "asn" => (
+                &[r#""65001""#, r#""65001.1028""#, "65002", "null"],
+                &["-5", "1.5", "18446744073709551616", "true"],
+            ),
+            "peerStateIdleReason" => (&[r#""Admin""#, "null"], &[r#""a\nb""#, "3"]),
+            _ => (
+                &[
+                    "123",
+                    r#""a \"q\" \u00e9 \/""#,
+                    r#"{"a": [1, {"b": null}, -2.5e-3], "c": true}"#,
+                    "[]",
+                ],
+                &["01", r#""\ud800""#],
+            ),
+        };
+        let pick = |texts: &[&str], plain: bool| {
+            let texts: Vec<(String, bool)> = texts.iter().map(|t| (t.to_string(), plain)).collect();
+            proptest::sample::select(texts)
+        };
+        let numbers = match name {
+            "upDownTime" => prop_oneof![
+                // Taken on the fast path or not, as the number allows; read the same either way.
+                any::<f64>().prop_map(|f| (serde_json::Value::from(f).to_string(), false)),
+                any::<i64>().prop_map(|i| (i.to_string(), i.unsigned_abs() < 1 << 53)),
+                // EOS's own form: epoch seconds to the microsecond.
+                (0u64..1 << 33).prop_map(|n| (format!("{}.{:06}", n, n % 999_999), true)),
+            ]
+            .boxed(),
+            _ => pick(plain, true).boxed(),
+        };
+        prop_oneof![12 => pick(plain, true), 6 => numbers, 1 => pick(other, false)]
+    }
+
+    /// A summary reply of a few peers in a few VRFs, each peer's fields in any order, a field
+    /// sometimes missing or written twice; with whether every part is one the fast reader takes.
+    fn summary_reply() -> impl Strategy<Value = (String, bool)> {
+        const FIELDS: [&str; 6] = [
+            "peerState",
+            "upDownTime",
+            "asn",
+            "peerStateIdleReason",
+            "msgSent",
+            "description",
+        ];
+        let names = (
+            proptest::sample::subsequence(FIELDS[1..].to_vec(), 0..=5),
+            proptest::bool::weighted(0.95),
+            proptest::bool::weighted(0.05),
+        )
+            .prop_flat_map(|(mut names, state, twice)| {
+                if state {
+                    names.push("peerState");
+                }
+                if twice && !names.is_empty() {
+                    names.push(names[0]);
+                }
+                Just(names).prop_shuffle()
+            });
+        let fields = names.prop_flat_map(|names| {
+            names
+                .into_iter()
+                .map(|name| field_value(name).prop_map(move |(v, plain)| (name, v, plain)))
+                .collect::<Vec<_>>()
+        });
+        let peer = (
+            prop_oneof![
+                16 => proptest::sample::select(vec!["10.0.0.1", "10.0.0.2", "169.254.0.1", "fe80::1%Et1", "2001:db8::1"]).prop_map(|k| (k, true)),
+                1 => proptest::sample::select(vec!["bogus", r#"10.0.0.\u0033"#]).prop_map(|k| (k, false)),
+            ],
+            fields,
+        )
+            .prop_map(|((key, key_plain), fields)| {
+                let mut names: Vec<&str> = fields.iter().map(|(name, _, _)| *name).collect();
+                names.sort();
+                let unique = names.windows(2).all(|pair| pair[0] != pair[1]);
+                let plain = key_plain
+                    && unique
+                    && names.contains(&"peerState")
+                    && fields.iter().all(|(_, _, plain)| *plain);
+                let body: Vec<String> = fields
+                    .iter()
+                    .map(|(name, value, _)| format!(r#""{name}": {value}"#))
+                    .collect();
+                (format!(r#""{key}": {{{}}}"#, body.join(",\n  ")), plain)
+            });
+        let vrf = (
+            prop_oneof![
+                16 => proptest::sample::select(vec!["default", "vrf1"]).prop_map(|n| (n, true)),
+                1 => Just((r#"v\u0032"#, false)),
+            ],
+            proptest::collection::vec(peer, 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|((name, name_plain), peers, extra)| {
+                let plain = name_plain && peers.iter().all(|(_, plain)| *plain);
+                let listed: Vec<&str> = peers.iter().map(|(text, _)| text.as_str()).collect();
+                let extra = if extra {
+                    r#""routerId": "192.0.2.1", "#
+                } else {
+                    ""
+                };
+                (
+                    format!(r#""{name}": {{{extra}"peers": {{{}}}}}"#, listed.join(",")),
+                    plain,
+                )
+            });
+        proptest::collection::vec(vrf, 0..3).prop_map(|vrfs| {
+            let plain = vrfs.iter().all(|(_, plain)| *plain);
+            let listed: Vec<&str> = vrfs.iter().map(|(text, _)| text.as_str()).collect();
+            let summary = format!(r#"{{"vrfs": {{{}}}}}"#, listed.join(", "));
+            (
+                format!(r#"{{"jsonrpc": "2.0", "id": "x", "result": [{summary}]}}"#),
+                plain,
+            )
+        })
+    }
+
     proptest::proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// The fast reader takes every plainly written reply, and whatever it takes reads as
+        /// the general path reads it ([`read_both_ways`] checks that on every reply).
+        #[test]
+        fn any_summary_reads_the_same_by_either_path((text, plain) in summary_reply()) {
+            let (one_pass, _) = read_both_ways(&text);
+            prop_assert!(one_pass || !plain, "{text}");
+        }
+
         /// What lets a poll skip its decision on an equal digest: one session changing from one
         /// known state to another is never missed, whatever the other sessions are.
         #[test]

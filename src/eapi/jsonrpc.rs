@@ -6,10 +6,10 @@
 //! into its own model without building a `serde_json::Value` tree first; the BGP summary of a
 //! busy switch is megabytes, and that tree would dominate the parse.
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::scan::Cursor;
 use super::{CommandFailure, EapiError};
 
 /// One CLI command, optionally pinned to a model revision (spec §1.6: a per-command revision
@@ -351,91 +351,43 @@ impl<'r> Body<'r> {
         decode_reply(self.request, self.bytes())
     }
 
-    /// The first command's result read by `seed` straight from the body, when the reply is
-    /// `{"result": [...]}` with no `error` and `seed` reads it; `None` for anything else (an
-    /// error reply, a string-encoded result, a shape `seed` refuses), which [`Body::decode`]
-    /// then reads and names. Decoding the envelope first would scan every result once just to
-    /// cut it out, as long a scan as the parse itself.
-    pub fn first_result_with<'a, S: DeserializeSeed<'a>>(&'a self, seed: S) -> Option<S::Value> {
+    /// The first command's result read by `read` straight from the body, when the reply is
+    /// plainly `{"result": [...]}` with no `error` (see [`Cursor`]) and `read` takes the result
+    /// whole; `None` for anything else (an error reply, a string-encoded result, a shape or an
+    /// escape `read` refuses), which [`Body::decode`] then reads and names. Decoding the
+    /// envelope first would scan every result once just to cut it out, as long a scan as the
+    /// read itself.
+    pub(crate) fn scan_first_result<T>(
+        &self,
+        read: impl FnOnce(&mut Cursor<'_>) -> Option<T>,
+    ) -> Option<T> {
         // Checked as UTF-8 once here, so the strings within are not checked one by one.
         let text = std::str::from_utf8(self.bytes()).ok()?;
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let skip = usize::from(self.request.enables());
-        let value = EnvelopeSeed { skip, seed }
-            .deserialize(&mut deserializer)
-            .ok()??;
-        deserializer.end().ok()?;
-        Some(value)
-    }
-}
-
-/// `{"result": [<skipped>..., <first>, ...]}`: the first command's result through the seed;
-/// an `error` key fails the read.
-struct EnvelopeSeed<S> {
-    skip: usize,
-    seed: S,
-}
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for EnvelopeSeed<S> {
-    type Value = Option<S::Value>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for EnvelopeSeed<S> {
-    type Value = Option<S::Value>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON-RPC reply object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut seed = Some(self.seed);
+        let mut cursor = Cursor::new(text);
+        let mut skip = usize::from(self.request.enables());
+        let mut read = Some(read);
         let mut found = None;
-        while let Some(key) = map.next_key::<&str>()? {
-            match (key, seed.take()) {
-                ("error", _) => return Err(de::Error::custom("an error reply")),
-                ("result", Some(seed)) => {
-                    found = map.next_value_seed(ResultsSeed {
-                        skip: self.skip,
-                        seed,
-                    })?;
-                }
-                (_, unused) => {
-                    seed = unused;
-                    map.next_value::<IgnoredAny>()?;
-                }
+        let mut seen_result = false;
+        cursor.object(|cursor, key| match key {
+            "error" => None,
+            "result" if !seen_result => {
+                seen_result = true;
+                cursor.array(|cursor| match (skip, read.take()) {
+                    (0, Some(read)) => {
+                        found = Some(read(cursor)?);
+                        Some(())
+                    }
+                    (_, unused) => {
+                        read = unused;
+                        skip = skip.saturating_sub(1);
+                        cursor.skip()
+                    }
+                })
             }
-        }
-        Ok(found)
-    }
-}
-
-struct ResultsSeed<S> {
-    skip: usize,
-    seed: S,
-}
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for ResultsSeed<S> {
-    type Value = Option<S::Value>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for ResultsSeed<S> {
-    type Value = Option<S::Value>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("the results array")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        for _ in 0..self.skip {
-            if seq.next_element::<IgnoredAny>()?.is_none() {
-                return Ok(None);
-            }
-        }
-        let value = seq.next_element_seed(self.seed)?;
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(value)
+            "result" => None,
+            _ => cursor.skip(),
+        })?;
+        cursor.at_end().then_some(found)?
     }
 }
 
@@ -564,13 +516,29 @@ mod tests {
 
     #[test]
     fn the_first_result_is_read_past_the_enable_and_an_error_reply_is_none() {
+        // The keys of the first result, which must be an object.
         let first = |request: &Request, body: &str| {
-            Body::new(request, body.as_bytes().to_vec())
-                .first_result_with(std::marker::PhantomData::<serde_json::Value>)
+            Body::new(request, body.as_bytes().to_vec()).scan_first_result(|cursor| {
+                let mut keys = String::new();
+                cursor.object(|cursor, key| {
+                    keys.push_str(key);
+                    cursor.skip()
+                })?;
+                Some(keys)
+            })
         };
         let reply = r#"{"jsonrpc": "2.0", "id": "e", "result": [{}, {"a": 1}, {"b": 2}]}"#;
-        assert_eq!(first(&privileged_request(), reply), Some(json!({"a": 1})));
-        assert_eq!(first(&request(&["x", "y", "z"]), reply), Some(json!({})));
+        assert_eq!(first(&privileged_request(), reply), Some("a".into()));
+        assert_eq!(first(&request(&["x", "y", "z"]), reply), Some("".into()));
+        assert_eq!(
+            first(&request(&["x"]), r#"{"result": [1]}"#),
+            None,
+            "a result the reader refuses"
+        );
+        assert_eq!(
+            first(&request(&["x"]), r#"{"result": [{}], "result": [{}]}"#),
+            None
+        );
         assert_eq!(
             first(&privileged_request(), r#"{"result": [{}]}"#),
             None,

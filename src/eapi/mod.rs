@@ -10,8 +10,10 @@ mod client;
 mod error;
 mod http;
 mod jsonrpc;
+mod scan;
 
 pub use client::{Client, DEFAULT_MAX_REPLY_BYTES, DEFAULT_SOCKET, DEFAULT_TIMEOUT};
 pub use error::{CommandFailure, EapiError};
 pub(crate) use jsonrpc::model as model_error;
 pub use jsonrpc::{result_text, Body, Command, CommandOutcome, Reply, Request};
+pub(crate) use scan::Cursor;
