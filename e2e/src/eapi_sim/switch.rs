@@ -662,10 +662,16 @@ fn summary_peer(session: &Session, now: f64) -> Value {
         "asn": peer.asn,
         "prefixAccepted": prefixes,
         "prefixReceived": prefixes,
-        "upDownTime": session.since,
+        "upDownTime": to_the_microsecond(session.since),
         "underMaintenance": false,
         "peerState": peer.state,
     })
+}
+
+/// A time as EOS writes it: epoch seconds to the microsecond (`1721080527.052693` in every
+/// recorded sample), never the seventeen digits a bare `f64` can print.
+fn to_the_microsecond(time: f64) -> f64 {
+    (time * 1e6).round() / 1e6
 }
 
 fn is_established(state: &str) -> bool {
@@ -743,6 +749,18 @@ mod tests {
             summary["vrfs"]["vrf1"]["peers"]["10.0.0.1"]["upDownTime"],
             30.0
         );
+    }
+
+    #[test]
+    fn up_down_time_is_written_to_the_microsecond() {
+        let mut switch = switch();
+        let since = 1_764_595_123.123_456_7;
+        switch
+            .set_peer(Peer::new("vrf1", "10.0.0.1", "Established"), since)
+            .unwrap();
+        let summary = switch.summary(Family::Ipv4, &VrfFilter::All, since + 1.0);
+        let text = summary["vrfs"]["vrf1"]["peers"]["10.0.0.1"]["upDownTime"].to_string();
+        assert_eq!(text, "1764595123.123457");
     }
 
     #[test]
