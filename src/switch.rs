@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::bgp::{self, PeerKey, PeerTable, Vrf};
+use crate::bgp::{self, PeerKey, PeerTable, SummaryMemo, Vrf};
 use crate::eapi::{Client, EapiError, Reply, Request};
 use crate::tunnel::{self, TunnelTable};
 
@@ -78,6 +78,8 @@ pub const WATCHED_TUNNEL_REFRESH: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub struct Observer {
     last: Option<Last>,
+    /// The last summary read alone, which the next is read against.
+    summaries: SummaryMemo,
     /// The caller's digest of the tunnels its users expect (see [`Observer::expect`]).
     users: u64,
     refresh: Duration,
@@ -107,6 +109,7 @@ impl Observer {
     pub fn with_refresh(refresh: Duration) -> Self {
         Self {
             last: None,
+            summaries: SummaryMemo::default(),
             users: 0,
             refresh,
         }
@@ -133,7 +136,7 @@ impl Observer {
             let sessions = last.sessions;
             let request = Request::new().commands(summary_commands(summaries));
             let peers = match client.execute_body(&request).await {
-                Ok(body) => PeerTable::from_summary_body(&body),
+                Ok(body) => PeerTable::from_summary_body(body, &mut self.summaries),
                 Err(error) => Err(error),
             }
             .map_err(|error| self.failed(error))?;

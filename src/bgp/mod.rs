@@ -20,5 +20,7 @@ pub mod table;
 pub use asn::Asn;
 pub use peer::{Peer, PeerAddr, PeerKey, PeerState, Vrf};
 pub use rtt::{neighbor_command, rtt_requests, rtts_from_neighbors, RTT_CHUNK};
-pub use summary::{ipv4_summary_command, summary_commands, IPV4_SUMMARY, IPV6_SUMMARY};
+pub use summary::{
+    ipv4_summary_command, summary_commands, SummaryMemo, IPV4_SUMMARY, IPV6_SUMMARY,
+};
 pub use table::PeerTable;

@@ -2,11 +2,13 @@
 //! `asn` and `upDownTime`, link-local keys with a `%Interface` scope, unknown fields ignored,
 //! open `peerState`), it goes straight from the reply text into the table with borrowed keys,
 //! without a `serde_json::Value` tree. A poll's reply is read by a cursor over its text
-//! ([`crate::eapi::Cursor`]) where it is plainly written, which costs a quiet tick about 7 %
-//! less CPU than the serde reader did; anything else falls to the serde reader, which takes all
-//! that EOS may send and names what is wrong.
+//! ([`crate::eapi::Cursor`]) where it is plainly written, and against the poll's reply before
+//! ([`SummaryMemo`]), so that a peer whose text changed only in counters is not read again;
+//! anything else falls to the serde reader, which takes all that EOS may send and names what
+//! is wrong.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -48,22 +50,138 @@ pub(super) fn parse_summary_into(text: &str, out: &mut PeerTable) -> Result<(), 
     deserializer.end()
 }
 
-/// Reads a reply whose first result is a summary into `out`, in one pass over the body;
-/// `None` when the reply is not plainly that (see [`Body::scan_first_result`]), and `out` then
-/// holds part of it.
-pub(super) fn summary_from_body(body: &Body, out: &mut PeerTable) -> Option<()> {
+/// The last summary reply the cursor read and what it found in it, so that the next poll's
+/// is read against it. On a switch at rest the two differ only in counters: DoubleZero's
+/// `timers bgp 1 3` move every session's message counts every second. A peer whose text is the
+/// one before but for numbers this agent does not read is then taken as it was (see
+/// [`Cursor::same_as`]), without reading its fields again.
+#[derive(Default)]
+pub struct SummaryMemo {
+    last: Reading,
+    /// The storage of the reading before, reused for the next one.
+    spare: Reading,
+}
+
+#[derive(Default)]
+struct Reading {
+    /// The reply as received; its body starts at `start`.
+    buffer: Vec<u8>,
+    start: usize,
+    /// Every peer in the order read.
+    peers: Vec<Remembered>,
+    /// The numbers of every peer that this agent does not read, relative to the peer's text.
+    numbers: Vec<(u32, u32)>,
+}
+
+/// One peer of a [`Reading`]: where its text (its member of `peers`, key and value) is in the
+/// body, which numbers in it are not read, and what it read as.
+struct Remembered {
+    text: Range<usize>,
+    numbers: Range<usize>,
+    addr: PeerAddr,
+    summary: PeerSummary,
+}
+
+impl fmt::Debug for SummaryMemo {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("SummaryMemo")
+            .field("peers", &self.last.peers.len())
+            .field("bytes", &self.last.body().len())
+            .finish()
+    }
+}
+
+impl Reading {
+    fn body(&self) -> &[u8] {
+        self.buffer.get(self.start..).unwrap_or_default()
+    }
+}
+
+/// Reads a reply whose first result is a summary into `out`, in one pass over the body and
+/// against the reading before in `memo`, which this one then replaces; how many peers were
+/// taken as they were. The body comes back when the reply is not plainly that (see
+/// [`Body::scan_first_result`]); `out` then holds part of it.
+pub(super) fn summary_from_body<'r>(
+    body: Body<'r>,
+    out: &mut PeerTable,
+    memo: &mut SummaryMemo,
+) -> Result<usize, Body<'r>> {
     out.reserve(body.len() / 192);
-    body.scan_first_result(|cursor| scan_summary(cursor, out))
+    let SummaryMemo { last, spare } = memo;
+    spare.peers.clear();
+    spare.numbers.clear();
+    let mut peers = Peers {
+        last,
+        next: spare,
+        taken: 0,
+    };
+    if body
+        .scan_first_result(|cursor| scan_summary(cursor, out, &mut peers))
+        .is_none()
+    {
+        return Err(body);
+    }
+    let taken = peers.taken;
+    (spare.buffer, spare.start) = body.into_buffer();
+    std::mem::swap(last, spare);
+    spare.buffer = Vec::new();
+    Ok(taken)
+}
+
+/// The peers of a reply being read, against those of the reading before.
+struct Peers<'m> {
+    last: &'m Reading,
+    next: &'m mut Reading,
+    taken: usize,
+}
+
+impl Peers<'_> {
+    /// The next member of `peers`: taken as the peer in the same place last time was, when
+    /// its text is that one's but for the numbers not read; read field by field otherwise.
+    fn read(&mut self, cursor: &mut Cursor) -> Option<(PeerAddr, PeerSummary)> {
+        let start = cursor.position();
+        let numbers = self.next.numbers.len();
+        let last = self.last;
+        let same = last.peers.get(self.next.peers.len()).filter(|peer| {
+            match (
+                last.body().get(peer.text.clone()),
+                last.numbers.get(peer.numbers.clone()),
+            ) {
+                (Some(text), Some(unread)) => cursor
+                    .same_as(text, unread, &mut self.next.numbers)
+                    .is_some(),
+                _ => false,
+            }
+        });
+        let (addr, summary) = match same {
+            Some(peer) => {
+                self.taken += 1;
+                (peer.addr.clone(), peer.summary.clone())
+            }
+            None => {
+                let addr: PeerAddr = cursor.str()?.parse().ok()?;
+                cursor.eat(b':')?;
+                (addr, scan_peer(cursor, start, &mut self.next.numbers)?)
+            }
+        };
+        self.next.peers.push(Remembered {
+            text: start..cursor.position(),
+            numbers: numbers..self.next.numbers.len(),
+            addr: addr.clone(),
+            summary: summary.clone(),
+        });
+        Some((addr, summary))
+    }
 }
 
 /// The summary as [`SummarySeed`] reads it, refusing (`None`) where that one fails and
 /// wherever the cursor refuses; a key it reads twice is refused too.
-fn scan_summary(cursor: &mut Cursor, out: &mut PeerTable) -> Option<()> {
+fn scan_summary(cursor: &mut Cursor, out: &mut PeerTable, peers: &mut Peers) -> Option<()> {
     let mut seen_vrfs = false;
     cursor.object(|cursor, key| match key {
         "vrfs" if !seen_vrfs => {
             seen_vrfs = true;
-            cursor.object(|cursor, name| scan_vrf(cursor, Arc::from(name), out))
+            cursor.object(|cursor, name| scan_vrf(cursor, Arc::from(name), out, peers))
         }
         "vrfs" => None,
         _ => cursor.skip(),
@@ -71,14 +189,14 @@ fn scan_summary(cursor: &mut Cursor, out: &mut PeerTable) -> Option<()> {
     seen_vrfs.then_some(())
 }
 
-fn scan_vrf(cursor: &mut Cursor, vrf: Vrf, out: &mut PeerTable) -> Option<()> {
+fn scan_vrf(cursor: &mut Cursor, vrf: Vrf, out: &mut PeerTable, peers: &mut Peers) -> Option<()> {
     let mut seen_peers = false;
     cursor.object(|cursor, key| match key {
         "peers" if !seen_peers => {
             seen_peers = true;
-            cursor.object(|cursor, key| {
-                let addr: PeerAddr = key.parse().ok()?;
-                out.insert(scan_peer(cursor)?.into_peer(&vrf, addr));
+            cursor.members(|cursor| {
+                let (addr, summary) = peers.read(cursor)?;
+                out.insert(summary.into_peer(&vrf, addr));
                 Some(())
             })
         }
@@ -87,8 +205,13 @@ fn scan_vrf(cursor: &mut Cursor, vrf: Vrf, out: &mut PeerTable) -> Option<()> {
     })
 }
 
-/// One peer as [`PeerSummary`]'s `Deserialize` reads it.
-fn scan_peer(cursor: &mut Cursor) -> Option<PeerSummary> {
+/// One peer as [`PeerSummary`]'s `Deserialize` reads it; where the numbers it does not read
+/// are, relative to `start`, go to `unread`.
+fn scan_peer(
+    cursor: &mut Cursor,
+    start: usize,
+    unread: &mut Vec<(u32, u32)>,
+) -> Option<PeerSummary> {
     fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
         match slot {
             Some(_) => None,
@@ -102,6 +225,7 @@ fn scan_peer(cursor: &mut Cursor) -> Option<PeerSummary> {
     let mut up_down_time = None;
     let mut asn = None;
     let mut idle_reason = None;
+    let offset = |cursor: &Cursor| u32::try_from(cursor.position() - start).ok();
     cursor.object(|cursor, key| match PeerField::of(key) {
         PeerField::State => once(&mut state, cursor.str().map(PeerState::parse)),
         PeerField::UpDownTime => once(&mut up_down_time, scan_time(cursor)),
@@ -113,7 +237,15 @@ fn scan_peer(cursor: &mut Cursor) -> Option<PeerSummary> {
                 false => cursor.str().map(|text| Some(text.to_owned())),
             },
         ),
-        PeerField::Other => cursor.skip(),
+        PeerField::Other => match cursor.peek()? {
+            b'-' | b'0'..=b'9' => {
+                let from = offset(cursor)?;
+                cursor.number()?;
+                unread.push((from, offset(cursor)?));
+                Some(())
+            }
+            _ => cursor.skip(),
+        },
     })?;
     Some(PeerSummary {
         state: state?,
@@ -301,6 +433,7 @@ impl<'de> Visitor<'de> for PeersSeed<'_, '_> {
 /// The fields of a summary peer this agent reads; `peerState` is the only required one.
 /// Hand-written rather than derived: the derive tries each field name in turn with a string
 /// compare, and those compares' mispredicted branches were a good part of the parse.
+#[derive(Clone)]
 struct PeerSummary {
     state: PeerState,
     up_down_time: Option<f64>,

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::summary::{parse_summary_into, summary_from_body};
+use super::summary::{parse_summary_into, summary_from_body, SummaryMemo};
 use super::{Peer, PeerAddr, PeerKey, PeerState};
 use crate::eapi::{self, Command, CommandOutcome, EapiError, Reply};
 use crate::fasthash::FastHash;
@@ -74,14 +74,19 @@ impl PeerTable {
     }
 
     /// Builds the table from the reply to a request of summary commands only: in one pass over
-    /// the body when it is one command answered with a plain result, else as
+    /// the body when it is one command answered with a plain result (read against the last
+    /// such reply in `memo`, which it then replaces), else as
     /// [`PeerTable::from_reply`] does (several summaries, an error reply, "BGP inactive" and
     /// every malformed shape are read, and named, there).
-    pub fn from_summary_body(body: &eapi::Body) -> Result<Self, EapiError> {
+    pub fn from_summary_body(body: eapi::Body, memo: &mut SummaryMemo) -> Result<Self, EapiError> {
         let mut table = PeerTable::with_capacity(0);
-        if body.commands().len() == 1 && summary_from_body(body, &mut table).is_some() {
-            return Ok(table);
-        }
+        let body = match body.commands().len() {
+            1 => match summary_from_body(body, &mut table, memo) {
+                Ok(_) => return Ok(table),
+                Err(body) => body,
+            },
+            _ => body,
+        };
         let reply = body.decode()?;
         Self::from_reply(&reply, 0..reply.commands().len())
     }
@@ -253,25 +258,43 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A table as a sorted listing, or the error's text.
+    fn listed(table: Result<PeerTable, EapiError>) -> Result<Vec<String>, String> {
+        table
+            .map(|table| {
+                let mut peers: Vec<String> = table.iter().map(|peer| format!("{peer:?}")).collect();
+                peers.sort();
+                peers
+            })
+            .map_err(|error| error.to_string())
+    }
+
+    /// `text` as the reply to a poll's request.
+    fn poll_reply<'r>(request: &'r eapi::Request, text: &str) -> eapi::Body<'r> {
+        eapi::Body::new(request, text.as_bytes().to_vec())
+    }
+
+    fn poll_request() -> eapi::Request {
+        eapi::Request::new().commands([super::super::ipv4_summary_command()])
+    }
+
     /// What a reply body reads as: by the one-pass path when it applies, and by the general
     /// path (outcomes, then results), which must agree with it on every body.
     fn read_both_ways(text: &str) -> (bool, Result<Vec<String>, String>) {
-        let request = eapi::Request::new().commands([super::super::ipv4_summary_command()]);
-        let body = eapi::Body::new(&request, text.as_bytes().to_vec());
-        let listed = |table: Result<PeerTable, EapiError>| {
-            table
-                .map(|table| {
-                    let mut peers: Vec<String> =
-                        table.iter().map(|peer| format!("{peer:?}")).collect();
-                    peers.sort();
-                    peers
-                })
-                .map_err(|error| error.to_string())
-        };
-        let one_pass = summary_from_body(&body, &mut PeerTable::with_capacity(0)).is_some();
-        let read = listed(PeerTable::from_summary_body(&body));
+        let request = poll_request();
+        let one_pass = summary_from_body(
+            poll_reply(&request, text),
+            &mut PeerTable::with_capacity(0),
+            &mut SummaryMemo::default(),
+        )
+        .is_ok();
+        let read = listed(PeerTable::from_summary_body(
+            poll_reply(&request, text),
+            &mut SummaryMemo::default(),
+        ));
         let general = listed(
-            body.decode()
+            poll_reply(&request, text)
+                .decode()
                 .and_then(|reply| PeerTable::from_reply(&reply, 0..1)),
         );
         assert_eq!(read, general, "{text}");
@@ -326,7 +349,8 @@ mod tests {
         let v6 = r#"{"vrfs": {"default": {"peers": {"2001:db8::1": {"peerState": "Idle"}}}}}"#;
         let text = format!(r#"{{"jsonrpc": "2.0", "id": "x", "result": [{v4}, {v6}]}}"#);
         let body = eapi::Body::new(&request, text.into_bytes());
-        assert_eq!(PeerTable::from_summary_body(&body).unwrap().len(), 2);
+        let read = PeerTable::from_summary_body(body, &mut SummaryMemo::default());
+        assert_eq!(read.unwrap().len(), 2);
     }
 
     #[test]
@@ -560,6 +584,88 @@ mod tests {
         })
     }
 
+    /// A reply of `peers` sessions written as EOS writes them, at `now` (seconds of
+    /// keepalives every session has exchanged), with the sessions in `down` Active.
+    fn eos_reply(peers: usize, now: u64, down: &[usize]) -> String {
+        let peers: Vec<String> = (0..peers)
+            .map(|i| {
+                let up = !down.contains(&i);
+                let (state, sent) = if up { ("Established", now + 4) } else { ("Active", 0) };
+                format!(
+                    r#""169.254.{}.{}": {{"version": 4, "msgReceived": {}, "msgSent": {sent}, "inMsgQueue": 0, "outMsgQueue": 0, "asn": "65000", "prefixAccepted": 1, "prefixReceived": 1, "upDownTime": 1764595123.{:06}, "underMaintenance": false, "peerState": "{state}"}}"#,
+                    i / 128,
+                    i % 128 * 2 + 1,
+                    sent + 1,
+                    i * 7919 % 1_000_000,
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"jsonrpc": "2.0", "id": "x", "result": [{{"vrfs": {{"vrf1": {{"routerId": "192.0.2.1", "peers": {{{}}}, "vrf": "vrf1", "asn": "65342"}}}}}}]}}"#,
+            peers.join(", ")
+        )
+    }
+
+    #[test]
+    fn a_poll_at_rest_takes_every_peer_as_it_was_and_reads_a_change() {
+        let request = poll_request();
+        let mut memo = SummaryMemo::default();
+        let mut read = |text: &str| {
+            let mut table = PeerTable::with_capacity(0);
+            let taken = summary_from_body(poll_reply(&request, text), &mut table, &mut memo)
+                .map_err(|_| "refused")?;
+            let alone = listed(PeerTable::from_summary_body(
+                poll_reply(&request, text),
+                &mut SummaryMemo::default(),
+            ));
+            assert_eq!(listed(Ok(table)), alone, "{text}");
+            Ok(taken)
+        };
+        assert_eq!(
+            read(&eos_reply(300, 5, &[])),
+            Ok(0),
+            "nothing to read against"
+        );
+        // Every session's counters moved, 99 to 100 among them.
+        assert_eq!(read(&eos_reply(300, 96, &[])), Ok(300));
+        assert_eq!(read(&eos_reply(300, 97, &[])), Ok(300));
+        assert_eq!(read(&eos_reply(300, 98, &[7, 250])), Ok(298));
+        assert_eq!(read(&eos_reply(300, 99, &[7, 250])), Ok(300));
+        // The last session gone, and back: the others are still taken.
+        assert_eq!(read(&eos_reply(299, 100, &[7, 250])), Ok(299));
+        assert_eq!(read(&eos_reply(300, 101, &[7, 250])), Ok(299));
+        assert_eq!(read("not json"), Err("refused"));
+        assert_eq!(
+            read(&eos_reply(300, 102, &[7, 250])),
+            Ok(300),
+            "a refused reply leaves the last reading"
+        );
+    }
+
+    /// `text` with each edit applied: one character replaced, inserted or removed, mostly at a
+    /// digit (where a poll's reply changes at rest), else anywhere.
+    fn edited(text: &str, edits: &[(u8, proptest::sample::Index, char)]) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for (kind, place, with) in edits {
+            let digits: Vec<usize> = (0..chars.len())
+                .filter(|&i| chars[i].is_ascii_digit())
+                .collect();
+            let digit = (!digits.is_empty()).then(|| digits[place.index(digits.len())]);
+            let anywhere = place.index(chars.len() + 1);
+            let some_digit = char::from(b'0' + (anywhere % 10) as u8);
+            match (kind, digit) {
+                (0, Some(at)) => chars[at] = some_digit,
+                (1, Some(at)) => chars.insert(at, some_digit),
+                (2, Some(at)) => {
+                    chars.remove(at);
+                }
+                (3, _) if anywhere < chars.len() => chars[anywhere] = *with,
+                _ => chars.insert(anywhere, *with),
+            }
+        }
+        chars.into_iter().collect()
+    }
+
     proptest::proptest! {
         #![proptest_config(ProptestConfig::with_cases(1024))]
 
@@ -569,6 +675,31 @@ mod tests {
         fn any_summary_reads_the_same_by_either_path((text, plain) in summary_reply()) {
             let (one_pass, _) = read_both_ways(&text);
             prop_assert!(one_pass || !plain, "{text}");
+        }
+
+        /// A reply read against the one before reads as it does alone, however the two differ.
+        #[test]
+        fn a_reply_read_against_the_one_before_reads_as_it_does_alone(
+            (first, _) in summary_reply(),
+            edits in proptest::collection::vec(
+                (0u8..5, any::<proptest::sample::Index>(), proptest::sample::select(
+                    vec!['0', '7', '.', '-', 'e', ' ', '"', ',', ':', '}', '{', ']', 'x', '\\'],
+                )),
+                0..6,
+            ),
+        ) {
+            let second = edited(&first, &edits);
+            let request = poll_request();
+            let alone = |text: &str| {
+                listed(PeerTable::from_summary_body(poll_reply(&request, text), &mut SummaryMemo::default()))
+            };
+            let mut memo = SummaryMemo::default();
+            let mut against = |text: &str| {
+                listed(PeerTable::from_summary_body(poll_reply(&request, text), &mut memo))
+            };
+            prop_assert_eq!(against(&first), alone(&first));
+            prop_assert_eq!(against(&second), alone(&second), "{}\n{}", first, second);
+            prop_assert_eq!(against(&first), alone(&first), "{}\n{}", second, first);
         }
 
         /// What lets a poll skip its decision on an equal digest: one session changing from one

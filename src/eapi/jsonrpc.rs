@@ -333,6 +333,11 @@ impl<'r> Body<'r> {
         self.buffer.get(self.start..).unwrap_or_default()
     }
 
+    /// The buffer the body is in, and where in it the body starts.
+    pub(crate) fn into_buffer(self) -> (Vec<u8>, usize) {
+        (self.buffer, self.start)
+    }
+
     /// The commands the reply answers.
     pub fn commands(&self) -> &[Command] {
         &self.request.commands

@@ -68,43 +68,73 @@ impl<'a> Cursor<'a> {
     /// A number's text, checked against JSON's grammar.
     pub(crate) fn number(&mut self) -> Option<&'a str> {
         self.peek()?;
-        let bytes = self.text.as_bytes();
         let start = self.at;
-        let digits = |at: &mut usize| {
-            let from = *at;
-            while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
-                *at += 1;
+        self.at += number_len(self.text.as_bytes().get(start..)?)?;
+        self.text.get(start..self.at)
+    }
+
+    /// Where the cursor is in the text.
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Takes the next text if it is `before` (text read earlier from where its cursor stood,
+    /// whitespace and all: a value, or an object's member) over again, except that the numbers
+    /// at `numbers` (ascending places in `before`) may be any other numbers: such text reads
+    /// exactly as `before` did, apart from those numbers, without being read again. Where those
+    /// numbers are in the taken text goes to `found`, relative to where the cursor stood.
+    /// `None` leaves the cursor and `found` as they were.
+    pub(crate) fn same_as(
+        &mut self,
+        before: &[u8],
+        numbers: &[(u32, u32)],
+        found: &mut Vec<(u32, u32)>,
+    ) -> Option<()> {
+        let kept = found.len();
+        match self.text.as_bytes().get(self.at..).and_then(|text| {
+            let (mut old, mut new) = (0, 0);
+            let mut numbers = numbers
+                .iter()
+                .map(|&(start, end)| (start as usize, end as usize));
+            loop {
+                let same = common_prefix(before.get(old..)?, text.get(new..)?);
+                let differs = old + same;
+                // Untouched numbers keep their distance from the last changed one.
+                let moved = |start: usize, end: usize| {
+                    Some((
+                        u32::try_from(new + start - old).ok()?,
+                        u32::try_from(new + end - old).ok()?,
+                    ))
+                };
+                if differs == before.len() {
+                    for (start, end) in numbers {
+                        found.push(moved(start, end)?);
+                    }
+                    return Some(new + same);
+                }
+                // Only a number may differ, from its first byte up to just past its last.
+                let (start, end) = loop {
+                    let (start, end) = numbers.next()?;
+                    if end >= differs {
+                        break (start <= differs).then_some((start, end))?;
+                    }
+                    found.push(moved(start, end)?);
+                };
+                let at = new + (start - old);
+                let len = number_len(text.get(at..)?)?;
+                found.push((u32::try_from(at).ok()?, u32::try_from(at + len).ok()?));
+                (old, new) = (end, at + len);
             }
-            *at > from
-        };
-        let mut at = start;
-        if bytes.get(at) == Some(&b'-') {
-            at += 1;
+        }) {
+            Some(len) => {
+                self.at += len;
+                Some(())
+            }
+            None => {
+                found.truncate(kept);
+                None
+            }
         }
-        match bytes.get(at)? {
-            b'0' => at += 1,
-            b'1'..=b'9' => {
-                digits(&mut at);
-            }
-            _ => return None,
-        }
-        if bytes.get(at) == Some(&b'.') {
-            at += 1;
-            if !digits(&mut at) {
-                return None;
-            }
-        }
-        if matches!(bytes.get(at), Some(b'e' | b'E')) {
-            at += 1;
-            if matches!(bytes.get(at), Some(b'+' | b'-')) {
-                at += 1;
-            }
-            if !digits(&mut at) {
-                return None;
-            }
-        }
-        self.at = at;
-        self.text.get(start..at)
     }
 
     /// The members of an object, each key handed to `member`, which must take its value.
@@ -112,11 +142,16 @@ impl<'a> Cursor<'a> {
         &mut self,
         mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
     ) -> Option<()> {
-        self.delimited(b'{', b'}', |cursor| {
+        self.members(|cursor| {
             let key = cursor.str()?;
             cursor.eat(b':')?;
             member(cursor, key)
         })
+    }
+
+    /// The members of an object, each taken whole (key, colon and value) by `member`.
+    pub(crate) fn members(&mut self, member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.delimited(b'{', b'}', member)
     }
 
     /// The elements of an array, each handed to `element`, which must take it.
@@ -214,6 +249,59 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The length of the JSON number at the start of `bytes`, checked against the grammar.
+fn number_len(bytes: &[u8]) -> Option<usize> {
+    let digits = |at: &mut usize| {
+        let from = *at;
+        while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at > from
+    };
+    let mut at = 0;
+    if bytes.first() == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at)? {
+        b'0' => at += 1,
+        b'1'..=b'9' => {
+            digits(&mut at);
+        }
+        _ => return None,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        if !digits(&mut at) {
+            return None;
+        }
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        if !digits(&mut at) {
+            return None;
+        }
+    }
+    Some(at)
+}
+
+/// How many bytes `a` and `b` have in common from their starts, compared eight at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut same = 0;
+    let run = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        if x != y {
+            return same + run(x, y);
+        }
+        same += 8;
+    }
+    same + run(&a[same..], &b[same..])
+}
+
 /// How many bytes from the start of `bytes` are string content needing no care: up to a
 /// quote, a backslash or a control character (which JSON forbids raw in a string). Eight bytes
 /// at a time: strings are most of a summary's bytes.
@@ -309,7 +397,89 @@ mod tests {
         );
     }
 
+    /// `text` taken by [`Cursor::same_as`] against `before` and its `numbers`, after `:`:
+    /// where the cursor stops and the numbers found, or `None` (the cursor must not move).
+    fn same_as(
+        before: &str,
+        numbers: &[(u32, u32)],
+        text: &str,
+    ) -> Option<(usize, Vec<(u32, u32)>)> {
+        let text = format!(":{text}");
+        let mut cursor = Cursor::new(&text);
+        cursor.eat(b':')?;
+        let mut found = vec![(7, 7)];
+        let taken = cursor.same_as(before.as_bytes(), numbers, &mut found);
+        let found = found.split_off(1);
+        match taken {
+            Some(()) => Some((cursor.position() - 1, found)),
+            None => {
+                assert_eq!((cursor.position(), found.len()), (1, 0), "{text}");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_is_taken_again_when_only_its_unread_numbers_differ() {
+        // Where the value of `key` is in `text`.
+        let place = |text: &str, key: &str| {
+            let start = text.find(&format!(r#""{key}": "#)).unwrap() + key.len() + 4;
+            let len = text[start..].find([',', '}']).unwrap();
+            (start as u32, (start + len) as u32)
+        };
+        let places = |text: &str, keys: &[&str]| keys.iter().map(|key| place(text, key)).collect();
+        let before = r#" {"a": 5, "b": "x", "c": 17, "d": 1.5}"#;
+        // `5`, `17` and `1.5` may change; the text around them and `"x"` may not.
+        let numbers: Vec<(u32, u32)> = places(before, &["a", "c", "d"]);
+        assert_eq!(
+            same_as(before, &numbers, before),
+            Some((before.len(), numbers.clone()))
+        );
+        let after = r#" {"a": 123, "b": "x", "c": 9, "d": -2e5}"#;
+        assert_eq!(
+            same_as(before, &numbers, &format!("{after}, 4")),
+            Some((after.len(), places(after, &["a", "c", "d"]))),
+        );
+        let after = r#" {"a": 60, "b": "x", "c": 17, "d": 1.5}"#;
+        assert_eq!(
+            same_as(before, &numbers[..1], after),
+            Some((after.len(), places(after, &["a"]))),
+        );
+        for other in [
+            r#" {"a": 5, "b": "y", "c": 17, "d": 1.5}"#,
+            r#" {"a": 05, "b": "x", "c": 17, "d": 1.5}"#,
+            r#" {"a": 5., "b": "x", "c": 17, "d": 1.5}"#,
+            r#" {"a": "5", "b": "x", "c": 17, "d": 1.5}"#,
+            r#" {"a": 5,"b": "x", "c": 17, "d": 1.5}"#,
+            r#" {"a": 5, "b": "x", "c": 17, "d": 1.5"#,
+            r#" {"a": 5, "b": "x", "c": 17, "d": 1.5]"#,
+            r#" {"a": 5, "b": "x", "c": 17, "d": 1.5 }"#,
+            r#"{"a": 5, "b": "x", "c": 17, "d": 1.5}"#,
+            "",
+        ] {
+            assert_eq!(same_as(before, &numbers, other), None, "{other}");
+        }
+        assert_eq!(
+            same_as(
+                before,
+                &numbers[1..],
+                r#" {"a": 6, "b": "x", "c": 17, "d": 1.5}"#
+            ),
+            None,
+            "a number not listed must be the same"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn common_prefix_is_where_a_byte_by_byte_search_stops(
+            a in prop::collection::vec(0u8..3, 0..40),
+            b in prop::collection::vec(0u8..3, 0..40),
+        ) {
+            let expected = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+            prop_assert_eq!(common_prefix(&a, &b), expected);
+        }
+
         #[test]
         fn plain_run_stops_where_a_byte_by_byte_search_does(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
             let expected = bytes
