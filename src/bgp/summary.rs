@@ -54,7 +54,8 @@ pub(super) fn parse_summary_into(text: &str, out: &mut PeerTable) -> Result<(), 
 /// is read against it. On a switch at rest the two differ only in counters: DoubleZero's
 /// `timers bgp 1 3` move every session's message counts every second. A peer whose text is the
 /// one before but for numbers this agent does not read is then taken as it was (see
-/// [`Cursor::same_as`]), without reading its fields again.
+/// [`Cursor::same_as`]), without reading its fields again; and when every peer is, in the same
+/// places and VRFs, the table is the one before too, shared rather than built again.
 #[derive(Default)]
 pub struct SummaryMemo {
     last: Reading,
@@ -67,19 +68,15 @@ struct Reading {
     /// The reply as received; its body starts at `start`.
     buffer: Vec<u8>,
     start: usize,
-    /// Every peer in the order read.
-    peers: Vec<Remembered>,
-    /// The numbers of every peer that this agent does not read, relative to the peer's text.
+    /// Every member of every VRF's `peers`, in the order read: where its text (key and
+    /// value) is in the body, and its numbers this agent does not read in `numbers`.
+    places: Vec<(Range<usize>, Range<usize>)>,
+    /// The places of numbers not read, relative to their member's text.
     numbers: Vec<(u32, u32)>,
-}
-
-/// One peer of a [`Reading`]: where its text (its member of `peers`, key and value) is in the
-/// body, which numbers in it are not read, and what it read as.
-struct Remembered {
-    text: Range<usize>,
-    numbers: Range<usize>,
-    addr: PeerAddr,
-    summary: PeerSummary,
+    /// What each member read as, in the same order.
+    peers: Vec<Peer>,
+    /// The table the reading made.
+    table: Option<PeerTable>,
 }
 
 impl fmt::Debug for SummaryMemo {
@@ -97,35 +94,56 @@ impl Reading {
     }
 }
 
-/// Reads a reply whose first result is a summary into `out`, in one pass over the body and
-/// against the reading before in `memo`, which this one then replaces; how many peers were
+/// Reads a reply whose first result is a summary, in one pass over the body and against the
+/// reading before in `memo`, which this one then replaces: the table, and how many peers were
 /// taken as they were. The body comes back when the reply is not plainly that (see
-/// [`Body::scan_first_result`]); `out` then holds part of it.
+/// [`Body::scan_first_result`]).
 pub(super) fn summary_from_body<'r>(
     body: Body<'r>,
-    out: &mut PeerTable,
     memo: &mut SummaryMemo,
-) -> Result<usize, Body<'r>> {
-    out.reserve(body.len() / 192);
+) -> Result<(PeerTable, usize), Body<'r>> {
     let SummaryMemo { last, spare } = memo;
-    spare.peers.clear();
+    spare.places.clear();
     spare.numbers.clear();
+    spare.peers.clear();
     let mut peers = Peers {
         last,
         next: spare,
         taken: 0,
+        table: None,
+        expected: body.len() / 192,
     };
     if body
-        .scan_first_result(|cursor| scan_summary(cursor, out, &mut peers))
+        .scan_first_result(|cursor| scan_summary(cursor, &mut peers))
         .is_none()
     {
         return Err(body);
     }
     let taken = peers.taken;
+    let table = match peers.table {
+        Some(table) => table,
+        // Every peer as before: the table before, unless a peer went from the end.
+        None => match (&last.table, spare.places.len() == last.places.len()) {
+            (Some(table), true) => {
+                std::mem::swap(&mut spare.peers, &mut last.peers);
+                table.clone()
+            }
+            _ => {
+                let mut table = PeerTable::with_capacity(spare.places.len());
+                for peer in last.peers.iter().take(spare.places.len()) {
+                    spare.peers.push(peer.clone());
+                    table.insert(peer.clone());
+                }
+                table
+            }
+        },
+    };
+    spare.table = Some(table.clone());
     (spare.buffer, spare.start) = body.into_buffer();
     std::mem::swap(last, spare);
     spare.buffer = Vec::new();
-    Ok(taken)
+    spare.table = None;
+    Ok((table, taken))
 }
 
 /// The peers of a reply being read, against those of the reading before.
@@ -133,55 +151,80 @@ struct Peers<'m> {
     last: &'m Reading,
     next: &'m mut Reading,
     taken: usize,
+    /// The table, once a peer differs from the one in its place before (until then every
+    /// peer read is `last`'s, and the table may be too).
+    table: Option<PeerTable>,
+    /// How many peers the reply may hold, for the table's room.
+    expected: usize,
 }
 
 impl Peers<'_> {
-    /// The next member of `peers`: taken as the peer in the same place last time was, when
-    /// its text is that one's but for the numbers not read; read field by field otherwise.
-    fn read(&mut self, cursor: &mut Cursor) -> Option<(PeerAddr, PeerSummary)> {
+    /// The next member of a VRF's `peers`: taken as the member in the same place last time
+    /// was, when its text is that one's but for the numbers not read; read field by field
+    /// otherwise.
+    fn read(&mut self, cursor: &mut Cursor, vrf: &Vrf) -> Option<()> {
+        let place = self.next.places.len();
         let start = cursor.position();
         let numbers = self.next.numbers.len();
         let last = self.last;
-        let same = last.peers.get(self.next.peers.len()).filter(|peer| {
-            match (
-                last.body().get(peer.text.clone()),
-                last.numbers.get(peer.numbers.clone()),
-            ) {
-                (Some(text), Some(unread)) => cursor
-                    .same_as(text, unread, &mut self.next.numbers)
-                    .is_some(),
-                _ => false,
-            }
+        let same = last.places.get(place).and_then(|(text, unread)| {
+            let before = last.peers.get(place)?;
+            cursor
+                .same_as(
+                    last.body().get(text.clone())?,
+                    last.numbers.get(unread.clone())?,
+                    &mut self.next.numbers,
+                )
+                .map(|()| before)
         });
-        let (addr, summary) = match same {
-            Some(peer) => {
+        match same {
+            Some(before) => {
                 self.taken += 1;
-                (peer.addr.clone(), peer.summary.clone())
+                if self.table.is_some() || *before.vrf != **vrf {
+                    let peer = Peer {
+                        vrf: vrf.clone(),
+                        ..before.clone()
+                    };
+                    self.add(place, peer);
+                }
             }
             None => {
                 let addr: PeerAddr = cursor.str()?.parse().ok()?;
                 cursor.eat(b':')?;
-                (addr, scan_peer(cursor, start, &mut self.next.numbers)?)
+                let peer = scan_peer(cursor, start, &mut self.next.numbers)?.into_peer(vrf, addr);
+                self.add(place, peer);
             }
-        };
-        self.next.peers.push(Remembered {
-            text: start..cursor.position(),
-            numbers: numbers..self.next.numbers.len(),
-            addr: addr.clone(),
-            summary: summary.clone(),
+        }
+        self.next
+            .places
+            .push((start..cursor.position(), numbers..self.next.numbers.len()));
+        Some(())
+    }
+
+    /// A peer unlike the one in `place` last time: the table is built from here on, with
+    /// the peers before it (all as last time) first.
+    fn add(&mut self, place: usize, peer: Peer) {
+        let table = self.table.get_or_insert_with(|| {
+            let mut table = PeerTable::with_capacity(self.expected);
+            for before in self.last.peers.iter().take(place) {
+                self.next.peers.push(before.clone());
+                table.insert(before.clone());
+            }
+            table
         });
-        Some((addr, summary))
+        self.next.peers.push(peer.clone());
+        table.insert(peer);
     }
 }
 
 /// The summary as [`SummarySeed`] reads it, refusing (`None`) where that one fails and
 /// wherever the cursor refuses; a key it reads twice is refused too.
-fn scan_summary(cursor: &mut Cursor, out: &mut PeerTable, peers: &mut Peers) -> Option<()> {
+fn scan_summary(cursor: &mut Cursor, peers: &mut Peers) -> Option<()> {
     let mut seen_vrfs = false;
     cursor.object(|cursor, key| match key {
         "vrfs" if !seen_vrfs => {
             seen_vrfs = true;
-            cursor.object(|cursor, name| scan_vrf(cursor, Arc::from(name), out, peers))
+            cursor.object(|cursor, name| scan_vrf(cursor, Arc::from(name), peers))
         }
         "vrfs" => None,
         _ => cursor.skip(),
@@ -189,16 +232,12 @@ fn scan_summary(cursor: &mut Cursor, out: &mut PeerTable, peers: &mut Peers) -> 
     seen_vrfs.then_some(())
 }
 
-fn scan_vrf(cursor: &mut Cursor, vrf: Vrf, out: &mut PeerTable, peers: &mut Peers) -> Option<()> {
+fn scan_vrf(cursor: &mut Cursor, vrf: Vrf, peers: &mut Peers) -> Option<()> {
     let mut seen_peers = false;
     cursor.object(|cursor, key| match key {
         "peers" if !seen_peers => {
             seen_peers = true;
-            cursor.members(|cursor| {
-                let (addr, summary) = peers.read(cursor)?;
-                out.insert(summary.into_peer(&vrf, addr));
-                Some(())
-            })
+            cursor.members(|cursor| peers.read(cursor, &vrf))
         }
         "peers" => None,
         _ => cursor.skip(),
@@ -433,7 +472,6 @@ impl<'de> Visitor<'de> for PeersSeed<'_, '_> {
 /// The fields of a summary peer this agent reads; `peerState` is the only required one.
 /// Hand-written rather than derived: the derive tries each field name in turn with a string
 /// compare, and those compares' mispredicted branches were a good part of the parse.
-#[derive(Clone)]
 struct PeerSummary {
     state: PeerState,
     up_down_time: Option<f64>,

@@ -8,7 +8,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::summary::{parse_summary_into, summary_from_body, SummaryMemo};
@@ -16,9 +16,18 @@ use super::{Peer, PeerAddr, PeerKey, PeerState};
 use crate::eapi::{self, Command, CommandOutcome, EapiError, Reply};
 use crate::fasthash::FastHash;
 
-/// Every BGP session on the switch, looked up by peer IP in O(1).
+/// Every BGP session on the switch, looked up by peer IP in O(1). A clone shares the sessions
+/// until either is changed: a poll at rest hands out the table of the poll before.
 #[derive(Debug, Clone)]
 pub struct PeerTable {
+    sessions: Arc<Sessions>,
+    /// [`PeerTable::sessions_digest`], once asked (a reading's is asked more than once);
+    /// emptied by every change.
+    digest: OnceLock<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Sessions {
     /// In the order read.
     peers: Vec<Peer>,
     /// IP → position of its first session in `peers`.
@@ -26,17 +35,16 @@ pub struct PeerTable {
     /// Per session, the position of the next session to the same IP (other VRF or scope).
     /// A chain instead of sorting keeps building linear; chains are almost always length 1.
     next: Vec<Option<usize>>,
-    /// [`PeerTable::sessions_digest`], once asked (a reading's is asked more than once);
-    /// emptied by every change.
-    digest: OnceLock<u64>,
 }
 
 impl PeerTable {
-    fn with_capacity(capacity: usize) -> Self {
+    pub(super) fn with_capacity(capacity: usize) -> Self {
         PeerTable {
-            peers: Vec::with_capacity(capacity),
-            first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
-            next: Vec::with_capacity(capacity),
+            sessions: Arc::new(Sessions {
+                peers: Vec::with_capacity(capacity),
+                first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
+                next: Vec::with_capacity(capacity),
+            }),
             digest: OnceLock::new(),
         }
     }
@@ -79,10 +87,9 @@ impl PeerTable {
     /// [`PeerTable::from_reply`] does (several summaries, an error reply, "BGP inactive" and
     /// every malformed shape are read, and named, there).
     pub fn from_summary_body(body: eapi::Body, memo: &mut SummaryMemo) -> Result<Self, EapiError> {
-        let mut table = PeerTable::with_capacity(0);
         let body = match body.commands().len() {
-            1 => match summary_from_body(body, &mut table, memo) {
-                Ok(_) => return Ok(table),
+            1 => match summary_from_body(body, memo) {
+                Ok((table, _)) => return Ok(table),
                 Err(body) => body,
             },
             _ => body,
@@ -105,13 +112,131 @@ impl PeerTable {
 
     /// Room for `additional` more sessions, so a parse does not regrow the table and rehash.
     pub(super) fn reserve(&mut self, additional: usize) {
-        self.peers.reserve(additional);
-        self.next.reserve(additional);
-        self.first.reserve(additional);
+        let sessions = Arc::make_mut(&mut self.sessions);
+        sessions.peers.reserve(additional);
+        sessions.next.reserve(additional);
+        sessions.first.reserve(additional);
     }
 
     pub(super) fn insert(&mut self, peer: Peer) {
         self.digest.take();
+        Arc::make_mut(&mut self.sessions).insert(peer);
+    }
+
+    /// Applies a state the event stream reported, changed at `at`; a session the table does not
+    /// hold is added (its AS and idle reason are the next poll's). Returns whether the session
+    /// went from or to Established.
+    pub fn set_state(&mut self, key: &PeerKey, state: PeerState, at: SystemTime) -> bool {
+        self.digest.take();
+        let up_down_time = at
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|since| since.as_secs_f64());
+        let position = self.chain(key.addr.ip).find(|&position| {
+            let peer = &self.sessions.peers[position];
+            peer.vrf == key.vrf && peer.addr == key.addr
+        });
+        let Some(position) = position else {
+            let established = state.is_established();
+            self.insert(Peer {
+                vrf: key.vrf.clone(),
+                addr: key.addr.clone(),
+                state,
+                up_down_time,
+                asn: None,
+                idle_reason: None,
+            });
+            return established;
+        };
+        let peer = &self.sessions.peers[position];
+        let changed = peer.state.is_established() != state.is_established();
+        if peer.state != state {
+            let peer = &mut Arc::make_mut(&mut self.sessions).peers[position];
+            peer.state = state;
+            peer.up_down_time = up_down_time;
+            peer.idle_reason = None;
+        }
+        changed
+    }
+
+    /// Removes a session the event stream reported deleted; whether the table held it.
+    pub fn remove(&mut self, key: &PeerKey) -> bool {
+        let gone = |peer: &Peer| peer.vrf == key.vrf && peer.addr == key.addr;
+        if !self.sessions.peers.iter().any(gone) {
+            return false;
+        }
+        self.digest.take();
+        let sessions = Arc::make_mut(&mut self.sessions);
+        let mut kept = std::mem::take(&mut sessions.peers);
+        kept.retain(|peer| !gone(peer));
+        // Rare (a peer unconfigured): rebuilding the index is simpler than unlinking a chain.
+        sessions.first.clear();
+        sessions.next.clear();
+        for peer in kept {
+            sessions.insert(peer);
+        }
+        true
+    }
+
+    /// Positions of the sessions to `ip`, in chain order.
+    fn chain(&self, ip: IpAddr) -> impl Iterator<Item = usize> + '_ {
+        let mut cursor = self.sessions.first.get(&ip).copied();
+        std::iter::from_fn(move || {
+            let position = cursor?;
+            cursor = self.sessions.next.get(position).copied().flatten();
+            Some(position)
+        })
+    }
+
+    /// Every session to `ip`, across VRFs and link-local scopes; none when there is none.
+    pub fn lookup(&self, ip: IpAddr) -> impl Iterator<Item = &Peer> {
+        self.chain(ip)
+            .filter_map(|position| self.sessions.peers.get(position))
+    }
+
+    /// The session to `addr` in `vrf`.
+    pub fn get(&self, vrf: &str, addr: &PeerAddr) -> Option<&Peer> {
+        self.lookup(addr.ip)
+            .find(|peer| &*peer.vrf == vrf && peer.addr == *addr)
+    }
+
+    /// All sessions, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.sessions.peers.iter()
+    }
+
+    /// The number of sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.peers.len()
+    }
+
+    /// Which sessions there are and their states, as one number: equal digests mean (but for
+    /// a 2^-64 chance) that no session appeared, went or changed state. Counters and timers
+    /// are left out: they change on every reading. FastHash rather than SipHash, which was a
+    /// share of every poll's CPU: each of its steps is a bijection of the input word, so one
+    /// session going from one known state to another always changes the digest.
+    pub fn sessions_digest(&self) -> u64 {
+        *self.digest.get_or_init(|| {
+            use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+            let mut hasher = FastHash::default().build_hasher();
+            self.sessions.peers.len().hash(&mut hasher);
+            for peer in &self.sessions.peers {
+                peer.vrf.hash(&mut hasher);
+                peer.addr.hash(&mut hasher);
+                peer.state.hash(&mut hasher);
+            }
+            hasher.finish()
+        })
+    }
+
+    /// True when the switch has no BGP sessions (a successful read that found none).
+    pub fn is_empty(&self) -> bool {
+        self.sessions.peers.is_empty()
+    }
+}
+
+impl Sessions {
+    fn insert(&mut self, peer: Peer) {
         let position = self.peers.len();
         let mut cursor = match self.first.entry(peer.addr.ip) {
             Entry::Vacant(slot) => {
@@ -140,116 +265,6 @@ impl PeerTable {
         self.next[cursor] = Some(position);
         self.peers.push(peer);
         self.next.push(None);
-    }
-
-    /// Applies a state the event stream reported, changed at `at`; a session the table does not
-    /// hold is added (its AS and idle reason are the next poll's). Returns whether the session
-    /// went from or to Established.
-    pub fn set_state(&mut self, key: &PeerKey, state: PeerState, at: SystemTime) -> bool {
-        self.digest.take();
-        let up_down_time = at
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|since| since.as_secs_f64());
-        let position = self.chain(key.addr.ip).find(|&position| {
-            let peer = &self.peers[position];
-            peer.vrf == key.vrf && peer.addr == key.addr
-        });
-        let Some(position) = position else {
-            let established = state.is_established();
-            self.insert(Peer {
-                vrf: key.vrf.clone(),
-                addr: key.addr.clone(),
-                state,
-                up_down_time,
-                asn: None,
-                idle_reason: None,
-            });
-            return established;
-        };
-        let peer = &mut self.peers[position];
-        let changed = peer.state.is_established() != state.is_established();
-        if peer.state != state {
-            peer.state = state;
-            peer.up_down_time = up_down_time;
-            peer.idle_reason = None;
-        }
-        changed
-    }
-
-    /// Removes a session the event stream reported deleted; whether the table held it.
-    pub fn remove(&mut self, key: &PeerKey) -> bool {
-        self.digest.take();
-        let before = self.peers.len();
-        let mut kept = std::mem::take(&mut self.peers);
-        kept.retain(|peer| !(peer.vrf == key.vrf && peer.addr == key.addr));
-        if kept.len() == before {
-            self.peers = kept;
-            return false;
-        }
-        // Rare (a peer unconfigured): rebuilding the index is simpler than unlinking a chain.
-        self.first.clear();
-        self.next.clear();
-        for peer in kept {
-            self.insert(peer);
-        }
-        true
-    }
-
-    /// Positions of the sessions to `ip`, in chain order.
-    fn chain(&self, ip: IpAddr) -> impl Iterator<Item = usize> + '_ {
-        let mut cursor = self.first.get(&ip).copied();
-        std::iter::from_fn(move || {
-            let position = cursor?;
-            cursor = self.next.get(position).copied().flatten();
-            Some(position)
-        })
-    }
-
-    /// Every session to `ip`, across VRFs and link-local scopes; none when there is none.
-    pub fn lookup(&self, ip: IpAddr) -> impl Iterator<Item = &Peer> {
-        self.chain(ip)
-            .filter_map(|position| self.peers.get(position))
-    }
-
-    /// The session to `addr` in `vrf`.
-    pub fn get(&self, vrf: &str, addr: &PeerAddr) -> Option<&Peer> {
-        self.lookup(addr.ip)
-            .find(|peer| &*peer.vrf == vrf && peer.addr == *addr)
-    }
-
-    /// All sessions, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
-        self.peers.iter()
-    }
-
-    /// The number of sessions.
-    pub fn len(&self) -> usize {
-        self.peers.len()
-    }
-
-    /// Which sessions there are and their states, as one number: equal digests mean (but for
-    /// a 2^-64 chance) that no session appeared, went or changed state. Counters and timers
-    /// are left out: they change on every reading. FastHash rather than SipHash, which was a
-    /// share of every poll's CPU: each of its steps is a bijection of the input word, so one
-    /// session going from one known state to another always changes the digest.
-    pub fn sessions_digest(&self) -> u64 {
-        *self.digest.get_or_init(|| {
-            use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
-            let mut hasher = FastHash::default().build_hasher();
-            self.peers.len().hash(&mut hasher);
-            for peer in &self.peers {
-                peer.vrf.hash(&mut hasher);
-                peer.addr.hash(&mut hasher);
-                peer.state.hash(&mut hasher);
-            }
-            hasher.finish()
-        })
-    }
-
-    /// True when the switch has no BGP sessions (a successful read that found none).
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
     }
 }
 
@@ -282,12 +297,8 @@ mod tests {
     /// path (outcomes, then results), which must agree with it on every body.
     fn read_both_ways(text: &str) -> (bool, Result<Vec<String>, String>) {
         let request = poll_request();
-        let one_pass = summary_from_body(
-            poll_reply(&request, text),
-            &mut PeerTable::with_capacity(0),
-            &mut SummaryMemo::default(),
-        )
-        .is_ok();
+        let one_pass =
+            summary_from_body(poll_reply(&request, text), &mut SummaryMemo::default()).is_ok();
         let read = listed(PeerTable::from_summary_body(
             poll_reply(&request, text),
             &mut SummaryMemo::default(),
@@ -381,6 +392,29 @@ mod tests {
             1,
             "the string-encoded result still reads"
         );
+    }
+
+    #[test]
+    fn a_clone_shares_the_sessions_until_either_changes() {
+        let text = r#"{"vrfs":{"a":{"peers":{"10.0.0.1":{"peerState":"Idle"},"10.0.0.3":{"peerState":"Established"}}}}}"#;
+        let table = PeerTable::from_summaries([text]).unwrap();
+        let mut clone = table.clone();
+        assert!(Arc::ptr_eq(&table.sessions, &clone.sessions));
+        let key = PeerKey {
+            vrf: "a".into(),
+            addr: "10.0.0.1".parse().unwrap(),
+        };
+        assert!(clone.set_state(&key, PeerState::Established, UNIX_EPOCH));
+        assert!(!Arc::ptr_eq(&table.sessions, &clone.sessions));
+        assert_ne!(table.sessions_digest(), clone.sessions_digest());
+        let state = |table: &PeerTable| table.get("a", &key.addr).unwrap().state.clone();
+        assert_eq!(
+            (state(&table), state(&clone)),
+            (PeerState::Idle, PeerState::Established)
+        );
+        let mut clone = table.clone();
+        assert!(clone.remove(&key));
+        assert_eq!((table.len(), clone.len()), (2, 1));
     }
 
     #[test]
@@ -610,15 +644,20 @@ mod tests {
     fn a_poll_at_rest_takes_every_peer_as_it_was_and_reads_a_change() {
         let request = poll_request();
         let mut memo = SummaryMemo::default();
+        let mut before: Option<PeerTable> = None;
         let mut read = |text: &str| {
-            let mut table = PeerTable::with_capacity(0);
-            let taken = summary_from_body(poll_reply(&request, text), &mut table, &mut memo)
-                .map_err(|_| "refused")?;
+            let (table, taken) =
+                summary_from_body(poll_reply(&request, text), &mut memo).map_err(|_| "refused")?;
             let alone = listed(PeerTable::from_summary_body(
                 poll_reply(&request, text),
                 &mut SummaryMemo::default(),
             ));
-            assert_eq!(listed(Ok(table)), alone, "{text}");
+            assert!(listed(Ok(table.clone())) == alone, "read as alone");
+            // The table before is handed out again exactly when every peer is as before.
+            if let Some(before) = before.replace(table.clone()) {
+                let same = taken == table.len() && listed(Ok(before.clone())) == alone;
+                assert_eq!(Arc::ptr_eq(&before.sessions, &table.sessions), same);
+            }
             Ok(taken)
         };
         assert_eq!(
@@ -634,6 +673,10 @@ mod tests {
         // The last session gone, and back: the others are still taken.
         assert_eq!(read(&eos_reply(299, 100, &[7, 250])), Ok(299));
         assert_eq!(read(&eos_reply(300, 101, &[7, 250])), Ok(299));
+        // The same sessions in another VRF: taken, and in that VRF.
+        let moved = eos_reply(300, 101, &[7, 250]).replace(r#""vrf1": {"#, r#""vrf2": {"#);
+        assert_eq!(read(&moved), Ok(300));
+        assert_eq!(read(&eos_reply(300, 101, &[7, 250])), Ok(300));
         assert_eq!(read("not json"), Err("refused"));
         assert_eq!(
             read(&eos_reply(300, 102, &[7, 250])),
