@@ -15,6 +15,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::fields::{Number, Text};
+use super::table::Sessions;
 use super::{Asn, Peer, PeerAddr, PeerState, PeerTable, Vrf};
 use crate::eapi::{Body, Command, Cursor};
 
@@ -40,7 +41,7 @@ pub fn ipv4_summary_command() -> Command {
 }
 
 /// Parses one summary result into `out`.
-pub(super) fn parse_summary_into(text: &str, out: &mut PeerTable) -> Result<(), serde_json::Error> {
+pub(super) fn parse_summary_into(text: &str, out: &mut Sessions) -> Result<(), serde_json::Error> {
     // A summary peer is 227–300 bytes of JSON; sizing up front (erring high, since untouched
     // capacity costs nothing) avoids regrowing the table and rehashing the index.
     let expected = text.len() / 192;
@@ -73,16 +74,15 @@ struct Reading {
     places: Vec<(Range<usize>, Range<usize>)>,
     /// The places of numbers not read, relative to their member's text.
     numbers: Vec<(u32, u32)>,
-    /// What each member read as, in the same order.
-    peers: Vec<Peer>,
-    /// The table the reading made.
+    /// The table the reading made: its sessions are the members in the order read, unless a
+    /// session was listed twice (then nothing is taken from this reading).
     table: Option<PeerTable>,
 }
 
 impl fmt::Debug for SummaryMemo {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.debug_struct("SummaryMemo")
-            .field("peers", &self.last.peers.len())
+            .field("peers", &self.last.places.len())
             .field("bytes", &self.last.body().len())
             .finish()
     }
@@ -91,6 +91,14 @@ impl fmt::Debug for SummaryMemo {
 impl Reading {
     fn body(&self) -> &[u8] {
         self.buffer.get(self.start..).unwrap_or_default()
+    }
+
+    /// What the member in `place` read as.
+    fn peer(&self, place: usize) -> Option<&Peer> {
+        let table = self.table.as_ref()?;
+        (table.len() == self.places.len())
+            .then(|| table.in_order(place))
+            .flatten()
     }
 }
 
@@ -105,7 +113,6 @@ pub(super) fn summary_from_body<'r>(
     let SummaryMemo { last, spare } = memo;
     spare.places.clear();
     spare.numbers.clear();
-    spare.peers.clear();
     let mut peers = Peers {
         last,
         next: spare,
@@ -121,21 +128,14 @@ pub(super) fn summary_from_body<'r>(
     }
     let taken = peers.taken;
     let table = match peers.table {
-        Some(table) => table,
+        Some(table) => table.into(),
         // Every peer as before: the table before, unless a peer went from the end.
         None => match (&last.table, spare.places.len() == last.places.len()) {
-            (Some(table), true) => {
-                std::mem::swap(&mut spare.peers, &mut last.peers);
-                table.clone()
-            }
-            _ => {
-                let mut table = PeerTable::with_capacity(spare.places.len());
-                for peer in last.peers.iter().take(spare.places.len()) {
-                    spare.peers.push(peer.clone());
-                    table.insert(peer.clone());
-                }
-                table
-            }
+            (Some(table), true) => table.clone(),
+            _ => match as_before(last, spare.places.len()) {
+                Some(table) => table.into(),
+                None => return Err(body),
+            },
         },
     };
     spare.table = Some(table.clone());
@@ -146,6 +146,15 @@ pub(super) fn summary_from_body<'r>(
     Ok((table, taken))
 }
 
+/// A table of the first `places` members of `last` (each taken as it was).
+fn as_before(last: &Reading, places: usize) -> Option<Sessions> {
+    let mut table = Sessions::with_capacity(places);
+    for place in 0..places {
+        table.insert(last.peer(place)?.clone());
+    }
+    Some(table)
+}
+
 /// The peers of a reply being read, against those of the reading before.
 struct Peers<'m> {
     last: &'m Reading,
@@ -153,7 +162,7 @@ struct Peers<'m> {
     taken: usize,
     /// The table, once a peer differs from the one in its place before (until then every
     /// peer read is `last`'s, and the table may be too).
-    table: Option<PeerTable>,
+    table: Option<Sessions>,
     /// How many peers the reply may hold, for the table's room.
     expected: usize,
 }
@@ -168,7 +177,7 @@ impl Peers<'_> {
         let numbers = self.next.numbers.len();
         let last = self.last;
         let same = last.places.get(place).and_then(|(text, unread)| {
-            let before = last.peers.get(place)?;
+            let before = last.peer(place)?;
             cursor
                 .same_as(
                     last.body().get(text.clone())?,
@@ -185,14 +194,14 @@ impl Peers<'_> {
                         vrf: vrf.clone(),
                         ..before.clone()
                     };
-                    self.add(place, peer);
+                    self.add(place, peer)?;
                 }
             }
             None => {
                 let addr: PeerAddr = cursor.str()?.parse().ok()?;
                 cursor.eat(b':')?;
                 let peer = scan_peer(cursor, start, &mut self.next.numbers)?.into_peer(vrf, addr);
-                self.add(place, peer);
+                self.add(place, peer)?;
             }
         }
         self.next
@@ -203,17 +212,17 @@ impl Peers<'_> {
 
     /// A peer unlike the one in `place` last time: the table is built from here on, with
     /// the peers before it (all as last time) first.
-    fn add(&mut self, place: usize, peer: Peer) {
-        let table = self.table.get_or_insert_with(|| {
-            let mut table = PeerTable::with_capacity(self.expected);
-            for before in self.last.peers.iter().take(place) {
-                self.next.peers.push(before.clone());
-                table.insert(before.clone());
+    fn add(&mut self, place: usize, peer: Peer) -> Option<()> {
+        let table = match &mut self.table {
+            Some(table) => table,
+            None => {
+                let mut table = as_before(self.last, place)?;
+                table.reserve(self.expected);
+                self.table.insert(table)
             }
-            table
-        });
-        self.next.peers.push(peer.clone());
+        };
         table.insert(peer);
+        Some(())
     }
 }
 
@@ -344,7 +353,7 @@ fn scan_asn(cursor: &mut Cursor) -> Option<Option<Asn>> {
 
 /// `{"vrfs": {...}, ...}`: `vrfs` is required, anything else is ignored.
 struct SummarySeed<'o> {
-    out: &'o mut PeerTable,
+    out: &'o mut Sessions,
 }
 
 impl<'de> DeserializeSeed<'de> for SummarySeed<'_> {
@@ -381,7 +390,7 @@ impl<'de> Visitor<'de> for SummarySeed<'_> {
 
 /// `{<vrf name>: <vrf>}`.
 struct VrfsSeed<'o> {
-    out: &'o mut PeerTable,
+    out: &'o mut Sessions,
 }
 
 impl<'de> DeserializeSeed<'de> for VrfsSeed<'_> {
@@ -410,7 +419,7 @@ impl<'de> Visitor<'de> for VrfsSeed<'_> {
 /// One VRF: only `peers` matters; the map key names the VRF.
 struct VrfSeed<'o> {
     vrf: Vrf,
-    out: &'o mut PeerTable,
+    out: &'o mut Sessions,
 }
 
 impl<'de> DeserializeSeed<'de> for VrfSeed<'_> {
@@ -444,7 +453,7 @@ impl<'de> Visitor<'de> for VrfSeed<'_> {
 /// dropping the peer, because a silently dropped peer would look like a session gone Down.
 struct PeersSeed<'v, 'o> {
     vrf: &'v Vrf,
-    out: &'o mut PeerTable,
+    out: &'o mut Sessions,
 }
 
 impl<'de> DeserializeSeed<'de> for PeersSeed<'_, '_> {

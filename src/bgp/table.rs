@@ -26,8 +26,9 @@ pub struct PeerTable {
     digest: OnceLock<u64>,
 }
 
+/// The sessions of a [`PeerTable`], and the table while a read builds it.
 #[derive(Debug, Clone)]
-struct Sessions {
+pub(super) struct Sessions {
     /// In the order read.
     peers: Vec<Peer>,
     /// IP → position of its first session in `peers`.
@@ -37,18 +38,16 @@ struct Sessions {
     next: Vec<Option<usize>>,
 }
 
-impl PeerTable {
-    pub(super) fn with_capacity(capacity: usize) -> Self {
+impl From<Sessions> for PeerTable {
+    fn from(sessions: Sessions) -> Self {
         PeerTable {
-            sessions: Arc::new(Sessions {
-                peers: Vec::with_capacity(capacity),
-                first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
-                next: Vec::with_capacity(capacity),
-            }),
+            sessions: Arc::new(sessions),
             digest: OnceLock::new(),
         }
     }
+}
 
+impl PeerTable {
     /// Builds the table from the summary results at `summaries` in `reply` (the IPv4 one
     /// first).
     /// `{"vrfs": {}}` and error 1000 "BGP inactive" are a successful read with no peers; any
@@ -65,9 +64,9 @@ impl PeerTable {
                 if errors.iter().any(|error| error.to_ascii_lowercase().contains("bgp inactive")))
             });
         if bgp_inactive {
-            return Ok(PeerTable::with_capacity(0));
+            return Ok(Sessions::with_capacity(0).into());
         }
-        let mut table = PeerTable::with_capacity(0);
+        let mut sessions = Sessions::with_capacity(0);
         for index in summaries {
             let raw = reply.result(index)?;
             let command = reply
@@ -76,9 +75,10 @@ impl PeerTable {
                 .map(Command::text)
                 .unwrap_or_default();
             let text = eapi::result_text(command, raw)?;
-            parse_summary_into(&text, &mut table).map_err(|err| eapi::model_error(command, err))?;
+            parse_summary_into(&text, &mut sessions)
+                .map_err(|err| eapi::model_error(command, err))?;
         }
-        Ok(table)
+        Ok(sessions.into())
     }
 
     /// Builds the table from the reply to a request of summary commands only: in one pass over
@@ -102,25 +102,12 @@ impl PeerTable {
     pub fn from_summaries<'a>(
         summaries: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, EapiError> {
-        let mut table = PeerTable::with_capacity(0);
+        let mut sessions = Sessions::with_capacity(0);
         for text in summaries {
-            parse_summary_into(text, &mut table)
+            parse_summary_into(text, &mut sessions)
                 .map_err(|err| eapi::model_error("BGP summary", err))?;
         }
-        Ok(table)
-    }
-
-    /// Room for `additional` more sessions, so a parse does not regrow the table and rehash.
-    pub(super) fn reserve(&mut self, additional: usize) {
-        let sessions = Arc::make_mut(&mut self.sessions);
-        sessions.peers.reserve(additional);
-        sessions.next.reserve(additional);
-        sessions.first.reserve(additional);
-    }
-
-    pub(super) fn insert(&mut self, peer: Peer) {
-        self.digest.take();
-        Arc::make_mut(&mut self.sessions).insert(peer);
+        Ok(sessions.into())
     }
 
     /// Applies a state the event stream reported, changed at `at`; a session the table does not
@@ -138,7 +125,8 @@ impl PeerTable {
         });
         let Some(position) = position else {
             let established = state.is_established();
-            self.insert(Peer {
+            self.digest.take();
+            Arc::make_mut(&mut self.sessions).insert(Peer {
                 vrf: key.vrf.clone(),
                 addr: key.addr.clone(),
                 state,
@@ -200,6 +188,11 @@ impl PeerTable {
             .find(|peer| &*peer.vrf == vrf && peer.addr == *addr)
     }
 
+    /// The session `position`th in the order read.
+    pub(super) fn in_order(&self, position: usize) -> Option<&Peer> {
+        self.sessions.peers.get(position)
+    }
+
     /// All sessions, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Peer> {
         self.sessions.peers.iter()
@@ -236,7 +229,22 @@ impl PeerTable {
 }
 
 impl Sessions {
-    fn insert(&mut self, peer: Peer) {
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        Sessions {
+            peers: Vec::with_capacity(capacity),
+            first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
+            next: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Room for `additional` more sessions, so a parse does not regrow the table and rehash.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.peers.reserve(additional);
+        self.next.reserve(additional);
+        self.first.reserve(additional);
+    }
+
+    pub(super) fn insert(&mut self, peer: Peer) {
         let position = self.peers.len();
         let mut cursor = match self.first.entry(peer.addr.ip) {
             Entry::Vacant(slot) => {
