@@ -629,7 +629,12 @@ mod tests {
     /// A reply of `peers` sessions written as EOS writes them, at `now` (seconds of
     /// keepalives every session has exchanged), with the sessions in `down` Active.
     fn eos_reply(peers: usize, now: u64, down: &[usize]) -> String {
-        let peers: Vec<String> = (0..peers)
+        eos_reply_listing(0..peers, now, down)
+    }
+
+    /// The same, listing the sessions in the order of `listing`.
+    fn eos_reply_listing(listing: impl Iterator<Item = usize>, now: u64, down: &[usize]) -> String {
+        let peers: Vec<String> = listing
             .map(|i| {
                 let up = !down.contains(&i);
                 let (state, sent) = if up { ("Established", now + 4) } else { ("Active", 0) };
@@ -691,6 +696,14 @@ mod tests {
             Ok(300),
             "a refused reply leaves the last reading"
         );
+        // Listed in another order (whether EOS keeps its order is not established): nothing
+        // is in its place, and every session is read.
+        assert_eq!(
+            read(&eos_reply_listing((0..300).rev(), 103, &[7, 250])),
+            Ok(0)
+        );
+        assert_eq!(read(&eos_reply(300, 104, &[7, 250])), Ok(0));
+        assert_eq!(read(&eos_reply(300, 105, &[7, 250])), Ok(300));
     }
 
     /// `text` with each edit applied: one character replaced, inserted or removed, mostly at a
