@@ -21,9 +21,6 @@ use crate::fasthash::FastHash;
 #[derive(Debug, Clone)]
 pub struct PeerTable {
     sessions: Arc<Sessions>,
-    /// [`PeerTable::sessions_digest`], once asked (a reading's is asked more than once);
-    /// emptied by every change.
-    digest: OnceLock<u64>,
 }
 
 /// The sessions of a [`PeerTable`], and the table while a read builds it.
@@ -36,13 +33,15 @@ pub(super) struct Sessions {
     /// Per session, the position of the next session to the same IP (other VRF or scope).
     /// A chain instead of sorting keeps building linear; chains are almost always length 1.
     next: Vec<Option<usize>>,
+    /// [`PeerTable::sessions_digest`], once asked (a reading's is asked more than once, and a
+    /// table handed out again at rest keeps it); emptied by every change.
+    digest: OnceLock<u64>,
 }
 
 impl From<Sessions> for PeerTable {
     fn from(sessions: Sessions) -> Self {
         PeerTable {
             sessions: Arc::new(sessions),
-            digest: OnceLock::new(),
         }
     }
 }
@@ -114,7 +113,6 @@ impl PeerTable {
     /// hold is added (its AS and idle reason are the next poll's). Returns whether the session
     /// went from or to Established.
     pub fn set_state(&mut self, key: &PeerKey, state: PeerState, at: SystemTime) -> bool {
-        self.digest.take();
         let up_down_time = at
             .duration_since(UNIX_EPOCH)
             .ok()
@@ -125,7 +123,6 @@ impl PeerTable {
         });
         let Some(position) = position else {
             let established = state.is_established();
-            self.digest.take();
             Arc::make_mut(&mut self.sessions).insert(Peer {
                 vrf: key.vrf.clone(),
                 addr: key.addr.clone(),
@@ -139,7 +136,9 @@ impl PeerTable {
         let peer = &self.sessions.peers[position];
         let changed = peer.state.is_established() != state.is_established();
         if peer.state != state {
-            let peer = &mut Arc::make_mut(&mut self.sessions).peers[position];
+            let sessions = Arc::make_mut(&mut self.sessions);
+            sessions.digest.take();
+            let peer = &mut sessions.peers[position];
             peer.state = state;
             peer.up_down_time = up_down_time;
             peer.idle_reason = None;
@@ -153,8 +152,8 @@ impl PeerTable {
         if !self.sessions.peers.iter().any(gone) {
             return false;
         }
-        self.digest.take();
         let sessions = Arc::make_mut(&mut self.sessions);
+        sessions.digest.take();
         let mut kept = std::mem::take(&mut sessions.peers);
         kept.retain(|peer| !gone(peer));
         // Rare (a peer unconfigured): rebuilding the index is simpler than unlinking a chain.
@@ -209,7 +208,7 @@ impl PeerTable {
     /// share of every poll's CPU: each of its steps is a bijection of the input word, so one
     /// session going from one known state to another always changes the digest.
     pub fn sessions_digest(&self) -> u64 {
-        *self.digest.get_or_init(|| {
+        *self.sessions.digest.get_or_init(|| {
             use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
             let mut hasher = FastHash::default().build_hasher();
             self.sessions.peers.len().hash(&mut hasher);
@@ -234,6 +233,7 @@ impl Sessions {
             peers: Vec::with_capacity(capacity),
             first: HashMap::with_capacity_and_hasher(capacity, FastHash::default()),
             next: Vec::with_capacity(capacity),
+            digest: OnceLock::new(),
         }
     }
 
@@ -245,6 +245,7 @@ impl Sessions {
     }
 
     pub(super) fn insert(&mut self, peer: Peer) {
+        self.digest.take();
         let position = self.peers.len();
         let mut cursor = match self.first.entry(peer.addr.ip) {
             Entry::Vacant(slot) => {
@@ -666,10 +667,19 @@ mod tests {
                 &mut SummaryMemo::default(),
             ));
             assert!(listed(Ok(table.clone())) == alone, "read as alone");
-            // The table before is handed out again exactly when every peer is as before.
+            // The table before is handed out again exactly when every peer is as before, with
+            // its digest.
             if let Some(before) = before.replace(table.clone()) {
                 let same = taken == table.len() && listed(Ok(before.clone())) == alone;
                 assert_eq!(Arc::ptr_eq(&before.sessions, &table.sessions), same);
+                assert_eq!(table.sessions.digest.get().is_some(), same);
+            }
+            table.sessions_digest();
+            // The daemon changes its copy (the event stream): the memo's must not change.
+            let mut changed = table;
+            let first = changed.iter().next().map(Peer::key);
+            if let Some(key) = first {
+                changed.set_state(&key, PeerState::Idle, UNIX_EPOCH);
             }
             Ok(taken)
         };
