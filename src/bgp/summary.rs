@@ -7,6 +7,7 @@
 //! anything else falls to the serde reader, which takes all that EOS may send and names what
 //! is wrong.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -119,6 +120,7 @@ pub(super) fn summary_from_body<'r>(
         taken: 0,
         table: None,
         expected: body.len() / 192,
+        keys: None,
     };
     if body
         .scan_first_result(|cursor| scan_summary(cursor, &mut peers))
@@ -165,31 +167,31 @@ struct Peers<'m> {
     table: Option<Sessions>,
     /// How many peers the reply may hold, for the table's room.
     expected: usize,
+    /// The places of `last`'s members by VRF and key, once a member is not in its place.
+    keys: Option<HashMap<(&'m str, &'m [u8]), usize>>,
 }
 
-impl Peers<'_> {
+impl<'m> Peers<'m> {
     /// The next member of a VRF's `peers`: taken as the member in the same place last time
-    /// was, when its text is that one's but for the numbers not read; read field by field
-    /// otherwise.
+    /// was (or, failing that, the member with its VRF and key), when its text is that one's
+    /// but for the numbers not read; read field by field otherwise.
     fn read(&mut self, cursor: &mut Cursor, vrf: &Vrf) -> Option<()> {
+        // A member's text starts at its key, so that where it stands in its object (first, or
+        // after a comma) does not change it.
+        cursor.peek()?;
         let place = self.next.places.len();
         let start = cursor.position();
         let numbers = self.next.numbers.len();
-        let last = self.last;
-        let same = last.places.get(place).and_then(|(text, unread)| {
-            let before = last.peer(place)?;
-            cursor
-                .same_as(
-                    last.body().get(text.clone())?,
-                    last.numbers.get(unread.clone())?,
-                    &mut self.next.numbers,
-                )
-                .map(|()| before)
-        });
-        match same {
-            Some(before) => {
+        let mut taken = self.take(cursor, place).map(|peer| (peer, true));
+        if taken.is_none() {
+            if let Some(before) = self.by_key(cursor, vrf).filter(|&before| before != place) {
+                taken = self.take(cursor, before).map(|peer| (peer, false));
+            }
+        }
+        match taken {
+            Some((before, in_place)) => {
                 self.taken += 1;
-                if self.table.is_some() || *before.vrf != **vrf {
+                if !in_place || self.table.is_some() || *before.vrf != **vrf {
                     let peer = Peer {
                         vrf: vrf.clone(),
                         ..before.clone()
@@ -208,6 +210,38 @@ impl Peers<'_> {
             .places
             .push((start..cursor.position(), numbers..self.next.numbers.len()));
         Some(())
+    }
+
+    /// The member at the cursor taken as `last`'s member in `place` (see [`Cursor::same_as`]).
+    fn take(&mut self, cursor: &mut Cursor, place: usize) -> Option<&'m Peer> {
+        let last = self.last;
+        let (text, unread) = last.places.get(place)?;
+        let peer = last.peer(place)?;
+        cursor.same_as(
+            last.body().get(text.clone())?,
+            last.numbers.get(unread.clone())?,
+            &mut self.next.numbers,
+        )?;
+        Some(peer)
+    }
+
+    /// Where `last` had the member at the cursor, by its VRF and key: for a switch that lists
+    /// its peers in another order (whether EOS keeps its order is not established).
+    fn by_key(&mut self, cursor: &Cursor, vrf: &Vrf) -> Option<usize> {
+        let key = cursor.clone().str()?;
+        let last = self.last;
+        let keys = self.keys.get_or_insert_with(|| {
+            (0..last.places.len())
+                .filter_map(|place| {
+                    let peer = last.peer(place)?;
+                    // The text starts at the key's opening quote; a key taken has no escapes.
+                    let text = last.body().get(last.places.get(place)?.0.clone())?;
+                    let key = text.get(1..)?.split(|&byte| byte == b'"').next()?;
+                    Some(((&*peer.vrf, key), place))
+                })
+                .collect()
+        });
+        keys.get(&(&**vrf, key.as_bytes())).copied()
     }
 
     /// A peer unlike the one in `place` last time: the table is built from here on, with

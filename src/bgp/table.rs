@@ -667,10 +667,14 @@ mod tests {
                 &mut SummaryMemo::default(),
             ));
             assert!(listed(Ok(table.clone())) == alone, "read as alone");
-            // The table before is handed out again exactly when every peer is as before, with
-            // its digest.
+            // The table before is handed out again exactly when every peer is as before and in
+            // the same order, with its digest.
+            let in_order = |table: &PeerTable| {
+                let peers = table.iter().map(|peer| format!("{peer:?}"));
+                peers.collect::<Vec<_>>()
+            };
             if let Some(before) = before.replace(table.clone()) {
-                let same = taken == table.len() && listed(Ok(before.clone())) == alone;
+                let same = taken == table.len() && in_order(&before) == in_order(&table);
                 assert_eq!(Arc::ptr_eq(&before.sessions, &table.sessions), same);
                 assert_eq!(table.sessions.digest.get().is_some(), same);
             }
@@ -706,14 +710,16 @@ mod tests {
             Ok(300),
             "a refused reply leaves the last reading"
         );
-        // Listed in another order (whether EOS keeps its order is not established): nothing
-        // is in its place, and every session is read.
-        assert_eq!(
-            read(&eos_reply_listing((0..300).rev(), 103, &[7, 250])),
-            Ok(0)
-        );
-        assert_eq!(read(&eos_reply(300, 104, &[7, 250])), Ok(0));
-        assert_eq!(read(&eos_reply(300, 105, &[7, 250])), Ok(300));
+        // Listed in another order (whether EOS keeps its order is not established): every
+        // session is taken by its VRF and key, and the table built in the new order.
+        let reversed = eos_reply_listing((0..300).rev(), 103, &[7, 250]);
+        assert_eq!(read(&reversed), Ok(300));
+        assert_eq!(read(&eos_reply(300, 104, &[7, 250])), Ok(300));
+        // A session added at the front: the others are taken by key.
+        let added = eos_reply_listing((0..301).map(|i| (i + 300) % 301), 105, &[7, 250]);
+        assert_eq!(read(&added), Ok(300));
+        // Session 7 comes up: it alone is read.
+        assert_eq!(read(&eos_reply(300, 106, &[250])), Ok(299));
     }
 
     /// `text` with each edit applied: one character replaced, inserted or removed, mostly at a

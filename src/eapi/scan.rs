@@ -14,6 +14,7 @@
 const MAX_DEPTH: usize = 64;
 
 /// A position in JSON text.
+#[derive(Clone)]
 pub(crate) struct Cursor<'a> {
     text: &'a str,
     at: usize,
