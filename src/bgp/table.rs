@@ -123,7 +123,7 @@ impl PeerTable {
         });
         let Some(position) = position else {
             let established = state.is_established();
-            Arc::make_mut(&mut self.sessions).insert(Peer {
+            self.sessions_mut().insert(Peer {
                 vrf: key.vrf.clone(),
                 addr: key.addr.clone(),
                 state,
@@ -136,9 +136,7 @@ impl PeerTable {
         let peer = &self.sessions.peers[position];
         let changed = peer.state.is_established() != state.is_established();
         if peer.state != state {
-            let sessions = Arc::make_mut(&mut self.sessions);
-            sessions.digest.take();
-            let peer = &mut sessions.peers[position];
+            let peer = &mut self.sessions_mut().peers[position];
             peer.state = state;
             peer.up_down_time = up_down_time;
             peer.idle_reason = None;
@@ -152,8 +150,7 @@ impl PeerTable {
         if !self.sessions.peers.iter().any(gone) {
             return false;
         }
-        let sessions = Arc::make_mut(&mut self.sessions);
-        sessions.digest.take();
+        let sessions = self.sessions_mut();
         let mut kept = std::mem::take(&mut sessions.peers);
         kept.retain(|peer| !gone(peer));
         // Rare (a peer unconfigured): rebuilding the index is simpler than unlinking a chain.
@@ -163,6 +160,14 @@ impl PeerTable {
             sessions.insert(peer);
         }
         true
+    }
+
+    /// The sessions to change: this table's own (a copy, while they are shared), with their
+    /// digest emptied.
+    fn sessions_mut(&mut self) -> &mut Sessions {
+        let sessions = Arc::make_mut(&mut self.sessions);
+        sessions.digest.take();
+        sessions
     }
 
     /// Positions of the sessions to `ip`, in chain order.
