@@ -346,6 +346,46 @@ mod tests {
         }
     }
 
+    /// `text` `seconds` later under `timers bgp 1 3`: every message counter moved on.
+    fn counters_moved(text: &str, seconds: u64) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = ["\"msgSent\": ", "\"msgReceived\": "]
+            .iter()
+            .filter_map(|field| rest.find(field).map(|at| at + field.len()))
+            .min()
+        {
+            let digits = rest[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+            let count: u64 = rest[at..at + digits].parse().unwrap();
+            out.push_str(&rest[..at]);
+            out.push_str(&(count + seconds).to_string());
+            rest = &rest[at + digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn a_recorded_reply_a_few_seconds_on_is_taken_as_it_was() {
+        let request = poll_request();
+        for sample in [
+            include_str!("../../tests/fixtures/eos/napalm-2024-show_ip_bgp_summary_vrf_all.json"),
+            include_str!(
+                "../../tests/fixtures/eos/napalm-eos4.30.5M-asdot-linklocal-show_ip_bgp_summary_vrf_all.json"
+            ),
+        ] {
+            let mut memo = SummaryMemo::default();
+            let first = envelope(sample);
+            let (table, _) = summary_from_body(poll_reply(&request, &first), &mut memo).ok().unwrap();
+            // 4 to 13, 23 to 32, ...: counters grow, some by a digit.
+            let later = envelope(&counters_moved(sample, 9));
+            assert_ne!(later, first);
+            let (again, taken) = summary_from_body(poll_reply(&request, &later), &mut memo).ok().unwrap();
+            assert_eq!(taken, table.len());
+            assert!(Arc::ptr_eq(&table.sessions, &again.sessions));
+        }
+    }
+
     #[test]
     fn numbers_the_fast_reader_cannot_round_as_serde_json_does_read_the_same() {
         let peer = |time: &str| {
